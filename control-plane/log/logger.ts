@@ -5,7 +5,7 @@
  * (asynchronous, no string formatting on the hot path), JSON by default, and
  * child loggers carry context (component, node id) without repeating it.
  */
-import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { pino, destination as pinoDestination, stdTimeFunctions, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
@@ -19,10 +19,10 @@ export function createLogger(level: LevelWithSilent = 'info', destination: NodeJ
     {
       level,
       base: { service: 'sluice' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    typeof destination === 'number' ? pino.destination({ fd: destination, sync: true }) : destination,
+    typeof destination === 'number' ? pinoDestination({ fd: destination, sync: true }) : destination,
   );
 }
 

@@ -1,0 +1,295 @@
+/**
+ * Builds a Snapshot from checked source objects and runs every cross-object
+ * check. All problems are collected (not just the first); if there is any,
+ * no snapshot is produced and the caller keeps serving the last good one.
+ */
+import type { ConfigIssue, ConfigErrorCode, ObjectReference } from '../errors.js';
+import type { CanarySpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/types.js';
+import { deepFreeze, formatFieldPath, type FieldPath, type SourceObject } from '../sources/source-object.js';
+import { contentHash } from './canonical-json.js';
+import { FrozenMap } from './frozen-map.js';
+import {
+  labelsMatch,
+  serviceHost,
+  type Canary,
+  type ConfigWarning,
+  type Endpoint,
+  type MeshService,
+  type NamespaceInfo,
+  type ServicePort,
+  type ServiceVersion,
+  type Snapshot,
+  type TrafficPolicy,
+  type WorkloadEntry,
+} from './snapshot.js';
+
+export type BuildResult =
+  | { readonly ok: true; readonly snapshot: Snapshot }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
+
+interface Manifest {
+  metadata?: { generation?: number };
+  spec?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+const identityKey = (o: SourceObject) => `${o.apiVersion.split('/')[0]}|${o.kind}|${o.namespace}|${o.name}`;
+const referenceOf = (o: SourceObject): ObjectReference => ({ kind: o.kind, namespace: o.namespace, name: o.name });
+
+/** Istio's convention: the port's protocol from appProtocol, else the name's prefix (`http-web`, `grpc`). */
+function appProtocolOf(name: string, appProtocol: unknown): string {
+  if (typeof appProtocol === 'string' && appProtocol) return appProtocol.toLowerCase().replace(/^kubernetes\.io\/h2c$/, 'http2');
+  const prefix = name.split('-')[0]!.toLowerCase();
+  return ['http', 'http2', 'grpc', 'grpc-web', 'tcp', 'tls', 'https', 'mongo', 'redis', 'mysql'].includes(prefix) ? prefix : 'tcp';
+}
+
+export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonly<Record<string, number>> = {}): BuildResult {
+  const issues: ConfigIssue[] = [];
+  const warnings: ConfigWarning[] = [];
+  const issue = (code: ConfigErrorCode, object: SourceObject, path: FieldPath, message: string): void => {
+    issues.push({ code, object: referenceOf(object), field: path.length ? formatFieldPath(path) : undefined, message, location: object.origin.locate(path) });
+  };
+
+  // Sorting first makes every later choice (which duplicate is "second", output order) deterministic.
+  const sorted = [...objects].sort((a, b) => identityKey(a).localeCompare(identityKey(b)) || a.origin.label.localeCompare(b.origin.label));
+  const unique: SourceObject[] = [];
+  const firstSeen = new Map<string, SourceObject>();
+  for (const object of sorted) {
+    const key = identityKey(object);
+    const first = firstSeen.get(key);
+    if (first) {
+      const where = first.origin.locate(['metadata', 'name']);
+      issue('duplicate-object', object, ['metadata', 'name'], `${object.kind} ${object.namespace}/${object.name} is defined twice (first in ${where ? `${where.file}:${where.line}:${where.column}` : first.origin.label})`);
+      continue;
+    }
+    firstSeen.set(key, object);
+    unique.push(object);
+  }
+
+  const byKind = (kind: string) => unique.filter((o) => o.kind === kind);
+  const counts: Record<string, number> = {};
+  for (const object of unique) counts[object.kind] = (counts[object.kind] ?? 0) + 1;
+
+  const namespaces = new Map<string, NamespaceInfo>();
+  for (const ns of byKind('Namespace')) namespaces.set(ns.name, { name: ns.name, labels: ns.labels });
+
+  const podLabels = new Map<string, Readonly<Record<string, string>>>();
+  for (const pod of byKind('Pod')) podLabels.set(`${pod.namespace}/${pod.name}`, pod.labels);
+
+  const workloadEntries: WorkloadEntry[] = byKind('WorkloadEntry').map((o) => {
+    const spec = (o.manifest as Manifest).spec as unknown as WorkloadEntrySpec;
+    return { namespace: o.namespace, name: o.name, spec, origin: o.origin, labels: spec.labels ?? {}, generation: (o.manifest as Manifest).metadata?.generation };
+  });
+
+  // Services and their endpoints.
+  const serviceObjects = new Map<string, SourceObject>();
+  for (const svc of byKind('Service')) serviceObjects.set(`${svc.namespace}/${svc.name}`, svc);
+  const slicesByService = new Map<string, SourceObject[]>();
+  for (const slice of byKind('EndpointSlice')) {
+    const owner = slice.labels['kubernetes.io/service-name'];
+    if (!owner) {
+      warnings.push({ object: referenceOf(slice), field: 'metadata.labels', message: 'has no kubernetes.io/service-name label; its endpoints belong to no service' });
+      continue;
+    }
+    const key = `${slice.namespace}/${owner}`;
+    if (!serviceObjects.has(key)) warnings.push({ object: referenceOf(slice), field: 'metadata.labels["kubernetes.io/service-name"]', message: `names Service ${key}, which does not exist` });
+    slicesByService.set(key, [...(slicesByService.get(key) ?? []), slice]);
+  }
+
+  const servicePorts = (svc: SourceObject): ServicePort[] => {
+    const spec = ((svc.manifest as Manifest).spec ?? {}) as { ports?: Array<Record<string, unknown>> };
+    return (spec.ports ?? []).map((p) => {
+      const name = typeof p.name === 'string' ? p.name : '';
+      return {
+        name,
+        port: p.port as number,
+        targetPort: (p.targetPort as number | string | undefined) ?? (p.port as number),
+        protocol: ((p.protocol as string | undefined) ?? 'TCP') as ServicePort['protocol'],
+        appProtocol: appProtocolOf(name, p.appProtocol),
+      };
+    });
+  };
+
+  const endpointsOf = (svc: SourceObject, ports: ServicePort[], selector: Record<string, string>): Endpoint[] => {
+    const endpoints: Endpoint[] = [];
+    for (const slice of slicesByService.get(`${svc.namespace}/${svc.name}`) ?? []) {
+      const body = slice.manifest as { endpoints?: Array<Record<string, unknown>>; ports?: Array<{ name?: string; port?: number }> };
+      const slicePorts = body.ports ?? [];
+      for (const entry of body.endpoints ?? []) {
+        const targetRef = entry.targetRef as { kind?: string; name?: string; namespace?: string } | undefined;
+        const conditions = (entry.conditions ?? {}) as { ready?: boolean };
+        const labels = targetRef?.kind === 'Pod' && targetRef.name ? podLabels.get(`${targetRef.namespace ?? slice.namespace}/${targetRef.name}`) ?? {} : {};
+        const endpointPorts: Record<string, number> = {};
+        for (const port of ports) {
+          const match = slicePorts.find((sp) => (sp.name ?? '') === port.name);
+          if (match?.port !== undefined) endpointPorts[port.name] = match.port;
+        }
+        for (const address of entry.addresses as string[]) {
+          endpoints.push({
+            address,
+            ports: endpointPorts,
+            labels,
+            // Kubernetes: a nil `ready` means ready.
+            ready: conditions.ready !== false,
+            weight: 1,
+            zone: typeof entry.zone === 'string' ? entry.zone : undefined,
+            workload: targetRef?.name ? { kind: targetRef.kind ?? 'Pod', namespace: targetRef.namespace ?? slice.namespace, name: targetRef.name } : undefined,
+          });
+        }
+      }
+    }
+    // VMs and external systems: a WorkloadEntry in the namespace whose labels the selector matches.
+    if (Object.keys(selector).length > 0) {
+      for (const entry of workloadEntries) {
+        if (entry.namespace !== svc.namespace || !labelsMatch(selector, entry.labels)) continue;
+        const endpointPorts: Record<string, number> = {};
+        for (const port of ports) {
+          const explicit = entry.spec.ports?.[port.name];
+          endpointPorts[port.name] = explicit ?? (typeof port.targetPort === 'number' ? port.targetPort : port.port);
+        }
+        endpoints.push({ address: entry.spec.address, ports: endpointPorts, labels: entry.labels, ready: true, weight: entry.spec.weight ?? 1, workload: { kind: 'WorkloadEntry', namespace: entry.namespace, name: entry.name } });
+      }
+    }
+    return endpoints.sort((a, b) => a.address.localeCompare(b.address) || (a.workload?.name ?? '').localeCompare(b.workload?.name ?? ''));
+  };
+
+  // TrafficPolicies: one per service, versions and routes consistent.
+  const policyByService = new Map<string, TrafficPolicy>();
+  const policyVersions = new Map<TrafficPolicy, Set<string>>();
+  for (const object of byKind('TrafficPolicy')) {
+    const spec = (object.manifest as Manifest).spec as unknown as TrafficPolicySpec;
+    const policy: TrafficPolicy = { namespace: object.namespace, name: object.name, spec, origin: object.origin, generation: (object.manifest as Manifest).metadata?.generation };
+    const serviceKey = `${object.namespace}/${spec.service}`;
+    if (!serviceObjects.has(serviceKey)) {
+      issue('unknown-service', object, ['spec', 'service'], `Service ${serviceKey} does not exist`);
+    }
+    const other = policyByService.get(serviceKey);
+    if (other) {
+      issue('duplicate-policy', object, ['spec', 'service'], `Service ${serviceKey} already has TrafficPolicy ${other.namespace}/${other.name}; a service takes one policy`);
+    } else {
+      policyByService.set(serviceKey, policy);
+    }
+    const versions = new Set(Object.keys(spec.versions));
+    policyVersions.set(policy, versions);
+    const routeNames = new Map<string, number>();
+    (spec.routes ?? []).forEach((route, index) => {
+      const earlier = routeNames.get(route.name);
+      if (earlier !== undefined) issue('duplicate-route', object, ['spec', 'routes', index, 'name'], `route name "${route.name}" is already used by spec.routes[${earlier}]`);
+      else routeNames.set(route.name, index);
+      route.to.forEach((destination, toIndex) => {
+        if (!versions.has(destination.version)) {
+          issue('unknown-version', object, ['spec', 'routes', index, 'to', toIndex, 'version'], `version "${destination.version}" is not in spec.versions (${[...versions].sort().join(', ')})`);
+        }
+      });
+      const sum = route.to.reduce((total, destination) => total + destination.weight, 0);
+      if (sum !== 100) issue('weights-sum', object, ['spec', 'routes', index, 'to'], `weights must sum to 100, got ${sum}`);
+      const seen = new Set<string>();
+      route.to.forEach((destination, toIndex) => {
+        if (seen.has(destination.version)) issue('duplicate-route', object, ['spec', 'routes', index, 'to', toIndex, 'version'], `version "${destination.version}" is listed twice`);
+        seen.add(destination.version);
+      });
+    });
+    const retryOn = spec.retries?.retryOn ?? [];
+    if (retryOn.includes('retriable-status-codes') && !(spec.retries?.retriableStatusCodes?.length)) {
+      issue('schema', object, ['spec', 'retries'], 'retryOn includes retriable-status-codes, so retriableStatusCodes must list at least one status code');
+    }
+  }
+
+  // Canaries: a policy for the service, both versions in it, steps increasing.
+  const canaryByService = new Map<string, Canary>();
+  for (const object of byKind('Canary')) {
+    const spec = (object.manifest as Manifest).spec as unknown as CanarySpec;
+    const canary: Canary = { namespace: object.namespace, name: object.name, spec, origin: object.origin, generation: (object.manifest as Manifest).metadata?.generation };
+    const serviceKey = `${object.namespace}/${spec.service}`;
+    const policy = policyByService.get(serviceKey);
+    if (!policy) {
+      issue('canary-without-policy', object, ['spec', 'service'], `Service ${serviceKey} has no TrafficPolicy; a canary shifts traffic between the versions a TrafficPolicy defines`);
+    } else {
+      const versions = policyVersions.get(policy)!;
+      for (const field of ['stable', 'canary'] as const) {
+        if (!versions.has(spec[field])) issue('canary-version', object, ['spec', field], `version "${spec[field]}" is not in TrafficPolicy ${policy.namespace}/${policy.name} (versions: ${[...versions].sort().join(', ')})`);
+      }
+    }
+    if (spec.stable === spec.canary) issue('canary-version', object, ['spec', 'canary'], 'must differ from spec.stable');
+    spec.steps.forEach((step, index) => {
+      if (index > 0 && step <= spec.steps[index - 1]!) issue('schema', object, ['spec', 'steps', index], `steps must increase, got ${step} after ${spec.steps[index - 1]}`);
+    });
+    spec.metrics.forEach((metric, index) => {
+      const need = (field: 'min' | 'maxMs' | 'query', why: string) => {
+        if (metric[field] === undefined) issue('schema', object, ['spec', 'metrics', index, field], `is required ${why}`);
+      };
+      if (metric.name === 'success-rate') need('min', 'for success-rate (the lowest acceptable success rate in percent)');
+      if (metric.name === 'latency-p99') need('maxMs', 'for latency-p99 (the highest acceptable p99 in milliseconds)');
+      if (metric.name === 'custom' && metric.source !== 'prometheus') issue('schema', object, ['spec', 'metrics', index, 'source'], 'must be prometheus for a custom metric');
+      if (metric.source === 'prometheus') need('query', 'for source prometheus (the PromQL to evaluate)');
+      if (metric.name === 'custom' && metric.min === undefined && metric.max === undefined) issue('schema', object, ['spec', 'metrics', index], 'a custom metric needs min or max');
+    });
+    const other = canaryByService.get(serviceKey);
+    if (other) issue('duplicate-canary', object, ['spec', 'service'], `Service ${serviceKey} already has Canary ${other.namespace}/${other.name}`);
+    else canaryByService.set(serviceKey, canary);
+  }
+
+  if (issues.length > 0) return { ok: false, issues };
+
+  const services = new Map<string, MeshService>();
+  const serviceList = [...serviceObjects.values()].map((svc) => {
+    const ports = servicePorts(svc);
+    const selector = (((svc.manifest as Manifest).spec ?? {}) as { selector?: Record<string, string> }).selector ?? {};
+    const endpoints = endpointsOf(svc, ports, selector);
+    const policy = policyByService.get(`${svc.namespace}/${svc.name}`);
+    const versions = new Map<string, ServiceVersion>();
+    for (const [name, { labels }] of Object.entries(policy?.spec.versions ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+      const members = endpoints.filter((e) => labelsMatch(labels, e.labels));
+      if (members.length === 0) {
+        warnings.push({ object: { kind: 'TrafficPolicy', namespace: policy!.namespace, name: policy!.name }, field: `spec.versions.${name}`, message: `no endpoint of Service ${svc.namespace}/${svc.name} has labels ${JSON.stringify(labels)}` });
+      }
+      versions.set(name, { name, labels, endpoints: members });
+    }
+    const service: MeshService = {
+      host: serviceHost(svc.name, svc.namespace),
+      name: svc.name,
+      namespace: svc.namespace,
+      ports,
+      selector,
+      endpoints,
+      versions: new FrozenMap(versions),
+      policy,
+      canary: canaryByService.get(`${svc.namespace}/${svc.name}`),
+    };
+    return service;
+  });
+  for (const service of serviceList.sort((a, b) => a.host.localeCompare(b.host))) services.set(service.host, service);
+
+  const snapshot: Snapshot = {
+    version: contentHash(unique.map((o) => [o.kind, o.namespace, o.name, o.manifest])),
+    services: new FrozenMap(services),
+    namespaces: new FrozenMap(namespaces),
+    trafficPolicies: [...policyByService.values()],
+    canaries: [...canaryByService.values()],
+    workloadEntries,
+    counts,
+    ignored,
+    warnings,
+  };
+  return { ok: true, snapshot: deepFreeze(snapshot) };
+}
+
+/**
+ * Everything wrong with a load: the per-object problems the source found plus
+ * the cross-object checks over the objects that passed. Cross-object findings
+ * that only restate a per-object problem ("Service shop/x does not exist" when
+ * shop/x was itself rejected) are dropped so every line is worth reading.
+ */
+export function evaluateLoad(load: { objects: readonly SourceObject[]; ignored: Readonly<Record<string, number>>; issues: readonly ConfigIssue[] }): BuildResult {
+  const built = buildSnapshot(load.objects, load.ignored);
+  if (load.issues.length === 0) return built;
+  const rejected = new Set(load.issues.filter((i) => i.object).map((i) => `${i.object!.kind}|${i.object!.namespace}|${i.object!.name}`));
+  const consequential = (issue: ConfigIssue): boolean => {
+    if (issue.code !== 'unknown-service' && issue.code !== 'canary-without-policy') return false;
+    const target = /(?:Service) ([a-z0-9-]+)\/([a-z0-9.-]+)/.exec(issue.message);
+    if (!target) return false;
+    return rejected.has(`Service|${target[1]}|${target[2]}`) || [...rejected].some((key) => key.startsWith('TrafficPolicy|') || key.startsWith('Canary|'));
+  };
+  const extra = built.ok ? [] : built.issues.filter((issue) => !consequential(issue));
+  return { ok: false, issues: [...load.issues, ...extra] };
+}

@@ -1,0 +1,106 @@
+/**
+ * The model: one immutable, validated view of the whole mesh. Every later
+ * stage (translate, xDS, canary) reads a Snapshot and never mutates it; a
+ * change anywhere produces a new Snapshot with a new version.
+ */
+import type { ObjectReference } from '../errors.js';
+import type { CanarySpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/types.js';
+import type { ObjectOrigin } from '../sources/source-object.js';
+
+/** A Service's cluster-local DNS name: `orders.shop.svc.cluster.local`. */
+export type ServiceHost = string;
+
+export interface ServicePort {
+  /** Port name ('' when the Service has a single unnamed port). */
+  readonly name: string;
+  readonly port: number;
+  /** Where endpoints listen: a number, or a container port name. */
+  readonly targetPort: number | string;
+  readonly protocol: 'TCP' | 'UDP' | 'SCTP';
+  /** http, http2, grpc, tcp… from `appProtocol` or the port name prefix (Istio's convention). */
+  readonly appProtocol: string;
+}
+
+export interface Endpoint {
+  readonly address: string;
+  /** Service port name → the port this endpoint listens on for it. */
+  readonly ports: Readonly<Record<string, number>>;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly ready: boolean;
+  /** Load-balancing weight (WorkloadEntry), default 1. */
+  readonly weight: number;
+  readonly zone?: string;
+  /** The Pod or WorkloadEntry behind this endpoint. */
+  readonly workload?: ObjectReference;
+}
+
+export interface ServiceVersion {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly endpoints: readonly Endpoint[];
+}
+
+export interface PolicyObject<Spec> {
+  readonly namespace: string;
+  readonly name: string;
+  readonly generation?: number;
+  readonly spec: Spec;
+  readonly origin: ObjectOrigin;
+}
+
+export type TrafficPolicy = PolicyObject<TrafficPolicySpec>;
+export type Canary = PolicyObject<CanarySpec>;
+export type WorkloadEntry = PolicyObject<WorkloadEntrySpec> & { readonly labels: Readonly<Record<string, string>> };
+
+export interface MeshService {
+  readonly host: ServiceHost;
+  readonly name: string;
+  readonly namespace: string;
+  readonly ports: readonly ServicePort[];
+  readonly selector: Readonly<Record<string, string>>;
+  /** Every endpoint of the service, sorted by address. */
+  readonly endpoints: readonly Endpoint[];
+  /** Version name → its endpoints; empty without a TrafficPolicy. Sorted by name. */
+  readonly versions: ReadonlyMap<string, ServiceVersion>;
+  readonly policy?: TrafficPolicy;
+  readonly canary?: Canary;
+}
+
+export interface NamespaceInfo {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** Something legal but probably not what the user meant (a version with no endpoints…). */
+export interface ConfigWarning {
+  readonly object: ObjectReference;
+  readonly field?: string;
+  readonly message: string;
+}
+
+export interface Snapshot {
+  /** Content hash of everything the snapshot was built from. */
+  readonly version: string;
+  /** Services by host, in host order. */
+  readonly services: ReadonlyMap<ServiceHost, MeshService>;
+  readonly namespaces: ReadonlyMap<string, NamespaceInfo>;
+  readonly trafficPolicies: readonly TrafficPolicy[];
+  readonly canaries: readonly Canary[];
+  readonly workloadEntries: readonly WorkloadEntry[];
+  /** Objects read, by kind (Service, EndpointSlice, Pod, Namespace, TrafficPolicy, Canary, WorkloadEntry). */
+  readonly counts: Readonly<Record<string, number>>;
+  /** Objects of kinds Sluice does not read (Deployments…), by kind. */
+  readonly ignored: Readonly<Record<string, number>>;
+  readonly warnings: readonly ConfigWarning[];
+}
+
+export const clusterDomain = 'svc.cluster.local';
+
+export function serviceHost(name: string, namespace: string): ServiceHost {
+  return `${name}.${namespace}.${clusterDomain}`;
+}
+
+export function labelsMatch(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
+  for (const [key, value] of Object.entries(selector)) if (labels[key] !== value) return false;
+  return true;
+}
