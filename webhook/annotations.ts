@@ -1,0 +1,129 @@
+/**
+ * The pod labels and annotations the injector reads and writes, and the
+ * parsers for their values. Names follow Istio's layout (`sluice.dev/inject`
+ * ≈ `sidecar.istio.io/inject`, `traffic.sluice.dev/*` ≈ `traffic.sidecar.istio.io/*`)
+ * so a team moving from Istio finds them where it expects.
+ */
+import { SluiceError } from '../control-plane/errors.js';
+
+/** Namespace label (selects the namespace) and pod label/annotation (per-pod override). */
+export const INJECT = 'sluice.dev/inject';
+
+export const ANNOTATIONS = Object.freeze({
+  proxyImage: 'sidecar.sluice.dev/proxyImage',
+  logLevel: 'sidecar.sluice.dev/logLevel',
+  proxyCPU: 'sidecar.sluice.dev/proxyCPU',
+  proxyMemory: 'sidecar.sluice.dev/proxyMemory',
+  proxyCPULimit: 'sidecar.sluice.dev/proxyCPULimit',
+  proxyMemoryLimit: 'sidecar.sluice.dev/proxyMemoryLimit',
+  concurrency: 'sidecar.sluice.dev/concurrency',
+  includeInboundPorts: 'traffic.sluice.dev/includeInboundPorts',
+  excludeInboundPorts: 'traffic.sluice.dev/excludeInboundPorts',
+  includeOutboundIPRanges: 'traffic.sluice.dev/includeOutboundIPRanges',
+  excludeOutboundIPRanges: 'traffic.sluice.dev/excludeOutboundIPRanges',
+  excludeOutboundPorts: 'traffic.sluice.dev/excludeOutboundPorts',
+  /** Written by the injector: what it added. Its presence makes injection idempotent. */
+  status: 'sidecar.sluice.dev/status',
+});
+
+/** kubectl picks this container for `logs`/`exec` when none is named; we point it at the app, not the proxy. */
+export const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
+
+/** A pod annotation (or label) whose value cannot be used. Rejects the pod with a message naming it. */
+export class AnnotationError extends SluiceError {
+  readonly problem: string;
+
+  constructor(annotation: string, value: string, problem: string) {
+    super('injection-bad-annotation', `annotation ${annotation}: "${value}" ${problem}`, { annotation, value });
+    this.problem = problem;
+  }
+}
+
+/** `"*"` means every port / every address; otherwise an explicit list. */
+export type PortSelection = '*' | readonly number[];
+export type CidrSelection = '*' | readonly string[];
+
+export function parsePortList(value: string, where: string, allowWildcard: boolean): PortSelection {
+  const trimmed = value.trim();
+  if (allowWildcard && trimmed === '*') return '*';
+  if (trimmed === '') return [];
+  const ports: number[] = [];
+  for (const part of trimmed.split(',')) {
+    const p = part.trim();
+    if (!/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535) {
+      throw new AnnotationError(where, value, `is not ${allowWildcard ? '"*" or ' : ''}a comma-separated list of ports (1-65535)`);
+    }
+    if (!ports.includes(Number(p))) ports.push(Number(p));
+  }
+  return ports;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/**
+ * IPv4 CIDRs only: the init container programs iptables (IPv4). Accepting an
+ * IPv6 range here would only fail later, at pod start, inside iptables-restore.
+ */
+export function parseCidrList(value: string, where: string, allowWildcard: boolean): CidrSelection {
+  const trimmed = value.trim();
+  if (allowWildcard && trimmed === '*') return '*';
+  if (trimmed === '') return [];
+  const cidrs: string[] = [];
+  for (const part of trimmed.split(',')) {
+    const c = part.trim();
+    const [ip, bits, ...rest] = c.split('/');
+    const okBits = bits === undefined || (/^\d{1,2}$/.test(bits) && Number(bits) <= 32);
+    if (rest.length > 0 || ip === undefined || !IPV4.test(ip) || !okBits) {
+      const problem = c.includes(':') ? 'contains an IPv6 range; only IPv4 CIDRs are supported' : 'is not a comma-separated list of IPv4 CIDRs (e.g. 10.0.0.0/8,169.254.169.254)';
+      throw new AnnotationError(where, value, problem);
+    }
+    const normalised = bits === undefined ? `${ip}/32` : `${ip}/${Number(bits)}`;
+    if (!cidrs.includes(normalised)) cidrs.push(normalised);
+  }
+  return cidrs;
+}
+
+/** Kubernetes resource.Quantity, e.g. `100m`, `0.5`, `128Mi`, `1e3`. */
+const QUANTITY = /^(\d+(\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][-+]?\d+)?$/;
+
+export function parseQuantity(value: string, where: string): string {
+  const v = value.trim();
+  if (!QUANTITY.test(v)) throw new AnnotationError(where, value, 'is not a Kubernetes quantity (e.g. 100m, 0.5, 128Mi)');
+  return v;
+}
+
+/** Envoy's `--log-level` values. */
+export const ENVOY_LOG_LEVELS = Object.freeze(['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'off']);
+
+export function parseLogLevel(value: string, where: string): string {
+  const v = value.trim().toLowerCase();
+  if (!ENVOY_LOG_LEVELS.includes(v)) throw new AnnotationError(where, value, `is not an Envoy log level (${ENVOY_LOG_LEVELS.join(', ')})`);
+  return v;
+}
+
+export function parsePositiveInt(value: string, where: string, max: number): number {
+  const v = value.trim();
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw new AnnotationError(where, value, `is not a whole number from 1 to ${max}`);
+  return Number(v);
+}
+
+/**
+ * A container image reference: `[registry/]repo[:tag][@digest]`. Only the
+ * shape is checked — enough to catch a pasted YAML fragment or spaces.
+ */
+export function parseImage(value: string, where: string): string {
+  const v = value.trim();
+  if (!/^[a-z0-9][a-z0-9._\-/:]*(@sha256:[a-f0-9]{64})?$/i.test(v) || v.length > 512) {
+    throw new AnnotationError(where, value, 'is not a container image reference');
+  }
+  return v;
+}
+
+/** `true`/`false` (and Istio-style `enabled`/`disabled`); anything else is "not said". */
+export function parseInjectFlag(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim().toLowerCase();
+  if (v === 'true' || v === 'enabled') return true;
+  if (v === 'false' || v === 'disabled') return false;
+  return undefined;
+}

@@ -1,0 +1,255 @@
+/**
+ * Injection defaults: what the webhook (`sluice webhook --config`) and
+ * `sluice inject --config` use when a pod's annotations say nothing.
+ * One YAML file; every field is optional and documented in docs/injection.md.
+ */
+import { readFile } from 'node:fs/promises';
+import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode, type Document } from 'yaml';
+import { ConfigError, type ConfigIssue, SluiceError } from '../control-plane/errors.js';
+import {
+  AnnotationError, parseCidrList, parseImage, parseLogLevel, parsePortList, parsePositiveInt, parseQuantity,
+  type CidrSelection, type PortSelection,
+} from './annotations.js';
+
+export interface ResourceSettings {
+  readonly requests: Readonly<Record<'cpu' | 'memory', string | undefined>>;
+  readonly limits: Readonly<Record<'cpu' | 'memory', string | undefined>>;
+}
+
+export interface TrafficSettings {
+  readonly includeInboundPorts: PortSelection;
+  readonly excludeInboundPorts: readonly number[];
+  readonly includeOutboundIPRanges: CidrSelection;
+  readonly excludeOutboundIPRanges: readonly string[];
+  readonly excludeOutboundPorts: readonly number[];
+}
+
+export interface InjectionConfig {
+  /** `host:port` of the control plane's ADS (and metrics service) endpoint. */
+  readonly controlPlaneAddress: string;
+  readonly proxy: {
+    readonly image: string;
+    readonly imagePullPolicy: PullPolicy;
+    readonly logLevel: string;
+    readonly concurrency: number;
+    readonly resources: ResourceSettings;
+    /**
+     * Put the proxy in initContainers with `restartPolicy: Always` (Kubernetes
+     * native sidecars, 1.29+): it starts before the app and does not keep Jobs
+     * from completing. Off by default so older clusters keep working.
+     */
+    readonly nativeSidecar: boolean;
+  };
+  readonly init: {
+    /** Any image with `/bin/sh` and `iptables-restore`. */
+    readonly image: string;
+    readonly imagePullPolicy: PullPolicy;
+    readonly resources: ResourceSettings;
+  };
+  readonly traffic: TrafficSettings;
+  /** Never inject here, whatever the labels say (a guard against a too-wide namespaceSelector). */
+  readonly excludeNamespaces: readonly string[];
+}
+
+export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+
+/** The proxy runs as this uid; the init container's iptables rules let its own traffic out unredirected. */
+export const PROXY_UID = 1337;
+
+export const DEFAULT_CONTROL_PLANE_ADDRESS = 'sluice.sluice-system.svc:15010';
+
+export const DEFAULT_INJECTION_CONFIG: InjectionConfig = Object.freeze({
+  controlPlaneAddress: DEFAULT_CONTROL_PLANE_ADDRESS,
+  proxy: Object.freeze({
+    image: 'envoyproxy/envoy:v1.31-latest',
+    imagePullPolicy: 'IfNotPresent' as const,
+    logLevel: 'info',
+    // Envoy defaults to one worker per host core; on large nodes that is dozens of threads per pod.
+    concurrency: 2,
+    resources: Object.freeze({
+      requests: Object.freeze({ cpu: '100m', memory: '128Mi' }),
+      limits: Object.freeze({ cpu: '2', memory: '1Gi' }),
+    }),
+    nativeSidecar: false,
+  }),
+  init: Object.freeze({
+    image: 'nicolaka/netshoot:v0.13',
+    imagePullPolicy: 'IfNotPresent' as const,
+    resources: Object.freeze({
+      requests: Object.freeze({ cpu: '10m', memory: '16Mi' }),
+      limits: Object.freeze({ cpu: '100m', memory: '64Mi' }),
+    }),
+  }),
+  traffic: Object.freeze({
+    includeInboundPorts: '*' as const,
+    excludeInboundPorts: Object.freeze([]),
+    includeOutboundIPRanges: '*' as const,
+    excludeOutboundIPRanges: Object.freeze([]),
+    excludeOutboundPorts: Object.freeze([]),
+  }),
+  excludeNamespaces: Object.freeze(['kube-system', 'kube-public', 'kube-node-lease', 'sluice-system']),
+});
+
+const ADDRESS = /^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\d{1,3}(\.\d{1,3}){3}):(\d{1,5})$/i;
+
+/** Split and check `host:port`; the host goes into a STRICT_DNS cluster, so it must be a DNS name or IPv4. */
+export function parseControlPlaneAddress(address: string): { host: string; port: number } | undefined {
+  const m = ADDRESS.exec(address.trim());
+  if (!m) return undefined;
+  const port = Number(m[6]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: m[1]!, port };
+}
+
+/** Read and check an injection config file. Unknown fields are errors: a typo must not silently mean "default". */
+export async function loadInjectionConfig(file: string): Promise<InjectionConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError([{ code: 'unreadable-file', message: `cannot read injection config: ${(error as Error).message}`, location: { file, line: 1, column: 1 } }]);
+  }
+  return parseInjectionConfig(text, file);
+}
+
+export function parseInjectionConfig(text: string, file = '<config>'): InjectionConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const issues: ConfigIssue[] = [];
+  const at = (node: YamlNode | null | undefined) => {
+    const offset = node?.range?.[0] ?? 0;
+    const pos = lineCounter.linePos(offset);
+    return { file, line: pos.line, column: pos.col };
+  };
+  for (const error of doc.errors) {
+    const pos = lineCounter.linePos(error.pos[0]);
+    issues.push({ code: 'yaml-syntax', message: error.message.split('\n')[0] ?? error.message, location: { file, line: pos.line, column: pos.col } });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  if (doc.contents === null) return DEFAULT_INJECTION_CONFIG;
+  if (!isMap(doc.contents)) throw new ConfigError([{ code: 'not-an-object', message: 'the injection config must be a YAML mapping', location: at(doc.contents) }]);
+
+  const reader = new FieldReader(doc, issues, at);
+  const d = DEFAULT_INJECTION_CONFIG;
+  const root = reader.object(doc.contents, '', ['controlPlaneAddress', 'proxy', 'init', 'traffic', 'excludeNamespaces']);
+  const proxy = reader.object(root.get('proxy'), 'proxy', ['image', 'imagePullPolicy', 'logLevel', 'concurrency', 'resources', 'nativeSidecar']);
+  const init = reader.object(root.get('init'), 'init', ['image', 'imagePullPolicy', 'resources']);
+  const traffic = reader.object(root.get('traffic'), 'traffic', [
+    'includeInboundPorts', 'excludeInboundPorts', 'includeOutboundIPRanges', 'excludeOutboundIPRanges', 'excludeOutboundPorts',
+  ]);
+
+  const controlPlaneAddress = reader.value(root.get('controlPlaneAddress'), 'controlPlaneAddress', d.controlPlaneAddress, (v) => {
+    if (!parseControlPlaneAddress(v)) throw new Error('must be host:port, e.g. sluice.sluice-system.svc:15010');
+    return v.trim();
+  });
+  const config: InjectionConfig = {
+    controlPlaneAddress,
+    proxy: {
+      image: reader.value(proxy.get('image'), 'proxy.image', d.proxy.image, (v) => parseImage(v, 'proxy.image')),
+      imagePullPolicy: reader.value(proxy.get('imagePullPolicy'), 'proxy.imagePullPolicy', d.proxy.imagePullPolicy, pullPolicy),
+      logLevel: reader.value(proxy.get('logLevel'), 'proxy.logLevel', d.proxy.logLevel, (v) => parseLogLevel(v, 'proxy.logLevel')),
+      concurrency: reader.value(proxy.get('concurrency'), 'proxy.concurrency', d.proxy.concurrency, (v) => parsePositiveInt(v, 'proxy.concurrency', 256)),
+      resources: reader.resources(proxy.get('resources'), 'proxy.resources', d.proxy.resources),
+      nativeSidecar: reader.value(proxy.get('nativeSidecar'), 'proxy.nativeSidecar', d.proxy.nativeSidecar, boolean),
+    },
+    init: {
+      image: reader.value(init.get('image'), 'init.image', d.init.image, (v) => parseImage(v, 'init.image')),
+      imagePullPolicy: reader.value(init.get('imagePullPolicy'), 'init.imagePullPolicy', d.init.imagePullPolicy, pullPolicy),
+      resources: reader.resources(init.get('resources'), 'init.resources', d.init.resources),
+    },
+    traffic: {
+      includeInboundPorts: reader.value(traffic.get('includeInboundPorts'), 'traffic.includeInboundPorts', d.traffic.includeInboundPorts, (v) => parsePortList(v, 'traffic.includeInboundPorts', true)),
+      excludeInboundPorts: reader.value(traffic.get('excludeInboundPorts'), 'traffic.excludeInboundPorts', d.traffic.excludeInboundPorts, (v) => parsePortList(v, 'traffic.excludeInboundPorts', false) as number[]),
+      includeOutboundIPRanges: reader.value(traffic.get('includeOutboundIPRanges'), 'traffic.includeOutboundIPRanges', d.traffic.includeOutboundIPRanges, (v) => parseCidrList(v, 'traffic.includeOutboundIPRanges', true)),
+      excludeOutboundIPRanges: reader.value(traffic.get('excludeOutboundIPRanges'), 'traffic.excludeOutboundIPRanges', d.traffic.excludeOutboundIPRanges, (v) => parseCidrList(v, 'traffic.excludeOutboundIPRanges', false) as string[]),
+      excludeOutboundPorts: reader.value(traffic.get('excludeOutboundPorts'), 'traffic.excludeOutboundPorts', d.traffic.excludeOutboundPorts, (v) => parsePortList(v, 'traffic.excludeOutboundPorts', false) as number[]),
+    },
+    excludeNamespaces: reader.stringList(root.get('excludeNamespaces'), 'excludeNamespaces', d.excludeNamespaces),
+  };
+  if (issues.length > 0) throw new ConfigError(issues);
+  return config;
+}
+
+function pullPolicy(v: string): PullPolicy {
+  if (v === 'Always' || v === 'IfNotPresent' || v === 'Never') return v;
+  throw new Error('must be Always, IfNotPresent or Never');
+}
+
+function boolean(v: string): boolean {
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new Error('must be true or false');
+}
+
+type Located = (node: YamlNode | null | undefined) => { file: string; line: number; column: number };
+
+/** Walks the YAML nodes (not plain JS) so every issue carries the line and column of the offending value. */
+class FieldReader {
+  constructor(private readonly doc: Document, private readonly issues: ConfigIssue[], private readonly at: Located) {}
+
+  object(node: unknown, field: string, allowed: readonly string[]): Map<string, YamlNode> {
+    const out = new Map<string, YamlNode>();
+    if (node === undefined || node === null) return out;
+    if (!isMap(node)) {
+      this.issues.push({ code: 'schema', field, message: 'must be a mapping', location: this.at(node as YamlNode) });
+      return out;
+    }
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      if (!allowed.includes(key)) {
+        this.issues.push({
+          code: 'schema', field: field ? `${field}.${key}` : key,
+          message: `unknown field (expected one of: ${allowed.join(', ')})`, location: this.at(pair.key as YamlNode),
+        });
+        continue;
+      }
+      out.set(key, pair.value as YamlNode);
+    }
+    return out;
+  }
+
+  /** A scalar (or a list of scalars, joined with commas for the list parsers) run through `parse`. */
+  value<T>(node: YamlNode | undefined, field: string, fallback: T, parse: (v: string) => T): T {
+    if (node === undefined || node === null || (isScalar(node) && node.value === null)) return fallback;
+    let text: string;
+    if (isScalar(node)) text = String(node.value);
+    else if (isSeq(node) && node.items.every((i) => isScalar(i))) text = node.items.map((i) => String((i as { value: unknown }).value)).join(',');
+    else {
+      this.issues.push({ code: 'schema', field, message: 'must be a scalar value', location: this.at(node) });
+      return fallback;
+    }
+    try {
+      return parse(text);
+    } catch (error) {
+      const message = error instanceof AnnotationError ? `"${text}" ${error.problem}` : error instanceof Error ? `"${text}": ${error.message}` : String(error);
+      this.issues.push({ code: 'schema', field, message, location: this.at(node) });
+      return fallback;
+    }
+  }
+
+  stringList(node: YamlNode | undefined, field: string, fallback: readonly string[]): readonly string[] {
+    if (node === undefined || node === null) return fallback;
+    if (!isSeq(node) || !node.items.every((i) => isScalar(i) && typeof i.value === 'string')) {
+      this.issues.push({ code: 'schema', field, message: 'must be a list of strings', location: this.at(node) });
+      return fallback;
+    }
+    return node.items.map((i) => String((i as { value: unknown }).value));
+  }
+
+  resources(node: YamlNode | undefined, field: string, fallback: ResourceSettings): ResourceSettings {
+    const top = this.object(node, field, ['requests', 'limits']);
+    const part = (name: 'requests' | 'limits') => {
+      const m = this.object(top.get(name), `${field}.${name}`, ['cpu', 'memory']);
+      const q = (key: 'cpu' | 'memory') => this.value(m.get(key), `${field}.${name}.${key}`, fallback[name][key], (v) => parseQuantity(v, `${field}.${name}.${key}`));
+      return { cpu: q('cpu'), memory: q('memory') };
+    };
+    return { requests: part('requests'), limits: part('limits') };
+  }
+}
+
+/** A config problem found outside the file (e.g. `--control-plane` flag). */
+export class InjectionConfigError extends SluiceError {
+  constructor(message: string, context: Record<string, unknown>) {
+    super('injection-config-invalid', message, context);
+  }
+}
