@@ -230,6 +230,8 @@ function schemaMessage(error: ErrorObject): { message: string; pathSuffix: (stri
   }
 }
 
+const formatCodes: Record<string, ConfigIssue['code']> = { duration: 'bad-duration', re2: 'bad-regex', 'json-pointer': 'bad-json-pointer' };
+
 function schemaIssues(errors: ErrorObject[], base: FieldPath, object: ObjectReference, origin: ObjectOrigin): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const seen = new Set<string>();
@@ -243,7 +245,8 @@ function schemaIssues(errors: ErrorObject[], base: FieldPath, object: ObjectRefe
     const key = `${field}|${message}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    issues.push({ code: 'schema', object, field, message, location: origin.locate(locateParent ? parent : path) });
+    const code = error.keyword !== 'format' ? 'schema' : formatCodes[(error.params as { format: string }).format] ?? 'schema';
+    issues.push({ code, object, field, message, location: origin.locate(locateParent ? parent : path) });
   }
   return issues;
 }

@@ -50,39 +50,45 @@ async function manifestFiles(directory: string): Promise<string[]> {
   return found.sort();
 }
 
-/** Read and check every manifest under `directory`. Never throws for bad content: problems are issues. */
-export async function loadDirectory(directory: string): Promise<LoadResult> {
+/** Check already-read files (label → YAML text). Never throws for bad content: problems are issues. */
+export function loadFromTexts(files: ReadonlyArray<readonly [label: string, text: string]>, issues: ConfigIssue[] = []): LoadResult {
   const objects: SourceObject[] = [];
-  const issues: ConfigIssue[] = [];
   const ignored: Record<string, number> = {};
-  let files: string[];
-  try {
-    files = await manifestFiles(directory);
-  } catch (error) {
-    return { objects, ignored, files: 0, issues: [{ code: 'unreadable-file', message: `cannot read directory: ${(error as Error).message}`, location: { file: directory, line: 1, column: 1 } }] };
-  }
-  for (const file of files) {
-    const relative = path.relative(process.cwd(), file);
-    // Short paths for files under the working directory, absolute ones elsewhere.
-    const label = relative && !relative.startsWith('..') ? relative : file;
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      // A file deleted between listing and reading is simply gone.
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      issues.push({ code: 'unreadable-file', message: `cannot read: ${(error as Error).message}`, location: { file: label, line: 1, column: 1 } });
-      continue;
-    }
+  for (const [label, text] of files) {
     const parsed = parseYamlFile(label, text);
     issues.push(...parsed.issues);
     for (const result of parsed.results) {
       if (result.outcome === 'accepted') objects.push(result.object);
       else if (result.outcome === 'rejected') issues.push(...result.issues);
-      else ignored[`${result.kind}`] = (ignored[result.kind] ?? 0) + 1;
+      else ignored[result.kind] = (ignored[result.kind] ?? 0) + 1;
     }
   }
   return { objects, ignored, issues, files: files.length };
+}
+
+/** Read and check every manifest under `directory`. Never throws for bad content: problems are issues. */
+export async function loadDirectory(directory: string): Promise<LoadResult> {
+  const issues: ConfigIssue[] = [];
+  let paths: string[];
+  try {
+    paths = await manifestFiles(directory);
+  } catch (error) {
+    return { objects: [], ignored: {}, files: 0, issues: [{ code: 'unreadable-file', message: `cannot read directory: ${(error as Error).message}`, location: { file: directory, line: 1, column: 1 } }] };
+  }
+  const texts: Array<[string, string]> = [];
+  for (const file of paths) {
+    const relative = path.relative(process.cwd(), file);
+    // Short paths for files under the working directory, absolute ones elsewhere.
+    const label = relative && !relative.startsWith('..') ? relative : file;
+    try {
+      texts.push([label, await readFile(file, 'utf8')]);
+    } catch (error) {
+      // A file deleted between listing and reading is simply gone.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      issues.push({ code: 'unreadable-file', message: `cannot read: ${(error as Error).message}`, location: { file: label, line: 1, column: 1 } });
+    }
+  }
+  return loadFromTexts(texts, issues);
 }
 
 export interface YamlDirectorySourceOptions {
