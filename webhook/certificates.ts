@@ -3,6 +3,8 @@
  * (production passes --cert/--key, e.g. from cert-manager). Built with
  * @peculiar/x509 over Node's WebCrypto: ECDSA P-256, SHA-256.
  */
+// @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata polyfill loaded first.
+import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 

@@ -9,7 +9,7 @@ export interface ObjectMeta {
   namespace?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
-  ownerReferences?: { apiVersion?: string; kind: string; name: string; controller?: boolean }[];
+  ownerReferences?: { apiVersion?: string; kind: string; name: string; uid?: string; controller?: boolean; blockOwnerDeletion?: boolean }[];
   [key: string]: unknown;
 }
 

@@ -25,13 +25,14 @@ export function pointerSegment(key: string): string {
 /**
  * Build the patch for a pod. Throws PodAnnotationsError when an annotation
  * cannot be used. The caller has already decided the pod is to be injected.
+ * `workload` overrides the name derived from the pod (a template has no owner yet).
  */
-export function buildInjectionPatch(pod: Pod, config: InjectionConfig): Operation[] {
+export function buildInjectionPatch(pod: Pod, config: InjectionConfig, workload?: string): Operation[] {
   const meta = pod.metadata ?? {};
   const settings = resolveProxySettings(meta.annotations, config);
   const native = config.proxy.nativeSidecar;
   const init = buildInitContainer(config, settings.traffic);
-  const proxy = buildSidecarContainer({ workload: workloadName(meta), labels: meta.labels ?? {}, settings, config }, native);
+  const proxy = buildSidecarContainer({ workload: workload ?? workloadName(meta), labels: meta.labels ?? {}, settings, config }, native);
 
   const ops: Operation[] = [];
   if (pod.metadata === undefined) ops.push({ op: 'add', path: '/metadata', value: {} });
