@@ -6,6 +6,8 @@ import { pino } from 'pino';
 import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import type { Container, EnvVar, Pod } from '../../webhook/kube.js';
+import { envoyProtoRoot, findEnvoyType } from '../../control-plane/envoy/proto-registry.js';
+import { assertEnvoyResource } from '../../control-plane/envoy/validate-rules.js';
 
 export const silentLog = pino({ level: 'silent' });
 
@@ -146,4 +148,23 @@ export function startedBootstrap(injected: Pod, pod: { name: string; namespace: 
   const i = args.indexOf('--config-yaml');
   if (i < 0) throw new Error('proxy has no --config-yaml');
   return JSON.parse(args[i + 1]!) as Record<string, any>;
+}
+
+export const BOOTSTRAP_TYPE = 'envoy.config.bootstrap.v3.Bootstrap';
+const METRICS_SERVICE_CONFIG = 'envoy.config.metrics.v3.MetricsServiceConfig';
+
+/**
+ * Encode the bootstrap against Envoy's Bootstrap proto and check its
+ * protoc-gen-validate rules; throws naming field and rule.
+ * The shared proto registry does not list metrics_service.proto (the type of
+ * our stats sink's typed_config) yet; load it into this test process's Root
+ * if absent, so the sink is really encoded rather than skipped.
+ */
+export function assertValidBootstrap(bootstrap: unknown, name = 'sidecar'): Uint8Array {
+  if (!findEnvoyType(METRICS_SERVICE_CONFIG)) {
+    const root = envoyProtoRoot();
+    root.loadSync('envoy/config/metrics/v3/metrics_service.proto', { keepCase: true });
+    root.resolveAll();
+  }
+  return assertEnvoyResource(BOOTSTRAP_TYPE, name, bootstrap);
 }
