@@ -112,21 +112,39 @@ export async function loadInjectionConfig(file: string): Promise<InjectionConfig
   return parseInjectionConfig(text, file);
 }
 
-export function parseInjectionConfig(text: string, file = '<config>'): InjectionConfig {
+/** The data key read when the config is given as a ConfigMap manifest. */
+export const CONFIGMAP_KEY = 'injection-config.yaml';
+
+/**
+ * Parse the config: a plain YAML mapping, or a ConfigMap manifest holding it
+ * under `data."injection-config.yaml"` — so the file applied to the cluster
+ * can be passed to --config as it is.
+ */
+export function parseInjectionConfig(text: string, file = '<config>', shift = { lines: 0, columns: 0 }): InjectionConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const issues: ConfigIssue[] = [];
-  const at = (node: YamlNode | null | undefined) => {
-    const offset = node?.range?.[0] ?? 0;
+  const position = (offset: number) => {
     const pos = lineCounter.linePos(offset);
-    return { file, line: pos.line, column: pos.col };
+    return { file, line: pos.line + shift.lines, column: pos.col + shift.columns };
   };
+  const at = (node: YamlNode | null | undefined) => position(node?.range?.[0] ?? 0);
   for (const error of doc.errors) {
-    const pos = lineCounter.linePos(error.pos[0]);
-    issues.push({ code: 'yaml-syntax', message: error.message.split('\n')[0] ?? error.message, location: { file, line: pos.line, column: pos.col } });
+    issues.push({ code: 'yaml-syntax', message: error.message.split('\n')[0] ?? error.message, location: position(error.pos[0]) });
   }
   if (issues.length > 0) throw new ConfigError(issues);
   if (doc.contents === null) return DEFAULT_INJECTION_CONFIG;
+  if (isMap(doc.contents) && doc.get('kind') === 'ConfigMap') {
+    const data = doc.getIn(['data', CONFIGMAP_KEY], true) as YamlNode | undefined;
+    if (!isScalar(data) || typeof data.value !== 'string') {
+      throw new ConfigError([{ code: 'schema', field: `data.${CONFIGMAP_KEY}`, message: `the ConfigMap has no data key ${CONFIGMAP_KEY}`, location: at(doc.contents) }]);
+    }
+    // A block scalar's content starts on the line after its indicator; its indent is stripped.
+    const indicatorLine = lineCounter.linePos(data.range?.[0] ?? 0).line;
+    const firstContentLine = text.split('\n').slice(indicatorLine).find((l) => l.trim() !== '') ?? '';
+    const indent = firstContentLine.length - firstContentLine.trimStart().length;
+    return parseInjectionConfig(data.value, file, { lines: indicatorLine, columns: indent });
+  }
   if (!isMap(doc.contents)) throw new ConfigError([{ code: 'not-an-object', message: 'the injection config must be a YAML mapping', location: at(doc.contents) }]);
 
   const reader = new FieldReader(doc, issues, at);
