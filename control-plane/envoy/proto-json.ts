@@ -335,12 +335,15 @@ interface FieldPlan {
   readonly readElement: Reader;
   readonly writeElement: Writer;
   readonly readMapKey: ((key: string) => string) | undefined;
+  /** Whether a read value is what proto3 leaves off the wire for this field (always false with presence). */
+  readonly isOmittedDefault: (value: unknown) => boolean;
 }
 
 interface MessagePlan {
   readonly type: protobuf.Type;
   readonly fields: readonly FieldPlan[];
-  readonly byJsonKey: ReadonlyMap<string, FieldPlan>;
+  /** Null-prototype table from both the proto name and the JSON name to the field. */
+  readonly byJsonKey: Readonly<Record<string, FieldPlan | undefined>>;
   /** Set for well-known types with a special JSON form. */
   readonly special: { read: Reader; write: Writer } | undefined;
 }
@@ -352,7 +355,7 @@ function planFor(type: protobuf.Type): MessagePlan {
   if (!plan) {
     // Register before filling fields so recursive types (Struct ↔ Value) terminate.
     const fields: FieldPlan[] = [];
-    const byJsonKey = new Map<string, FieldPlan>();
+    const byJsonKey: Record<string, FieldPlan | undefined> = Object.create(null);
     plan = { type, fields, byJsonKey, special: undefined };
     plans.set(type, plan);
     const special = wellKnownCodec(type);
@@ -360,8 +363,8 @@ function planFor(type: protobuf.Type): MessagePlan {
     for (const field of type.fieldsArray) {
       const fieldPlan = planField(field);
       fields.push(fieldPlan);
-      byJsonKey.set(fieldPlan.name, fieldPlan);
-      byJsonKey.set(fieldPlan.jsonName, fieldPlan);
+      byJsonKey[fieldPlan.name] = fieldPlan;
+      byJsonKey[fieldPlan.jsonName] = fieldPlan;
     }
   }
   return plan;
@@ -434,34 +437,54 @@ function planField(field: protobuf.Field): FieldPlan {
     readElement,
     writeElement,
     readMapKey,
+    isOmittedDefault: presence ? () => false : omittedDefaultTest(field.type, resolved),
   };
+}
+
+function omittedDefaultTest(protoType: string, resolved: protobuf.ReflectionObject | null): (value: unknown) => boolean {
+  if (resolved instanceof protobuf.Enum) return (v) => v === 0;
+  switch (protoType) {
+    case 'string': return (v) => v === '';
+    case 'bool': return (v) => v === false;
+    case 'bytes': return (v) => (v as Uint8Array).length === 0;
+    case 'int64': case 'uint64': case 'sint64': case 'fixed64': case 'sfixed64': return isDefaultScalar;
+    default: return (v) => v === 0;
+  }
 }
 
 // ---------------------------------------------------------------------------
 // JSON → message
 
-function readMessage(plan: MessagePlan, json: unknown): EnvoyMessage {
+/**
+ * `anyBody`: the object is an Any's JSON, whose "@type" member is not a field
+ * of the payload type.
+ */
+function readMessage(plan: MessagePlan, json: unknown, anyBody = false): EnvoyMessage {
   if (plan.special) return plan.special.read(json) as EnvoyMessage;
   if (!isPlainObject(json)) throw wrongType(`object (${envoyTypeName(plan.type)})`, json);
   const out: EnvoyMessage = {};
-  let oneofsSet: Map<protobuf.OneOf, string> | undefined;
+  const byJsonKey = plan.byJsonKey;
+  let oneofsSet: FieldPlan[] | undefined;
   for (const key in json) {
     const value = json[key];
-    const fieldPlan = plan.byJsonKey.get(key);
-    if (!fieldPlan) throw problemAt(key, new JsonProblem('unknown_field', 'unknown field'));
     // undefined too: objects built in TypeScript often carry optional members set to undefined.
-    if (value === undefined || (value === null && !fieldPlan.nullIsValue)) continue;
+    if (value === undefined) continue;
+    const fieldPlan = byJsonKey[key];
+    if (fieldPlan === undefined) {
+      if (anyBody && key === '@type') continue;
+      throw problemAt(key, new JsonProblem('unknown_field', 'unknown field'));
+    }
+    if (value === null && !fieldPlan.nullIsValue) continue;
     const name = fieldPlan.name;
-    if (hasOwn(out, name)) {
+    if (name !== fieldPlan.jsonName && json[key === name ? fieldPlan.jsonName : name] != null) {
       throw problemAt(name, new JsonProblem('duplicate_field', `set twice (as "${name}" and "${fieldPlan.jsonName}")`));
     }
-    if (fieldPlan.oneof) {
-      oneofsSet ??= new Map();
-      const other = oneofsSet.get(fieldPlan.oneof);
+    if (fieldPlan.oneof !== undefined) {
+      const other = oneofsSet?.find((p) => p.oneof === fieldPlan.oneof);
       if (other !== undefined) {
-        throw problemAt(name, new JsonProblem('oneof_conflict', `oneof ${fieldPlan.oneof.name} is already set by "${other}"`));
+        throw problemAt(name, new JsonProblem('oneof_conflict', `oneof ${fieldPlan.oneof.name} is already set by "${other.name}"`));
       }
-      oneofsSet.set(fieldPlan.oneof, name);
+      (oneofsSet ??= []).push(fieldPlan);
     }
     try {
       const converted = readField(fieldPlan, value);
@@ -476,43 +499,44 @@ function readMessage(plan: MessagePlan, json: unknown): EnvoyMessage {
 
 /** A field's value as the encoder wants it, or undefined when proto3 would not put it on the wire. */
 function readField(plan: FieldPlan, json: unknown): unknown {
+  if (plan.repeated) {
+    if (!Array.isArray(json)) throw wrongType('array', json);
+    const length = json.length;
+    if (length === 0) return undefined;
+    const items = new Array<unknown>(length);
+    let i = 0;
+    try {
+      for (; i < length; i++) {
+        const item: unknown = json[i];
+        if (item == null && !plan.nullIsValue) throw wrongType('a value', item);
+        items[i] = plan.readElement(item);
+      }
+    } catch (err) {
+      if (err instanceof JsonProblem) err.segments.unshift(`[${i}]`);
+      throw err;
+    }
+    return items;
+  }
   if (plan.map) {
     if (!isPlainObject(json)) throw wrongType('object (map)', json);
     const entries: Record<string, unknown> = {};
     let count = 0;
-    for (const key in json) {
-      const segment = `[${JSON.stringify(key)}]`;
-      const value = json[key];
-      if (value == null && !plan.nullIsValue) throw problemAt(segment, wrongType('a value', value));
-      try {
+    let key = '';
+    try {
+      for (key in json) {
+        const value = json[key];
+        if (value == null && !plan.nullIsValue) throw wrongType('a value', value);
         entries[plan.readMapKey!(key)] = plan.readElement(value);
-      } catch (err) {
-        if (err instanceof JsonProblem) err.segments.unshift(segment);
-        throw err;
+        count++;
       }
-      count++;
+    } catch (err) {
+      if (err instanceof JsonProblem) err.segments.unshift(`[${JSON.stringify(key)}]`);
+      throw err;
     }
     return count > 0 ? entries : undefined;
   }
-  if (plan.repeated) {
-    if (!Array.isArray(json)) throw wrongType('array', json);
-    if (json.length === 0) return undefined;
-    const items = new Array<unknown>(json.length);
-    for (let i = 0; i < json.length; i++) {
-      const item: unknown = json[i];
-      if (item == null && !plan.nullIsValue) throw problemAt(`[${i}]`, wrongType('a value', item));
-      try {
-        items[i] = plan.readElement(item);
-      } catch (err) {
-        if (err instanceof JsonProblem) err.segments.unshift(`[${i}]`);
-        throw err;
-      }
-    }
-    return items;
-  }
   const value = plan.readElement(json);
-  if (!plan.presence && isDefaultScalar(value)) return undefined;
-  return value;
+  return plan.isOmittedDefault(value) ? undefined : value;
 }
 
 // ---------------------------------------------------------------------------
@@ -804,13 +828,11 @@ const anyCodec = {
       // The Any's own path already names the payload; don't add a ".value" segment for errors.
       message = payloadPlan.special.read(json['value']) as EnvoyMessage;
     } else {
-      const fields: Record<string, unknown> = {};
-      for (const key in json) if (key !== '@type') fields[key] = json[key];
-      message = readMessage(payloadPlan, fields);
+      message = readMessage(payloadPlan, json, true);
     }
-    const any: EnvoyMessage = { type_url: typeUrl, value: payloadType.encode(message).finish() };
-    Object.defineProperty(any, ANY_PAYLOAD, { value: { type: payloadType, message } satisfies AnyPayload, enumerable: false });
-    return any;
+    const payload: AnyPayload = { type: payloadType, message };
+    // A symbol key: invisible to the encoder, JSON.stringify and Object.keys.
+    return { type_url: typeUrl, value: payloadType.encode(message).finish(), [ANY_PAYLOAD]: payload };
   },
   write(value: unknown): JsonValue {
     const any = value as EnvoyMessage;
