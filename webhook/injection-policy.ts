@@ -14,7 +14,8 @@ import type { Pod } from './kube.js';
 import { INIT_CONTAINER_NAME } from './init-container.js';
 import { PROXY_CONTAINER_NAME } from './sidecar.js';
 
-export type NamespacePolicy = 'enabled' | 'opt-in';
+/** `offline` is `sluice inject`: no namespace to consult, inject unless the pod opts out (like istioctl kube-inject). */
+export type NamespacePolicy = 'enabled' | 'opt-in' | 'offline';
 
 export interface InjectionDecision {
   readonly inject: boolean;
@@ -58,5 +59,6 @@ export function decideInjection(pod: Pod, ctx: PolicyContext): InjectionDecision
   if (explicit === false) return no(`the pod opts out with ${INJECT}: "${raw}"`);
   if (explicit === true) return { inject: true, reason: `the pod opts in with ${INJECT}: "${raw}"`, warnings };
   if (ctx.policy === 'enabled') return { inject: true, reason: `namespace ${ctx.namespace} has ${INJECT}=enabled`, warnings };
+  if (ctx.policy === 'offline') return { inject: true, reason: `injected offline; pods opt out with ${INJECT}: "false"`, warnings };
   return no(`namespace ${ctx.namespace} is not labelled ${INJECT}=enabled and the pod does not opt in`);
 }

@@ -94,8 +94,7 @@ function injectObject(doc: Document, at: readonly (string | number)[], value: un
     return { object, injected: false, reason: 'no pod template with containers', warnings: [] };
   }
   const pod = template as Pod;
-  // Offline there is no namespace label to consult: inject unless the pod opts out, like `istioctl kube-inject`.
-  const decision = decideInjection(pod, { namespace, policy: 'enabled', excludeNamespaces: config.excludeNamespaces });
+  const decision = decideInjection(pod, { namespace, policy: 'offline', excludeNamespaces: config.excludeNamespaces });
   if (!decision.inject) return { object, injected: false, reason: decision.reason, warnings: decision.warnings };
 
   const workload = templatePath.length === 0 ? workloadName(pod.metadata ?? {}) : name;
