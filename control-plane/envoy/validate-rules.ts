@@ -810,14 +810,16 @@ function compileField(field: protobuf.Field): FieldCheck | undefined {
         ? 'any.required'
         : 'message.required';
   const checkValue = elementCheck(field.type, resolved, rules, '');
-  // Oneof members and proto3 `optional` scalars are validated only when set.
-  const onlyWhenSet = isMessage || field.partOf != null;
+  // Oneof members and proto3 `optional` fields are validated only when set,
+  // even `required` ones (PGV checks only the member the oneof holds).
+  const inOneof = field.partOf != null;
   if (!checkValue && !required) return undefined;
   return (message, parentPath, out) => {
     const present = isSet(message, name);
     if (!present) {
+      if (inOneof) return;
       if (required) out.push({ field: join(parentPath, name), rule: requiredRule, message: 'is required' });
-      if (onlyWhenSet) return;
+      if (isMessage) return;
     }
     checkValue?.(present ? message[name] : undefined, join(parentPath, name), out);
   };
