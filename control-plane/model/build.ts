@@ -245,7 +245,9 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
       }
       versions.set(name, { name, labels, endpoints: members });
     }
+    const canary = canaryByService.get(`${svc.namespace}/${svc.name}`);
     const service: MeshService = {
+      fingerprint: contentHash([svc.name, svc.namespace, ports, selector, endpoints, policy?.spec ?? null, canary?.spec ?? null]),
       host: serviceHost(svc.name, svc.namespace),
       name: svc.name,
       namespace: svc.namespace,
@@ -254,7 +256,7 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
       endpoints,
       versions: new FrozenMap(versions),
       policy,
-      canary: canaryByService.get(`${svc.namespace}/${svc.name}`),
+      canary,
     };
     return service;
   });

@@ -1,7 +1,7 @@
 /** RFC 6901 JSON Pointers, as used by `userId.jsonBody` (e.g. `/user/id`). */
 
 export function isJsonPointer(text: string): boolean {
-  return /^(\/([^~/]|~[01])*)+$/.test(text);
+  return /^(\/([^~/]|~[01])+)+$/.test(text);
 }
 
 /** `/user/id` → `['user', 'id']` (unescaping ~1 and ~0). */

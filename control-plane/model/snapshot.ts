@@ -54,6 +54,12 @@ export type WorkloadEntry = PolicyObject<WorkloadEntrySpec> & { readonly labels:
 
 export interface MeshService {
   readonly host: ServiceHost;
+  /**
+   * Content hash of everything this service's configuration depends on (ports,
+   * endpoints, policy, canary): equal fingerprints translate to equal resources,
+   * which lets translation reuse work across snapshots.
+   */
+  readonly fingerprint: string;
   readonly name: string;
   readonly namespace: string;
   readonly ports: readonly ServicePort[];

@@ -1,0 +1,50 @@
+/**
+ * What translation produces: Envoy resources as proto3 JSON (snake_case field
+ * names, `Any` as `{"@type": …}`, durations as "3s"), ready for the xDS cache
+ * to encode once. Plain data only; versions are assigned by the cache.
+ */
+import {
+  CLUSTER_LOAD_ASSIGNMENT_TYPE,
+  CLUSTER_TYPE,
+  LISTENER_TYPE,
+  ROUTE_CONFIGURATION_TYPE,
+} from '../envoy/proto-registry.js';
+
+export type ResourceKind = 'listeners' | 'routes' | 'clusters' | 'endpoints';
+export const resourceKinds: readonly ResourceKind[] = ['listeners', 'routes', 'clusters', 'endpoints'];
+
+/** The Envoy message type of each kind. */
+export const envoyTypeOfKind: Readonly<Record<ResourceKind, string>> = {
+  listeners: LISTENER_TYPE,
+  routes: ROUTE_CONFIGURATION_TYPE,
+  clusters: CLUSTER_TYPE,
+  endpoints: CLUSTER_LOAD_ASSIGNMENT_TYPE,
+};
+
+export type EnvoyJson = { readonly [key: string]: unknown };
+
+export interface EnvoyResource {
+  readonly name: string;
+  readonly body: EnvoyJson;
+}
+
+/** A problem found while translating: a policy feature this proxy cannot have, or an invalid resource (a bug). */
+export interface TranslationIssue {
+  readonly severity: 'warning' | 'error';
+  readonly resource?: string;
+  readonly object?: string;
+  readonly message: string;
+}
+
+/** Every resource one scope receives, each kind sorted by name. */
+export interface ScopeResources {
+  readonly listeners: readonly EnvoyResource[];
+  readonly routes: readonly EnvoyResource[];
+  readonly clusters: readonly EnvoyResource[];
+  readonly endpoints: readonly EnvoyResource[];
+  readonly issues: readonly TranslationIssue[];
+}
+
+export const anyOf = (typeName: string, body: Record<string, unknown>): Record<string, unknown> => ({ '@type': `type.googleapis.com/${typeName}`, ...body });
+
+export const adsConfigSource = { ads: {}, resource_api_version: 'V3' } as const;
