@@ -106,7 +106,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       request = parseAdmissionReview(body);
     } catch (error) {
       if (error instanceof AdmissionInputError) {
-        log.warn({ err: error }, 'rejected malformed admission request');
+        log.warn({ reason: error.message }, 'rejected malformed admission request');
         sendJson(res, 400, { error: error.message, code: error.code });
         return;
       }
