@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -8,6 +9,10 @@ import { DEFAULT_INJECTION_CONFIG } from '../../webhook/config.js';
 import type { Pod } from '../../webhook/kube.js';
 import { injectManifests } from '../../webhook/workloads.js';
 import { admissionReview, applyPatch, assertValidBootstrap, container, decodePatch, silentLog, startedBootstrap } from './helpers.js';
+
+const repo = new URL('../..', import.meta.url).pathname;
+/** A multi-document sample: Deployment, StatefulSet (with an annotation), CronJob, Service. */
+const SAMPLE = 'test/golden/inject/workloads-multi-doc/in.yaml';
 
 const template = (app: string) => `
     metadata:
@@ -141,16 +146,17 @@ describe('sluice inject', () => {
   it('runs as `sluice inject -f` and prints multi-document YAML', async () => {
     const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', 'control-plane/cli/main.ts', 'inject', '-f', 'examples/webhook/deployment.yaml', '--config', 'examples/webhook/injection-config.yaml'],
-      { cwd: new URL('../..', import.meta.url).pathname, env: { ...process.env, SLUICE_LOG_LEVEL: 'silent' } },
+      ['--import', 'tsx', 'control-plane/cli/main.ts', 'inject', '-f', SAMPLE, '--config', 'examples/webhook/injection-config.yaml'],
+      { cwd: repo, env: { ...process.env, SLUICE_LOG_LEVEL: 'silent' } },
     );
-    const [doc] = parseAllDocuments(stdout).map((d) => d.toJS());
-    const pod = templateOf(doc);
-    const proxy = container(pod, 'sluice-proxy');
-    expect(proxy.resources.requests.cpu).toBe('200m');
-    expect(container(pod, 'sluice-init').env[0].value).toContain('-A SLUICE_OUTPUT -p tcp --dport 5432 -j RETURN');
-    expect(container(pod, 'sluice-init').env[0].value).toContain('-A SLUICE_OUTPUT -d 169.254.169.254/32 -j RETURN');
+    const docs = parseAllDocuments(stdout).map((d) => d.toJS());
+    expect(docs.map((d) => d.kind)).toEqual(['Deployment', 'StatefulSet', 'CronJob', 'Service']);
+    const ledger = templateOf(docs[1]);
+    const rules = container(ledger, 'sluice-init').env[0].value as string;
+    expect(rules).toContain('-A SLUICE_INBOUND -p tcp --dport 7000 -j RETURN');
+    // From the example config.
+    expect(rules).toContain('-A SLUICE_OUTPUT -d 169.254.169.254/32 -j RETURN');
     expect(stderr).toBe('');
-    expect(await readFile('examples/webhook/deployment.yaml', 'utf8')).not.toContain('sluice-proxy');
+    expect(await readFile(path.join(repo, SAMPLE), 'utf8')).not.toContain('sluice-proxy');
   });
 });

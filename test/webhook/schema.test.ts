@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { Pod } from 'kubernetes-models/v1';
-import { Deployment } from 'kubernetes-models/apps/v1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { CronJob } from 'kubernetes-models/batch/v1';
 import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { generateServingCertificates, serviceDnsNames } from '../../webhook/certificates.js';
 import { reviewAdmission } from '../../webhook/admission.js';
@@ -34,11 +35,14 @@ describe('Kubernetes schema validity', () => {
     expect(() => new Pod(pod as never).validate()).toThrow(/containerPort/);
   });
 
-  it('sluice inject output of the example Deployment is a valid apps/v1 Deployment', async () => {
+  it('sluice inject output is valid: Deployment, StatefulSet and CronJob', async () => {
     const config = await loadInjectionConfig(new URL('injection-config.yaml', EXAMPLES).pathname);
-    const { output } = injectManifests(await readFile(new URL('deployment.yaml', EXAMPLES), 'utf8'), config);
-    const [doc] = parseAllDocuments(output).map((d) => d.toJS());
-    expect(() => new Deployment(doc).validate()).not.toThrow();
+    const sample = new URL('../golden/inject/workloads-multi-doc/in.yaml', import.meta.url);
+    const { output } = injectManifests(await readFile(sample, 'utf8'), config);
+    const [deployment, statefulSet, cronJob] = parseAllDocuments(output).map((d) => d.toJS());
+    expect(() => new Deployment(deployment).validate()).not.toThrow();
+    expect(() => new StatefulSet(statefulSet).validate()).not.toThrow();
+    expect(() => new CronJob(cronJob).validate()).not.toThrow();
   });
 
   it('the example MutatingWebhookConfiguration is valid once CA_BUNDLE is replaced by the printed caBundle', async () => {
