@@ -50,6 +50,8 @@ export const ENVOY_PROTO_FILES: readonly string[] = Object.freeze([
   'envoy/config/cluster/v3/cluster.proto',
   'envoy/config/endpoint/v3/endpoint.proto',
   'envoy/config/bootstrap/v3/bootstrap.proto',
+  // The stats sink the injected bootstrap points back at the control plane.
+  'envoy/config/metrics/v3/metrics_service.proto',
   // Transport and APIs.
   'envoy/service/discovery/v3/ads.proto',
   'envoy/service/discovery/v3/discovery.proto',

@@ -1,6 +1,85 @@
-import type { Command } from 'commander';
-import { registerPlanned } from './not-yet.js';
+import { Command } from 'commander';
+import { ControlPlane } from '../../control-plane.js';
+import { rootLogger } from '../../log/logger.js';
+import { parseDuration } from '../../model/duration.js';
+import { YamlDirectorySource, type ConfigSource } from '../../sources/yaml-directory.js';
+
+interface ServeOptions {
+  config: string;
+  kubeconfig?: string;
+  namespaces?: string;
+  host: string;
+  xdsPort: string;
+  adminPort: string;
+  xdsTlsCert?: string;
+  xdsTlsKey?: string;
+  xdsClientCa?: string;
+  debounce: string;
+}
+
+async function kubernetesSource(options: ServeOptions): Promise<ConfigSource> {
+  // Loaded only when asked for, so YAML mode does not pay for the Kubernetes client.
+  const specifier = '../../sources/kubernetes.js';
+  const module = (await import(specifier).catch(() => undefined)) as
+    | { createKubernetesSource?: (o: { kubeconfig?: string; namespaces?: string[]; logger: ReturnType<typeof rootLogger> }) => ConfigSource }
+    | undefined;
+  if (!module?.createKubernetesSource) throw new Error('the Kubernetes source is not available in this build');
+  return module.createKubernetesSource({
+    kubeconfig: options.kubeconfig === 'in-cluster' ? undefined : options.kubeconfig,
+    namespaces: options.namespaces?.split(',').map((n) => n.trim()).filter(Boolean),
+    logger: rootLogger().child({ component: 'kubernetes' }),
+  });
+}
 
 export function registerServe(program: Command): void {
-  registerPlanned(program, 'serve', 'Run the control plane (xDS server and admin API)', 4);
+  program
+    .command('serve')
+    .description('Run the control plane: watch the configuration, serve xDS (ADS, state of the world and delta) to Envoy sidecars and proxyless gRPC clients, and the admin API.')
+    .option('-c, --config <dir>', 'directory of YAML manifests (watched for changes)', 'examples')
+    .option('--kubeconfig <file>', 'read the mesh from a Kubernetes cluster instead of --config ("in-cluster" for the pod\'s service account)')
+    .option('--namespaces <list>', 'with --kubeconfig: only these namespaces, comma-separated')
+    .option('--host <address>', 'address to listen on', '0.0.0.0')
+    .option('--xds-port <port>', 'xDS gRPC port', '15010')
+    .option('--admin-port <port>', 'admin HTTP port (/healthz, /readyz, /metrics, /debug/*)', '15014')
+    .option('--xds-tls-cert <file>', 'serve xDS over TLS with this certificate (PEM)')
+    .option('--xds-tls-key <file>', 'private key of --xds-tls-cert (PEM)')
+    .option('--xds-client-ca <file>', 'require client certificates signed by this CA; a proxy\'s namespace then comes from its SPIFFE ID')
+    .option('--debounce <duration>', 'quiet period before pushing a new snapshot', '100ms')
+    .addHelpText('after', `
+Examples:
+  sluice serve --config examples
+  sluice serve --kubeconfig ~/.kube/config --namespaces shop,gov-portal
+  sluice serve --config /etc/sluice --xds-tls-cert tls.crt --xds-tls-key tls.key --xds-client-ca ca.crt
+
+Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to another replica.`)
+    .action(async (options: ServeOptions) => {
+      const logger = rootLogger();
+      if (Boolean(options.xdsTlsCert) !== Boolean(options.xdsTlsKey)) throw new Error('--xds-tls-cert and --xds-tls-key go together');
+      if (options.xdsClientCa && !options.xdsTlsCert) throw new Error('--xds-client-ca needs --xds-tls-cert and --xds-tls-key');
+      const debounceMs = parseDuration(options.debounce);
+      if (debounceMs === undefined) throw new Error(`--debounce ${JSON.stringify(options.debounce)} is not a duration such as 100ms`);
+      const source = options.kubeconfig
+        ? await kubernetesSource(options)
+        : new YamlDirectorySource({ directory: options.config, logger: logger.child({ component: 'yaml-source' }) });
+      const controlPlane = new ControlPlane({
+        source,
+        logger,
+        host: options.host,
+        xdsPort: Number(options.xdsPort),
+        adminPort: Number(options.adminPort),
+        tls: options.xdsTlsCert ? { certFile: options.xdsTlsCert, keyFile: options.xdsTlsKey!, clientCaFile: options.xdsClientCa } : undefined,
+        debounceMs,
+      });
+      const ports = await controlPlane.start();
+      process.stderr.write(`sluice: serving xDS on ${options.host}:${ports.xdsPort}, admin on http://${options.host}:${ports.adminPort} (config: ${source.description})\n`);
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'shutting down');
+        void controlPlane.stop().then(() => process.exit(0));
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    });
 }

@@ -1,6 +1,40 @@
 import type { Command } from 'commander';
-import { registerPlanned } from './not-yet.js';
+
+interface SyncRow {
+  nodeId: string;
+  namespace: string;
+  mode: string;
+  protocol: string;
+  snapshot: string | null;
+  types: Record<string, { status: string; sent?: string; acked?: string; nackMessage?: string; resources: number }>;
+}
+
+const columns: Array<[string, string]> = [['clusters', 'CDS'], ['listeners', 'LDS'], ['endpoints', 'EDS'], ['routes', 'RDS']];
+
+export function renderStatusTable(rows: SyncRow[]): string {
+  const table = [['NAME', 'NAMESPACE', 'MODE', 'PROTOCOL', ...columns.map(([, title]) => title)]];
+  for (const row of rows) {
+    table.push([row.nodeId, row.namespace, row.mode, row.protocol, ...columns.map(([kind]) => row.types[kind]?.status ?? 'NOT SENT')]);
+  }
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+  const lines = table.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  const nacks = rows.flatMap((row) => Object.entries(row.types).filter(([, t]) => t.status === 'NACKED').map(([kind, t]) => `${row.nodeId} rejected ${kind}: ${t.nackMessage ?? ''}`));
+  return `${lines.join('\n')}\n${nacks.length ? `\n${nacks.join('\n')}\n` : ''}`;
+}
 
 export function registerStatus(program: Command): void {
-  registerPlanned(program, 'status', 'Show every connected proxy and its sync state', 4);
+  program
+    .command('status')
+    .description('Show every connected proxy and whether it has the latest configuration (like istioctl proxy-status).')
+    .option('--admin <url>', 'admin address of a running control plane', 'http://127.0.0.1:15014')
+    .option('--json', 'print the raw /debug/syncz JSON')
+    .addHelpText('after', '\nStatus per type: SYNCED (ACKed the latest), STALE (sent, not yet ACKed), NACKED (rejected; it keeps its last good config), NOT SENT.')
+    .action(async (options: { admin: string; json?: boolean }) => {
+      const response = await fetch(new URL('/debug/syncz', options.admin)).catch((error: Error) => {
+        throw new Error(`cannot reach the control plane at ${options.admin}: ${error.message}`);
+      });
+      if (!response.ok) throw new Error(`${options.admin}/debug/syncz answered ${response.status}`);
+      const rows = (await response.json()) as SyncRow[];
+      process.stdout.write(options.json ? `${JSON.stringify(rows, null, 2)}\n` : rows.length ? renderStatusTable(rows) : 'no proxies connected\n');
+    });
 }

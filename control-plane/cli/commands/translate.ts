@@ -1,6 +1,58 @@
-import type { Command } from 'commander';
-import { registerPlanned } from './not-yet.js';
+import { Command, Option } from 'commander';
+import { formatConfigIssue } from '../../errors.js';
+import { evaluateLoad } from '../../model/build.js';
+import { canonicalJson } from '../../model/canonical-json.js';
+import { loadDirectory } from '../../sources/yaml-directory.js';
+import { proxyIdentityFromNode, scopeOf } from '../../translate/proxy-scope.js';
+import { resourceKinds, type ResourceKind } from '../../translate/resources.js';
+import { translateScope } from '../../translate/translate.js';
+
+/** `--metadata labels.app=orders` → `{labels: {app: 'orders'}}`; `--metadata mode=proxyless` → `{mode: 'proxyless'}`. */
+export function parseMetadata(pairs: readonly string[]): Record<string, unknown> {
+  const metadata: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`--metadata ${JSON.stringify(pair)}: expected key=value, e.g. namespace=shop or labels.app=orders`);
+    const key = pair.slice(0, eq);
+    const value = pair.slice(eq + 1);
+    if (key.startsWith('labels.')) {
+      const labels = (metadata.labels ??= {}) as Record<string, string>;
+      labels[key.slice('labels.'.length)] = value;
+    } else {
+      metadata[key] = value;
+    }
+  }
+  return metadata;
+}
 
 export function registerTranslate(program: Command): void {
-  registerPlanned(program, 'translate', 'Print the Envoy configuration a proxy would receive', 3);
+  program
+    .command('translate')
+    .description('Print the Envoy configuration (JSON) a proxy would receive, without running a server (like istioctl proxy-config).')
+    .requiredOption('-c, --config <dir>', 'directory of manifests')
+    .requiredOption('-p, --proxy <node-id>', 'the proxy\'s node id: <pod-name>.<namespace> for sidecars')
+    .option('-m, --metadata <key=value...>', 'node metadata: namespace=shop, mode=sidecar|proxyless, workload=orders-v1, labels.app=orders (repeatable)', [])
+    .addOption(new Option('-t, --type <type>', 'only this resource type').choices([...resourceKinds]))
+    .addHelpText('after', `
+Examples:
+  sluice translate -c examples -p orders-v1-0.shop -m labels.app=orders -m labels.version=v1 -t routes
+  sluice translate -c examples -p checkout -m namespace=payments -m mode=proxyless -t listeners
+
+Warnings (features a proxy cannot have, such as JSON-body routing for proxyless gRPC) go to stderr.`)
+    .action(async (options: { config: string; proxy: string; metadata: string[]; type?: ResourceKind }) => {
+      const result = evaluateLoad(await loadDirectory(options.config));
+      if (!result.ok) {
+        for (const issue of result.issues) process.stderr.write(`${formatConfigIssue(issue)}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      const proxy = proxyIdentityFromNode(options.proxy, parseMetadata(options.metadata));
+      const resources = translateScope(result.snapshot, scopeOf(result.snapshot, proxy), { validate: true });
+      for (const issue of resources.issues) process.stderr.write(`${issue.severity}: ${issue.object ?? issue.resource}: ${issue.message}\n`);
+      const output = options.type
+        ? resources[options.type].map((r) => r.body)
+        : Object.fromEntries(resourceKinds.map((kind) => [kind, resources[kind].map((r) => r.body)]));
+      process.stdout.write(`${canonicalJson(output, 2)}\n`);
+      if (resources.issues.some((i) => i.severity === 'error')) process.exitCode = 1;
+    });
 }

@@ -1,0 +1,176 @@
+/**
+ * The xDS cache: for the current snapshot and each scope that has proxies
+ * connected, the scope's resources encoded once, with per-resource versions
+ * that are content hashes. Streams read from it; they never translate or
+ * encode themselves.
+ *
+ * - A resource object the translator reused (its service did not change) keeps
+ *   its encoded bytes and version, so an unchanged resource costs nothing and
+ *   is never resent in delta.
+ * - State-of-the-world responses are cached per (scope, type, subscription):
+ *   every proxy of a scope with the same subscription gets the same buffer.
+ * - Only the latest snapshot is kept: a slow proxy skips intermediate versions.
+ */
+import { createHash } from 'node:crypto';
+import { lookupEnvoyType, typeUrlOf } from '../envoy/proto-registry.js';
+import { messageFromEnvoyJson } from '../envoy/proto-json.js';
+import type { Logger } from '../log/logger.js';
+import type { Snapshot } from '../model/snapshot.js';
+import { scopeKey, type ProxyScope } from '../translate/proxy-scope.js';
+import { envoyTypeOfKind, resourceKinds, type EnvoyJson, type EnvoyResource, type ResourceKind, type TranslationIssue } from '../translate/resources.js';
+import { Translator } from '../translate/translate.js';
+import { encodeAny, encodeDeltaResource, encodeDiscoveryResponse } from './wire.js';
+
+export interface CachedResource {
+  readonly name: string;
+  /** Content hash of the encoded resource. */
+  readonly version: string;
+  readonly any: Buffer;
+  readonly deltaResource: Buffer;
+  /** The JSON it was encoded from (config_dump). */
+  readonly body: EnvoyJson;
+}
+
+export interface ScopeView {
+  readonly key: string;
+  readonly scope: ProxyScope;
+  readonly snapshotVersion: string;
+  readonly resources: Readonly<Record<ResourceKind, ReadonlyMap<string, CachedResource>>>;
+  readonly issues: readonly TranslationIssue[];
+  /** Shared state-of-the-world responses, by `<kind>|<subscription key>`. */
+  readonly responses: Map<string, { version: string; bytes: Buffer }>;
+}
+
+export const typeUrlOfKind: Readonly<Record<ResourceKind, string>> = Object.fromEntries(
+  resourceKinds.map((kind) => [kind, typeUrlOf(envoyTypeOfKind[kind])]),
+) as Record<ResourceKind, string>;
+
+export const kindOfTypeUrl = new Map<string, ResourceKind>(resourceKinds.map((kind) => [typeUrlOfKind[kind], kind]));
+
+/** The order in which changes are pushed: clusters before their endpoints, listeners before their routes. */
+export const pushOrder: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes'];
+
+export type ScopeListener = (view: ScopeView) => void;
+
+function hash(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex').slice(0, 16);
+}
+
+export interface XdsCacheOptions {
+  readonly logger: Logger;
+  /** Check every resource against Envoy's validate rules before serving it (on by default). */
+  readonly validate?: boolean;
+}
+
+export class XdsCache {
+  readonly #translator = new Translator();
+  readonly #encoded = new WeakMap<EnvoyJson, CachedResource>();
+  readonly #views = new Map<string, ScopeView>();
+  readonly #listeners = new Map<string, Set<ScopeListener>>();
+  readonly #scopes = new Map<string, ProxyScope>();
+  #snapshot?: Snapshot;
+  #updatedAt = 0;
+
+  constructor(private readonly options: XdsCacheOptions) {}
+
+  get snapshot(): Snapshot | undefined {
+    return this.#snapshot;
+  }
+
+  /** When the current snapshot reached the cache (ms since epoch); push latency is measured from here. */
+  get updatedAt(): number {
+    return this.#updatedAt;
+  }
+
+  /** The scope's resources for the current snapshot, translating and encoding on first use. */
+  view(scope: ProxyScope): ScopeView | undefined {
+    const snapshot = this.#snapshot;
+    if (!snapshot) return undefined;
+    const key = scopeKey(scope);
+    const existing = this.#views.get(key);
+    if (existing?.snapshotVersion === snapshot.version) return existing;
+    const view = this.#build(snapshot, scope, key);
+    this.#views.set(key, view);
+    return view;
+  }
+
+  /** Hear about new views of a scope; the scope stays cached while it has listeners. */
+  subscribe(scope: ProxyScope, listener: ScopeListener): () => void {
+    const key = scopeKey(scope);
+    const set = this.#listeners.get(key) ?? new Set();
+    set.add(listener);
+    this.#listeners.set(key, set);
+    this.#scopes.set(key, scope);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) {
+        this.#listeners.delete(key);
+        this.#scopes.delete(key);
+        this.#views.delete(key);
+      }
+    };
+  }
+
+  /** Install a new snapshot: rebuild every scope with listeners, then notify them. */
+  update(snapshot: Snapshot): void {
+    if (snapshot.version === this.#snapshot?.version) return;
+    const started = performance.now();
+    this.#snapshot = snapshot;
+    this.#updatedAt = Date.now();
+    const changed: ScopeView[] = [];
+    for (const [key, scope] of this.#scopes) {
+      const view = this.#build(snapshot, scope, key);
+      this.#views.set(key, view);
+      changed.push(view);
+    }
+    for (const key of [...this.#views.keys()]) if (!this.#listeners.has(key)) this.#views.delete(key);
+    this.options.logger.debug({ version: snapshot.version, scopes: changed.length, ms: Math.round(performance.now() - started) }, 'xDS cache updated');
+    for (const view of changed) for (const listener of this.#listeners.get(view.key) ?? []) listener(view);
+  }
+
+  /** The shared SotW response for a subscription (`*` for wildcard), built once per view. */
+  sotwResponse(view: ScopeView, kind: ResourceKind, names: ReadonlySet<string> | 'wildcard', subscriptionKey: string): { version: string; bytes: Buffer } {
+    const cacheKey = `${kind}|${subscriptionKey}`;
+    const cached = view.responses.get(cacheKey);
+    if (cached) return cached;
+    const all = view.resources[kind];
+    const chosen: CachedResource[] = [];
+    if (names === 'wildcard') chosen.push(...all.values());
+    else for (const name of [...names].sort()) {
+      const resource = all.get(name);
+      if (resource) chosen.push(resource);
+    }
+    const digest = createHash('sha256');
+    for (const resource of chosen) digest.update(resource.name).update('\0').update(resource.version).update('\0');
+    const version = digest.digest('hex').slice(0, 16);
+    const response = { version, bytes: encodeDiscoveryResponse(version, typeUrlOfKind[kind], chosen.map((r) => r.any)) };
+    view.responses.set(cacheKey, response);
+    return response;
+  }
+
+  #build(snapshot: Snapshot, scope: ProxyScope, key: string): ScopeView {
+    const translated = this.#translator.translate(snapshot, scope, { validate: this.options.validate ?? true });
+    for (const issue of translated.issues) {
+      if (issue.severity === 'error') this.options.logger.error({ scope: key, resource: issue.resource }, issue.message);
+    }
+    const resources = {} as Record<ResourceKind, Map<string, CachedResource>>;
+    for (const kind of resourceKinds) {
+      const map = new Map<string, CachedResource>();
+      for (const resource of translated[kind]) map.set(resource.name, this.#encode(kind, resource));
+      resources[kind] = map;
+    }
+    return { key, scope, snapshotVersion: snapshot.version, resources, issues: translated.issues, responses: new Map() };
+  }
+
+  #encode(kind: ResourceKind, resource: EnvoyResource): CachedResource {
+    const known = this.#encoded.get(resource.body);
+    if (known) return known;
+    const typeName = envoyTypeOfKind[kind];
+    const bytes = lookupEnvoyType(typeName).encode(messageFromEnvoyJson(typeName, resource.body)).finish();
+    const version = hash(bytes);
+    const any = encodeAny(typeUrlOfKind[kind], bytes);
+    const cached: CachedResource = { name: resource.name, version, any, deltaResource: encodeDeltaResource(resource.name, version, any), body: resource.body };
+    this.#encoded.set(resource.body, cached);
+    return cached;
+  }
+}

@@ -1,0 +1,29 @@
+/** The control plane's Prometheus metrics (served on the admin port at /metrics). */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class ControlPlaneMetrics {
+  readonly registry = new Registry();
+  readonly connectedProxies = new Gauge({ name: 'sluice_xds_connected_proxies', help: 'Connected xDS streams by proxy mode and protocol.', labelNames: ['mode', 'protocol'], registers: [this.registry] });
+  readonly pushes = new Counter({ name: 'sluice_xds_pushes_total', help: 'Discovery responses sent, by resource type.', labelNames: ['type'], registers: [this.registry] });
+  readonly pushLatency = new Histogram({
+    name: 'sluice_xds_push_latency_seconds',
+    help: 'From a snapshot reaching the xDS cache to a proxy ACKing it.',
+    labelNames: ['type'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly nacks = new Counter({ name: 'sluice_xds_nacks_total', help: 'Configurations rejected by proxies, by resource type.', labelNames: ['type'], registers: [this.registry] });
+  readonly configErrors = new Counter({ name: 'sluice_config_errors_total', help: 'Configuration loads rejected (the last good snapshot kept serving).', registers: [this.registry] });
+  readonly snapshotInfo = new Gauge({ name: 'sluice_snapshot_info', help: 'The snapshot being served (value 1, version label).', labelNames: ['version'], registers: [this.registry] });
+  readonly snapshotTimestamp = new Gauge({ name: 'sluice_snapshot_timestamp_seconds', help: 'When the served snapshot was installed.', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'sluice_process_' });
+  }
+
+  setSnapshot(version: string): void {
+    this.snapshotInfo.reset();
+    this.snapshotInfo.set({ version }, 1);
+    this.snapshotTimestamp.set(Date.now() / 1000);
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * One state-of-the-world ADS stream (StreamAggregatedResources).
+ *
+ * Per resource type the stream keeps the subscription, the last response sent
+ * and what the proxy ACKed or NACKed. At most one response per type is in
+ * flight: while the proxy has not answered, newer snapshots only mark the type
+ * dirty, so a slow proxy gets the latest version when it is ready and
+ * intermediate versions are skipped. gRPC flow control (write() returning
+ * false) pauses sending the same way. Responses are the cache's shared buffers.
+ */
+import { createHash } from 'node:crypto';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { ProxyIdentityError, type ProxyIdentity, type ProxyScope } from '../translate/proxy-scope.js';
+import type { ResourceKind } from '../translate/resources.js';
+import { kindOfTypeUrl, pushOrder, typeUrlOfKind, type ScopeView } from './cache.js';
+import type { ProxyConnection, TypeSyncState } from './connections.js';
+import { ProxyAuthenticationError } from './proxy-authentication.js';
+import { currentScope, identify, nodeOf, type StreamContext } from './stream-context.js';
+
+export interface DiscoveryRequestMessage {
+  version_info?: string;
+  node?: unknown;
+  resource_names?: string[];
+  type_url?: string;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string } | null;
+}
+
+interface TypeState {
+  names: Set<string> | 'wildcard';
+  subscriptionKey: string;
+  /** The response in flight (its nonce is its version), if any. */
+  inFlight?: string;
+  sentVersion?: string;
+  sentAt?: number;
+  sentSnapshotAt?: number;
+  nackedVersion?: string;
+  /** Something changed while a response was in flight or the stream was blocked. */
+  dirty: boolean;
+  /** A request arrived that must be answered even if the content is unchanged. */
+  mustRespond: boolean;
+  sync: TypeSyncState;
+}
+
+function subscriptionKeyOf(names: Set<string> | 'wildcard'): string {
+  if (names === 'wildcard') return '*';
+  return createHash('sha256').update([...names].sort().join('\n')).digest('hex').slice(0, 16);
+}
+
+function sameNames(a: Set<string> | 'wildcard', b: Set<string> | 'wildcard'): boolean {
+  if (a === 'wildcard' || b === 'wildcard') return a === b;
+  if (a.size !== b.size) return false;
+  for (const name of a) if (!b.has(name)) return false;
+  return true;
+}
+
+export class SotwStream {
+  readonly #types = new Map<ResourceKind, TypeState>();
+  readonly #connection: ProxyConnection;
+  #identity?: ProxyIdentity;
+  #scope?: ProxyScope;
+  #scopeKey?: string;
+  #unsubscribe?: () => void;
+  #blocked = false;
+  #closed = false;
+
+  constructor(
+    private readonly call: ServerDuplexStream<DiscoveryRequestMessage, Buffer>,
+    private readonly context: StreamContext,
+  ) {
+    this.#connection = context.connections.open('sotw', call.getPeer());
+    context.openStreams.add(this);
+    call.on('data', (request: DiscoveryRequestMessage) => this.#onRequest(request));
+    call.on('end', () => this.#finish('client closed the stream'));
+    call.on('cancelled', () => this.#finish('stream cancelled'));
+    call.on('error', (error) => this.#finish(`stream error: ${error.message}`));
+    call.on('drain', () => {
+      this.#blocked = false;
+      this.#flush();
+    });
+  }
+
+  /** Graceful shutdown: end the stream so the proxy reconnects elsewhere. */
+  close(): void {
+    if (this.#closed) return;
+    this.call.end();
+    this.#finish('control plane shutting down');
+  }
+
+  #finish(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe?.();
+    this.context.openStreams.delete(this);
+    this.context.connections.close(this.#connection);
+    if (this.#identity) {
+      this.context.metrics.connectedProxies.dec({ mode: this.#identity.mode, protocol: 'sotw' });
+      this.context.logger.info({ nodeId: this.#identity.nodeId, peer: this.#connection.peer, reason }, 'proxy disconnected');
+    }
+  }
+
+  #onRequest(request: DiscoveryRequestMessage): void {
+    if (this.#closed) return;
+    if (!this.#identity) {
+      const node = nodeOf(request);
+      if (!node) {
+        this.call.destroy(new Error('the first DiscoveryRequest on a stream must carry the node'));
+        return;
+      }
+      try {
+        this.#identity = identify(this.context, this.call as ServerDuplexStream<unknown, unknown>, node);
+      } catch (error) {
+        const message = error instanceof ProxyAuthenticationError || error instanceof ProxyIdentityError ? error.message : String(error);
+        this.context.logger.warn({ nodeId: node.id, peer: this.#connection.peer }, `proxy refused: ${message}`);
+        this.call.emit('error', Object.assign(new Error(message), { code: 16 }));
+        this.call.destroy();
+        return;
+      }
+      this.#connection.identity = this.#identity;
+      this.context.metrics.connectedProxies.inc({ mode: this.#identity.mode, protocol: 'sotw' });
+      this.context.logger.info({ nodeId: this.#identity.nodeId, namespace: this.#identity.namespace, mode: this.#identity.mode, peer: this.#connection.peer, protocol: 'sotw' }, 'proxy connected');
+      this.#resubscribe();
+    }
+    const kind = kindOfTypeUrl.get(request.type_url ?? '');
+    if (!kind) {
+      this.context.logger.debug({ nodeId: this.#identity.nodeId, typeUrl: request.type_url }, 'request for a resource type Sluice does not serve; ignored');
+      return;
+    }
+    const names = this.#requestedNames(kind, request.resource_names ?? []);
+    let state = this.#types.get(kind);
+    if (!state) {
+      state = { names, subscriptionKey: subscriptionKeyOf(names), dirty: false, mustRespond: true, sync: { resources: 0 } };
+      this.#types.set(kind, state);
+      this.#connection.types[kind] = state.sync;
+    } else {
+      const nonce = request.response_nonce ?? '';
+      // A response to something older than our last response is stale: the spec says ignore it.
+      if (nonce !== '' && nonce !== state.inFlight && nonce !== state.sentVersion) return;
+      if (nonce !== '' && nonce === state.inFlight) {
+        state.inFlight = undefined;
+        if (request.error_detail && (request.error_detail.code || request.error_detail.message)) {
+          state.nackedVersion = nonce;
+          state.sync.nacked = nonce;
+          state.sync.nackMessage = request.error_detail.message ?? '';
+          this.context.metrics.nacks.inc({ type: kind });
+          this.context.logger.warn(
+            { nodeId: this.#identity.nodeId, type: kind, rejectedVersion: nonce, keptVersion: request.version_info ?? '', errorDetail: request.error_detail.message },
+            'proxy rejected configuration (NACK)',
+          );
+        } else {
+          state.sync.acked = request.version_info ?? nonce;
+          if (state.sentSnapshotAt !== undefined) this.context.metrics.pushLatency.observe({ type: kind }, (Date.now() - state.sentSnapshotAt) / 1000);
+        }
+      }
+      if (!sameNames(names, state.names)) {
+        state.names = names;
+        state.subscriptionKey = subscriptionKeyOf(names);
+        state.mustRespond = true;
+      }
+    }
+    this.#send(kind, state);
+  }
+
+  /** LDS and CDS with no names (or `*`) mean "everything"; RDS and EDS always name what they want. */
+  #requestedNames(kind: ResourceKind, names: string[]): Set<string> | 'wildcard' {
+    if (names.includes('*')) return 'wildcard';
+    if (names.length === 0 && (kind === 'listeners' || kind === 'clusters')) return 'wildcard';
+    return new Set(names);
+  }
+
+  #onView(): void {
+    // Which services this sidecar fronts can change with the snapshot.
+    this.#resubscribe();
+    for (const kind of pushOrder) {
+      const state = this.#types.get(kind);
+      if (state) {
+        state.dirty = true;
+        this.#send(kind, state);
+      }
+    }
+  }
+
+  #resubscribe(): void {
+    const { scope, key } = currentScope(this.context.cache, this.#identity!);
+    if (key === this.#scopeKey) return;
+    this.#unsubscribe?.();
+    this.#scope = scope;
+    this.#scopeKey = key;
+    this.#connection.scopeKey = key;
+    this.#unsubscribe = this.context.cache.subscribe(scope, () => this.#onView());
+    for (const state of this.#types.values()) state.dirty = true;
+  }
+
+  #flush(): void {
+    for (const kind of pushOrder) {
+      const state = this.#types.get(kind);
+      if (state && (state.dirty || state.mustRespond)) this.#send(kind, state);
+    }
+  }
+
+  #send(kind: ResourceKind, state: TypeState): void {
+    if (this.#closed) return;
+    if (state.inFlight !== undefined || this.#blocked) {
+      state.dirty = true;
+      return;
+    }
+    const view: ScopeView | undefined = this.context.cache.view(this.#scope!);
+    if (!view) return; // no valid snapshot yet: answered when the first one arrives
+    const response = this.context.cache.sotwResponse(view, kind, state.names, state.subscriptionKey);
+    state.dirty = false;
+    const unchanged = response.version === state.sentVersion;
+    // Never resend what the proxy already has or has just rejected, unless it asked anew.
+    if (!state.mustRespond && (unchanged || response.version === state.nackedVersion)) return;
+    state.mustRespond = false;
+    state.inFlight = response.version;
+    state.sentVersion = response.version;
+    state.sentSnapshotAt = this.context.cache.updatedAt;
+    state.sync.sent = response.version;
+    state.sync.resources = state.names === 'wildcard' ? view.resources[kind].size : [...state.names].filter((n) => view.resources[kind].has(n)).length;
+    this.context.metrics.pushes.inc({ type: kind });
+    if (!this.call.write(response.bytes)) this.#blocked = true;
+    this.context.logger.debug({ nodeId: this.#identity?.nodeId, type: kind, version: response.version, typeUrl: typeUrlOfKind[kind] }, 'pushed');
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * What every xDS stream shares: the cache, the registry of connections,
+ * metrics, and how to authenticate a proxy and find its scope.
+ */
+import type { PeerCertificate } from 'node:tls';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { messageToEnvoyJson } from '../envoy/proto-json.js';
+import type { Logger } from '../log/logger.js';
+import { scopeKey, scopeOf, type ProxyIdentity, type ProxyScope } from '../translate/proxy-scope.js';
+import type { XdsCache } from './cache.js';
+import type { ConnectionRegistry } from './connections.js';
+import type { ControlPlaneMetrics } from './metrics.js';
+import { authenticateProxy } from './proxy-authentication.js';
+
+export interface StreamContext {
+  readonly cache: XdsCache;
+  readonly connections: ConnectionRegistry;
+  readonly metrics: ControlPlaneMetrics;
+  readonly logger: Logger;
+  readonly requireClientCertificate: boolean;
+  /** Streams register here so a graceful shutdown can end them. */
+  readonly openStreams: Set<{ close(): void }>;
+}
+
+/** The node of a first request as JSON (metadata as a plain object). */
+export function nodeOf(request: { node?: unknown }): { id: string; metadata: Record<string, unknown> } | undefined {
+  if (!request.node) return undefined;
+  const node = messageToEnvoyJson('envoy.config.core.v3.Node', request.node as Record<string, unknown>) as { id?: string; metadata?: Record<string, unknown> };
+  return { id: node.id ?? '', metadata: node.metadata ?? {} };
+}
+
+export function peerCertificate(call: ServerDuplexStream<unknown, unknown>): PeerCertificate | undefined {
+  const context = call.getAuthContext?.();
+  return (context?.sslPeerCertificate as PeerCertificate | undefined) ?? undefined;
+}
+
+export function identify(context: StreamContext, call: ServerDuplexStream<unknown, unknown>, node: { id: string; metadata: Record<string, unknown> }): ProxyIdentity {
+  const { identity, overridden } = authenticateProxy(node.id, node.metadata, peerCertificate(call), context.requireClientCertificate);
+  if (overridden) {
+    context.logger.warn({ nodeId: node.id, claimed: overridden, certified: identity.namespace }, 'node metadata claims another namespace than its certificate; serving the certificate\'s');
+  }
+  return identity;
+}
+
+/** The proxy's scope under the cache's current snapshot (which services a sidecar fronts can change). */
+export function currentScope(cache: XdsCache, identity: ProxyIdentity): { scope: ProxyScope; key: string } {
+  const snapshot = cache.snapshot;
+  const scope: ProxyScope = snapshot ? scopeOf(snapshot, identity) : { mode: identity.mode, namespace: identity.namespace, servedHosts: [] };
+  return { scope, key: scopeKey(scope) };
+}
