@@ -1,0 +1,90 @@
+/**
+ * Test gRPC backends: each answers `Whoami` with its version. A backend can be
+ * told to fail a share of calls (with UNAVAILABLE or INTERNAL), every other
+ * call, or to be slow, to exercise retries, canary rollbacks and ejection.
+ */
+import { Client, Server, ServerCredentials, credentials, Metadata, status, type ServiceError, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+
+export const echoMethod = '/sluice.test.Echo/Whoami';
+const json = { serialize: (value: unknown) => Buffer.from(JSON.stringify(value)), deserialize: (bytes: Buffer) => JSON.parse(bytes.toString() || '{}') as unknown };
+
+export interface Behaviour {
+  /** Fail this share of calls (0..1), chosen at random. */
+  errorRate?: number;
+  /** Fail every other call (deterministic flakiness). */
+  alternateFailures?: boolean;
+  errorCode?: status;
+  latencyMs?: number;
+}
+
+export interface EchoBackend {
+  readonly version: string;
+  readonly port: number;
+  calls: number;
+  behaviour: Behaviour;
+  stop(): Promise<void>;
+}
+
+export async function startEchoBackend(version: string, behaviour: Behaviour = {}): Promise<EchoBackend> {
+  const server = new Server();
+  const backend: EchoBackend = {
+    version,
+    port: 0,
+    calls: 0,
+    behaviour,
+    stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+  };
+  server.addService(
+    { Whoami: { path: echoMethod, requestStream: false, responseStream: false, requestDeserialize: json.deserialize, responseSerialize: json.serialize, requestSerialize: json.serialize, responseDeserialize: json.deserialize } },
+    {
+      Whoami: (_call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+        backend.calls++;
+        const b = backend.behaviour;
+        const fail = (b.alternateFailures && backend.calls % 2 === 1) || (b.errorRate !== undefined && Math.random() < b.errorRate);
+        const answer = () => (fail ? callback({ code: b.errorCode ?? status.UNAVAILABLE, details: `${version} failed on purpose` } as ServiceError) : callback(null, { version }));
+        if (b.latencyMs) setTimeout(answer, b.latencyMs);
+        else answer();
+      },
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  (backend as { port: number }).port = port;
+  return backend;
+}
+
+/** A proxyless gRPC client (the real @grpc/grpc-js-xds) dialling `xds:///<target>` through the control plane at `xdsAddress`. */
+export function xdsEchoClient(target: string, xdsAddress: string, node: { id: string; metadata: Record<string, unknown> }): { whoami(metadata?: Record<string, string>, deadlineMs?: number): Promise<string>; close(): void } {
+  const bootstrap = {
+    xds_servers: [{ server_uri: xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    node: { id: node.id, metadata: node.metadata, locality: {} },
+  };
+  const client = new Client(`xds:///${target}`, credentials.createInsecure(), { 'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify(bootstrap) });
+  return {
+    whoami(metadata = {}, deadlineMs = 5_000) {
+      const md = new Metadata();
+      for (const [key, value] of Object.entries(metadata)) md.set(key, value);
+      return new Promise<string>((resolve, reject) => {
+        client.makeUnaryRequest(echoMethod, json.serialize, json.deserialize, {}, md, { deadline: Date.now() + deadlineMs }, (error, response) => {
+          if (error) reject(error);
+          else resolve((response as { version: string }).version);
+        });
+      });
+    },
+    close: () => client.close(),
+  };
+}
+
+/** Call `count` times (a few at a time) and count answers per version and failures. */
+export async function tally(call: () => Promise<string>, count: number, concurrency = 20): Promise<Record<string, number>> {
+  const result: Record<string, number> = {};
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      const answer = await call().catch((error: { code?: number }) => `error:${error.code ?? '?'}`);
+      result[answer] = (result[answer] ?? 0) + 1;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return result;
+}
