@@ -81,6 +81,9 @@ export function mergeConditions(existing: readonly Condition[] | undefined, upda
   return result;
 }
 
+/** metav1.Time is RFC 3339 to the second. */
+const timeNow = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+
 const sameCondition = (a: Condition | undefined, b: Condition): boolean =>
   a !== undefined && a.status === b.status && a.reason === b.reason && a.message === b.message && a.observedGeneration === b.observedGeneration;
 
@@ -120,7 +123,7 @@ export class StatusWriter {
    */
   async writeCanaryStatus(namespace: string, name: string, status: CanaryStatus): Promise<WriteOutcome> {
     return this.updateStatus(kindByName.get('Canary')!, namespace, name, (current) => {
-      const now = new Date().toISOString();
+      const now = timeNow();
       const { conditions, ...fields } = status;
       const next: StatusBody = { ...(current ?? {}), ...fields };
       if (conditions) next.conditions = mergeConditions(current?.conditions, conditions as Condition[], now);
@@ -135,7 +138,7 @@ export class StatusWriter {
       // observedGeneration says which spec the status describes; it only moves with an accepted version.
       const observedGeneration = condition.status === 'True' ? generation : current?.observedGeneration;
       if (sameCondition(existing, condition) && current?.observedGeneration === observedGeneration) return undefined;
-      const next: StatusBody = { ...(current ?? {}), conditions: mergeConditions(current?.conditions, [condition], new Date().toISOString()) };
+      const next: StatusBody = { ...(current ?? {}), conditions: mergeConditions(current?.conditions, [condition], timeNow()) };
       if (observedGeneration !== undefined) next.observedGeneration = observedGeneration;
       return next;
     }, cached);
