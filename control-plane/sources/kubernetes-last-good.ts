@@ -40,6 +40,9 @@ export interface Resolution {
   readonly evaluations: number;
 }
 
+/** Issues about an object's relation to others: the other side may be the one at fault. */
+const relational = new Set<ConfigIssue['code']>(['duplicate-object', 'duplicate-policy', 'duplicate-canary', 'unknown-service', 'canary-without-policy', 'canary-version']);
+
 export const objectKey = (kind: string, namespace: string, name: string): string => `${kind}|${namespace}|${name}`;
 
 /**
@@ -98,8 +101,10 @@ export function resolveLastGood(fixed: readonly SourceObject[], owned: readonly 
     const flagged = flaggedKeys(result.issues);
     const blamable = [...flagged.keys()].filter(isNew);
     if (blamable.length > 0) {
-      // Common case: the new versions named by the issues are at fault.
-      for (const key of blamable) {
+      // Common case: the new versions named by the issues are at fault. Those wrong in themselves go
+      // first: a policy that is both broken and a duplicate must not take the good one down with it.
+      const selfInvalid = blamable.filter((key) => flagged.get(key)!.some((issue) => !relational.has(issue.code)));
+      for (const key of selfInvalid.length > 0 ? selfInvalid : blamable) {
         reject(key, flagged.get(key)!);
         fallBack(key);
       }
