@@ -259,7 +259,7 @@ export class FakeKubeApiServer {
       kind: 'Config',
       clusters: [{ name: 'fake', cluster: { server: this.#url, 'insecure-skip-tls-verify': true } }],
       users: [{ name: user, user: { token: user } }],
-      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'tester' } }],
+      contexts: [{ name: 'fake', context: { cluster: 'fake', user } }],
       'current-context': 'fake',
     });
   }
