@@ -19,11 +19,11 @@ type Manifest = Record<string, any>;
 /** `rbac.authorization.k8s.io` → `rbacAuthorizationK8sIo`, the kubernetes-models namespace of a group. */
 const groupKey = (group: string) => group.split(/[.-]/).map((part, i) => (i === 0 ? part : part.charAt(0).toUpperCase() + part.slice(1))).join('');
 
-function kubernetesModel(apiVersion: string, kind: string): { validate(): void } | undefined {
+function kubernetesModel(apiVersion: string, kind: string): ((manifest: Manifest) => { validate(): void }) | undefined {
   const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
   const groupModels = group ? (models as any)[groupKey(group!)] : { [version!]: (models as any).v1 };
   const Model = groupModels?.[version!]?.[kind];
-  return Model ? (manifest: Manifest) => new Model(manifest) : undefined as any;
+  return Model ? (manifest: Manifest) => new Model(manifest) : undefined;
 }
 
 /** Fields the generated client models do not know, with their paths (what strict field validation rejects). */
@@ -54,7 +54,7 @@ function clientType(apiVersion: string, kind: string): string {
 
 /** Check one manifest the way the API server would; returns problems (empty: valid). */
 function kubernetesProblems(manifest: Manifest): string[] {
-  const make = kubernetesModel(manifest.apiVersion, manifest.kind) as unknown as ((m: Manifest) => { validate(): void }) | undefined;
+  const make = kubernetesModel(manifest.apiVersion, manifest.kind);
   if (!make) return [`no Kubernetes schema for ${manifest.apiVersion} ${manifest.kind}`];
   const problems: string[] = [];
   try {

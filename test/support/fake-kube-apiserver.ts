@@ -365,9 +365,10 @@ export class FakeKubeApiServer {
   }
 
   #validate(type: ResourceType, object: KubeObject): void {
+    const name = object.metadata.name;
     if (type.schema && !type.schema(object)) {
       const causes = (type.schema.errors ?? []).map((e) => ({ reason: 'FieldValueInvalid', message: e.message, field: e.instancePath.slice(1).replace(/\//g, '.') }));
-      throw new HttpStatus(422, 'Invalid', `${type.kind}.${type.group} "${object.metadata.name}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`, { causes });
+      throw new HttpStatus(422, 'Invalid', `${type.kind}.${type.group} "${name}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`, { causes, name });
     }
     if (type.kind === 'Lease') {
       const spec = (object.spec ?? {}) as Record<string, unknown>;
