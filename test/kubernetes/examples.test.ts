@@ -68,16 +68,42 @@ function kubernetesProblems(manifest: Manifest): string[] {
   return problems;
 }
 
+/** Every object under `dir`; a v1 List is unpacked into its items, as `kubectl apply -f` does. */
 async function documents(dir: string): Promise<Array<{ file: string; doc: Manifest }>> {
   const out: Array<{ file: string; doc: Manifest }> = [];
-  for (const file of await yamlFilesUnder(dir)) for (const doc of await readYamlDocuments(file)) out.push({ file: path.relative(repoRoot, file), doc });
+  for (const file of await yamlFilesUnder(dir)) {
+    for (const doc of await readYamlDocuments(file)) {
+      const relative = path.relative(repoRoot, file);
+      if (doc.apiVersion === 'v1' && doc.kind === 'List') {
+        expect(Object.keys(doc).sort(), `${relative}: a List has apiVersion, kind, metadata, items`).toEqual(['apiVersion', 'items', 'kind', 'metadata']);
+        for (const item of doc.items as Manifest[]) out.push({ file: relative, doc: item });
+      } else out.push({ file: relative, doc });
+    }
+  }
   return out;
 }
 
 describe('examples/deploy against Kubernetes OpenAPI schemas', () => {
   it('every manifest is a valid Kubernetes object with no unknown fields', async () => {
     const docs = await documents(path.join(repoRoot, 'examples/deploy'));
-    expect(docs.map(({ doc }) => doc.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Namespace', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'Service', 'ServiceAccount']);
+    expect(docs.map(({ doc }) => `${doc.kind} ${doc.metadata.name}`).sort()).toEqual([
+      'ClusterRole sluice-control-plane', 'ClusterRoleBinding sluice-control-plane', 'Deployment sluice-control-plane', 'Deployment sluice-webhook',
+      'Namespace sluice-system', 'PodDisruptionBudget sluice-control-plane', 'PodDisruptionBudget sluice-webhook', 'Role sluice-leader-election',
+      'RoleBinding sluice-leader-election', 'Service sluice-metrics', 'Service sluice-webhook', 'Service sluice-xds', 'ServiceAccount sluice',
+    ]);
+    // Services select the pods they front, by a named port those pods declare.
+    const deployments = docs.filter(({ doc }) => doc.kind === 'Deployment').map(({ doc }) => doc);
+    for (const { doc: svc } of docs.filter(({ doc }) => doc.kind === 'Service')) {
+      const target = deployments.find((d) => Object.entries(svc.spec.selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v));
+      expect(target, `Service ${svc.metadata.name} selects no Deployment`).toBeDefined();
+      const portNames = target!.spec.template.spec.containers.flatMap((c: Manifest) => c.ports.map((p: Manifest) => p.name));
+      for (const port of svc.spec.ports) expect(portNames).toContain(port.targetPort);
+    }
+    // The webhook configuration calls a Service that exists here.
+    const [mwc] = await readYamlDocuments(path.join(repoRoot, 'examples/webhook/mutating-webhook-configuration.yaml'));
+    for (const webhook of mwc!.webhooks) {
+      expect(docs.some(({ doc }) => doc.kind === 'Service' && doc.metadata.name === webhook.clientConfig.service.name && doc.metadata.namespace === webhook.clientConfig.service.namespace && doc.spec.ports.some((p: Manifest) => p.port === webhook.clientConfig.service.port))).toBe(true);
+    }
     for (const { file, doc } of docs) expect({ file, kind: doc.kind, name: doc.metadata.name, problems: kubernetesProblems(doc) }).toEqual({ file, kind: doc.kind, name: doc.metadata.name, problems: [] });
   });
 
