@@ -36,7 +36,7 @@ export interface TranslationIssue {
   readonly message: string;
 }
 
-/** Every resource one scope receives, each kind sorted by name. */
+/** Every resource one scope receives, in a deterministic order. */
 export interface ScopeResources {
   readonly listeners: readonly EnvoyResource[];
   readonly routes: readonly EnvoyResource[];

@@ -104,7 +104,10 @@ export class Translator {
       clusters.push(...inboundClusters(inbound.map((p) => p.port)));
     }
 
-    const result = { listeners: listeners.sort(byName), routes: routes.sort(byName), clusters: clusters.sort(byName), endpoints: endpoints.sort(byName) };
+    // Order is deterministic (services in host order) but not sorted by name: sorting six
+    // thousand names on every change costs more than the rest of an incremental
+    // translation, and the cache keys resources by name anyway. translateScope sorts.
+    const result = { listeners, routes, clusters, endpoints };
     if (options.validate) {
       for (const kind of Object.keys(result) as ResourceKind[]) {
         result[kind] = result[kind].filter((resource) => {
@@ -168,7 +171,14 @@ function inboundPorts(snapshot: Snapshot, scope: ProxyScope): InboundPort[] {
   return [...ports.entries()].sort(([a], [b]) => a - b).map(([port, http]) => ({ port, http }));
 }
 
-/** One-shot translation (no reuse across calls). */
+/** One-shot translation (no reuse across calls), each kind sorted by name: for the CLI, goldens and diffs. */
 export function translateScope(snapshot: Snapshot, scope: ProxyScope, options: TranslateOptions = {}): ScopeResources {
-  return new Translator().translate(snapshot, scope, options);
+  const result = new Translator().translate(snapshot, scope, options);
+  return {
+    listeners: [...result.listeners].sort(byName),
+    routes: [...result.routes].sort(byName),
+    clusters: [...result.clusters].sort(byName),
+    endpoints: [...result.endpoints].sort(byName),
+    issues: result.issues,
+  };
 }

@@ -1,0 +1,88 @@
+/**
+ * A generated mesh for benchmarks: `services` services in `namespaces`
+ * namespaces, each with `versions` versions of `endpointsPerVersion` pods, and
+ * a TrafficPolicy on every service (user-ID route, weights, retries, timeout,
+ * circuit breaker, outlier detection).
+ */
+import { evaluateLoad } from '../../control-plane/model/build.js';
+import type { Snapshot } from '../../control-plane/model/snapshot.js';
+import { loadFromTexts } from '../../control-plane/sources/yaml-directory.js';
+
+export interface MeshShape {
+  services: number;
+  versions: number;
+  endpointsPerVersion: number;
+  namespaces: number;
+}
+
+export function serviceName(i: number): string {
+  return `svc-${String(i).padStart(4, '0')}`;
+}
+
+export function policyText(i: number, ns: string, versions: number, canaryWeight: number): string {
+  const names = Array.from({ length: versions }, (_, v) => `v${v + 1}`);
+  const weights = names.map((_, v) => (v === 0 ? 100 - canaryWeight : v === names.length - 1 ? canaryWeight : 0));
+  return `apiVersion: sluice.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: ${serviceName(i)}, namespace: ${ns} }
+spec:
+  service: ${serviceName(i)}
+  versions:
+${names.map((n) => `    ${n}: { labels: { version: ${n} } }`).join('\n')}
+  routes:
+    - name: testers
+      match: { userId: { header: x-user-id, values: [u-1, u-2, u-3] } }
+      to: [{ version: ${names[names.length - 1]}, weight: 100 }]
+    - name: split
+      to:
+${names.map((n, v) => `        - { version: ${n}, weight: ${weights[v]} }`).join('\n')}
+  timeout: 3s
+  retries: { attempts: 2, perTryTimeout: 1s, retryOn: [5xx, connect-failure] }
+  circuitBreaker: { maxConnections: 1000, maxRequests: 2000 }
+  outlierDetection: { consecutive5xx: 5, interval: 10s, baseEjectionTime: 30s }
+`;
+}
+
+export function meshFiles(shape: MeshShape): Array<[string, string]> {
+  const files: Array<[string, string]> = [];
+  for (let i = 0; i < shape.services; i++) {
+    const ns = `ns-${i % shape.namespaces}`;
+    const name = serviceName(i);
+    const docs: string[] = [`apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: ${ns} }
+spec:
+  selector: { app: ${name} }
+  ports: [{ name: http, port: 8080 }]
+`];
+    const endpoints: string[] = [];
+    for (let v = 1; v <= shape.versions; v++) {
+      for (let e = 0; e < shape.endpointsPerVersion; e++) {
+        const pod = `${name}-v${v}-${e}`;
+        docs.push(`apiVersion: v1
+kind: Pod
+metadata: { name: ${pod}, namespace: ${ns}, labels: { app: ${name}, version: v${v} } }
+spec: { containers: [{ name: app, image: app }] }
+`);
+        endpoints.push(`  - { addresses: [10.${(i >> 8) & 255}.${i & 255}.${v * 16 + e}], targetRef: { kind: Pod, name: ${pod} } }`);
+      }
+    }
+    docs.push(`apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: ${name}-1, namespace: ${ns}, labels: { kubernetes.io/service-name: ${name} } }
+addressType: IPv4
+ports: [{ name: http, port: 8080 }]
+endpoints:
+${endpoints.join('\n')}
+`);
+    files.push([`${ns}/${name}.yaml`, docs.join('---\n')]);
+    files.push([`${ns}/${name}-policy.yaml`, policyText(i, ns, shape.versions, 10)]);
+  }
+  return files;
+}
+
+export function snapshotOf(files: Array<[string, string]>): Snapshot {
+  const result = evaluateLoad(loadFromTexts(files));
+  if (!result.ok) throw new Error(`generated mesh is invalid: ${result.issues[0]?.message}`);
+  return result.snapshot;
+}
