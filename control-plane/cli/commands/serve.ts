@@ -17,18 +17,25 @@ interface ServeOptions {
   debounce: string;
 }
 
-async function kubernetesSource(options: ServeOptions): Promise<ConfigSource> {
-  // Loaded only when asked for, so YAML mode does not pay for the Kubernetes client.
-  const specifier = '../../sources/kubernetes.js';
-  const module = (await import(specifier).catch(() => undefined)) as
-    | { createKubernetesSource?: (o: { kubeconfig?: string; namespaces?: string[]; logger: ReturnType<typeof rootLogger> }) => ConfigSource }
-    | undefined;
-  if (!module?.createKubernetesSource) throw new Error('the Kubernetes source is not available in this build');
-  return module.createKubernetesSource({
-    kubeconfig: options.kubeconfig === 'in-cluster' ? undefined : options.kubeconfig,
+/**
+ * The Kubernetes source with a Lease-based leader elector: every replica serves
+ * xDS, only the leader writes status and Events (and runs canaries).
+ * Loaded only when asked for, so YAML mode does not pay for the Kubernetes client.
+ */
+async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void> }> {
+  const { createKubernetesSource } = await import('../../sources/kubernetes.js');
+  const { LeaderElector } = await import('../../sources/leader-election.js');
+  const kubeconfig = options.kubeconfig === 'in-cluster' ? undefined : options.kubeconfig;
+  const logger = rootLogger();
+  const elector = new LeaderElector({ kubeconfig, logger: logger.child({ component: 'leader-election' }) });
+  const source = createKubernetesSource({
+    kubeconfig,
     namespaces: options.namespaces?.split(',').map((n) => n.trim()).filter(Boolean),
-    logger: rootLogger().child({ component: 'kubernetes' }),
+    logger: logger.child({ component: 'kubernetes' }),
+    leader: elector,
   });
+  elector.start();
+  return { source, stop: () => elector.stop() };
 }
 
 export function registerServe(program: Command): void {
@@ -58,9 +65,8 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
       if (options.xdsClientCa && !options.xdsTlsCert) throw new Error('--xds-client-ca needs --xds-tls-cert and --xds-tls-key');
       const debounceMs = parseDuration(options.debounce);
       if (debounceMs === undefined) throw new Error(`--debounce ${JSON.stringify(options.debounce)} is not a duration such as 100ms`);
-      const source = options.kubeconfig
-        ? await kubernetesSource(options)
-        : new YamlDirectorySource({ directory: options.config, logger: logger.child({ component: 'yaml-source' }) });
+      const kubernetes = options.kubeconfig ? await kubernetesSource(options) : undefined;
+      const source = kubernetes?.source ?? new YamlDirectorySource({ directory: options.config, logger: logger.child({ component: 'yaml-source' }) });
       const controlPlane = new ControlPlane({
         source,
         logger,
@@ -77,7 +83,10 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         if (stopping) return;
         stopping = true;
         logger.info({ signal }, 'shutting down');
-        void controlPlane.stop().then(() => process.exit(0));
+        void controlPlane
+          .stop()
+          .then(() => kubernetes?.stop())
+          .then(() => process.exit(0));
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
