@@ -28,6 +28,10 @@ const xdsPackageDir = path.dirname(require.resolve('@grpc/grpc-js-xds/package.js
 // descriptor.proto is imported by every annotation file but is not among the
 // deps; protobufjs ships it, so its package dir is the last include path.
 const protobufjsPackageDir = path.dirname(require.resolve('protobufjs/package.json'));
+// Our own protos (the Prometheus client model the metrics service imports):
+// <repo>/proto from the sources, and from dist/ when built.
+const here = path.dirname(new URL(import.meta.url).pathname);
+const repoProtoDir = [path.resolve(here, '../../proto'), path.resolve(here, '../../../proto')].find((dir) => fs.existsSync(path.join(dir, 'io'))) ?? path.resolve(here, '../../proto');
 
 /** Directories searched for imports, in order. */
 export const ENVOY_PROTO_INCLUDE_DIRS: readonly string[] = Object.freeze([
@@ -35,6 +39,7 @@ export const ENVOY_PROTO_INCLUDE_DIRS: readonly string[] = Object.freeze([
   path.join(xdsPackageDir, 'deps', 'xds'),
   path.join(xdsPackageDir, 'deps', 'googleapis'),
   path.join(xdsPackageDir, 'deps', 'protoc-gen-validate'),
+  repoProtoDir,
   protobufjsPackageDir,
 ]);
 
@@ -56,6 +61,8 @@ export const ENVOY_PROTO_FILES: readonly string[] = Object.freeze([
   'envoy/service/discovery/v3/ads.proto',
   'envoy/service/discovery/v3/discovery.proto',
   'envoy/service/load_stats/v3/lrs.proto',
+  // The Envoy stats sink's service; imports io/prometheus/client/metrics.proto from repoProtoDir.
+  'envoy/service/metrics/v3/metrics_service.proto',
   // Every core type, including ones only reachable through Any.
   ...[
     'address', 'backoff', 'base', 'config_source', 'event_service_config', 'extension',
