@@ -2,6 +2,10 @@
  * The running control plane: a source feeds the snapshot store; accepted
  * snapshots reach the xDS cache after a short debounce (a burst of edits is
  * one push); the xDS server streams from the cache; the admin port reports.
+ *
+ * Telemetry comes in on the xDS port (LRS from proxyless clients and Envoy,
+ * the Envoy stats sink) into a telemetry store; the canary controller and
+ * mesh-wide ejection read it and change the model through store overlays.
  */
 import type { Logger } from './log/logger.js';
 import { AdminServer } from './admin/server.js';
@@ -12,6 +16,15 @@ import type { ConfigSource } from './sources/yaml-directory.js';
 import { resourceKinds } from './translate/resources.js';
 import { proxyIdentityFromNode } from './translate/proxy-scope.js';
 import { XdsCache } from './xds/cache.js';
+import { CanaryCommandError, CanaryController } from './canary/controller.js';
+import { MeshEjector, type EjectionSettings } from './canary/ejection.js';
+import type { CanaryPersistence } from './canary/persistence.js';
+import type { CanaryCommand } from './canary/state-machine.js';
+import { LoadReportingServer } from './telemetry/load-reporting.js';
+import { LocalityIndex } from './telemetry/locality-index.js';
+import { PrometheusClient } from './telemetry/prometheus-query.js';
+import { StatsSinkServer } from './telemetry/stats-sink.js';
+import { TelemetryStore } from './telemetry/telemetry-store.js';
 import { ConnectionRegistry } from './xds/connections.js';
 import { ControlPlaneMetrics } from './xds/metrics.js';
 import { XdsServer, type AdditionalService, type XdsTlsOptions } from './xds/server.js';
@@ -28,6 +41,16 @@ export interface ControlPlaneOptions {
   readonly debounceMs?: number;
   readonly validateResources?: boolean;
   readonly additionalServices?: readonly AdditionalService[];
+  /** Telemetry windows' slot width (default 1 s) and how often proxies send LRS reports (default 1 s). */
+  readonly telemetry?: { readonly slotMs?: number; readonly lrsReportIntervalMs?: number };
+  /** Where canary state survives restarts (default: memory only). */
+  readonly canaryPersistence?: CanaryPersistence;
+  /** Prometheus for canary metrics with `source: prometheus`. */
+  readonly prometheusUrl?: string;
+  /** Mesh-wide ejection settings; false turns it off. */
+  readonly ejection?: EjectionSettings | false;
+  /** Whether this replica runs canaries and ejection (leader election); default always. */
+  readonly isLeader?: () => boolean;
 }
 
 export class ControlPlane {
@@ -37,6 +60,12 @@ export class ControlPlane {
   readonly metrics = new ControlPlaneMetrics();
   readonly admin: AdminServer;
   readonly xds: XdsServer;
+  readonly telemetry: TelemetryStore;
+  readonly loadReporting: LoadReportingServer;
+  readonly statsSink: StatsSinkServer;
+  readonly canaries: CanaryController;
+  readonly ejector?: MeshEjector;
+  #localities?: { version: string; index: LocalityIndex };
   #timer?: NodeJS.Timeout;
   #firstPending = 0;
   #pending?: Snapshot;
@@ -45,14 +74,38 @@ export class ControlPlane {
     const logger = options.logger;
     this.store = new SnapshotStore(logger.child({ component: 'model' }));
     this.cache = new XdsCache({ logger: logger.child({ component: 'xds-cache' }), validate: options.validateResources ?? true });
+    this.telemetry = new TelemetryStore({ slotMs: options.telemetry?.slotMs });
+    const telemetryLogger = logger.child({ component: 'telemetry' });
+    this.loadReporting = new LoadReportingServer({ telemetry: this.telemetry, logger: telemetryLogger, reportIntervalMs: options.telemetry?.lrsReportIntervalMs, localities: () => this.#localityIndex() });
+    this.statsSink = new StatsSinkServer({ telemetry: this.telemetry, logger: telemetryLogger });
     this.xds = new XdsServer(
       { host: options.host, port: options.xdsPort, tls: options.tls },
       { cache: this.cache, connections: this.connections, metrics: this.metrics, logger: logger.child({ component: 'xds' }) },
-      options.additionalServices,
+      [this.loadReporting.service(), this.statsSink.service(), ...(options.additionalServices ?? [])],
     );
+    this.canaries = new CanaryController({
+      store: this.store,
+      telemetry: this.telemetry,
+      logger: logger.child({ component: 'canary' }),
+      registry: this.metrics.registry,
+      prometheus: options.prometheusUrl ? new PrometheusClient({ url: options.prometheusUrl }) : undefined,
+      persistence: options.canaryPersistence,
+      isActive: options.isLeader,
+    });
+    if (options.ejection !== false) {
+      this.ejector = new MeshEjector({ store: this.store, telemetry: this.telemetry, logger: logger.child({ component: 'ejection' }), registry: this.metrics.registry, settings: options.ejection, isActive: options.isLeader });
+    }
     this.admin = new AdminServer(logger.child({ component: 'admin' }));
     this.#adminRoutes();
     this.store.subscribe((snapshot) => this.#schedule(snapshot));
+  }
+
+  /** Localities of the served snapshot, rebuilt when it changes (LRS attribution). */
+  #localityIndex(): LocalityIndex | undefined {
+    const snapshot = this.store.current;
+    if (!snapshot) return undefined;
+    if (this.#localities?.version !== snapshot.version) this.#localities = { version: snapshot.version, index: new LocalityIndex(snapshot) };
+    return this.#localities.index;
   }
 
   /** Apply a snapshot to the cache after the debounce; bursts coalesce, but never wait longer than 10× the debounce. */
@@ -79,12 +132,17 @@ export class ControlPlane {
       const error = this.store.apply(load);
       if (error) this.metrics.configErrors.inc();
     });
+    await this.canaries.start();
+    this.ejector?.start();
     this.options.logger.info({ xdsPort, adminPort, source: this.options.source.description, snapshot: this.store.current?.version ?? null }, 'control plane started');
     return { xdsPort, adminPort };
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.#timer);
+    this.canaries.stop();
+    this.ejector?.stop();
+    this.loadReporting.close();
     await this.options.source.stop();
     await this.xds.stop();
     await this.admin.stop();
@@ -103,6 +161,38 @@ export class ControlPlane {
       return { status: current ? 200 : 503, body };
     });
     this.admin.route('GET', '/metrics', async () => ({ status: 200, body: await this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType }));
+    this.admin.route('GET', '/debug/telemetry', (_request, url) => {
+      const windowMs = Number(url.searchParams.get('windowMs') ?? 60_000);
+      return {
+        status: 200,
+        body: {
+          lrs: { streams: this.loadReporting.streams, reports: this.loadReporting.reports },
+          statsSink: { streams: this.statsSink.streams, messages: this.statsSink.messages },
+          ejected: this.ejector?.ejected() ?? [],
+          ...this.telemetry.debugView(Number.isFinite(windowMs) && windowMs > 0 ? windowMs : 60_000),
+        },
+      };
+    });
+    this.admin.route('GET', '/api/v1/canaries', () => ({ status: 200, body: this.canaries.list() }));
+    this.admin.route('GET', '/api/v1/canaries/*', (_request, url) => {
+      const [namespace, name, extra] = url.pathname.slice('/api/v1/canaries/'.length).split('/');
+      if (!namespace || !name || extra !== undefined) return { status: 404, body: { error: 'use /api/v1/canaries/<namespace>/<name>' } };
+      const view = this.canaries.get(namespace, name);
+      return view ? { status: 200, body: view } : { status: 404, body: { error: `no Canary ${namespace}/${name} is being served` } };
+    });
+    this.admin.route('POST', '/api/v1/canaries/*', async (_request, url) => {
+      const [namespace, name, action, extra] = url.pathname.slice('/api/v1/canaries/'.length).split('/');
+      const commands: readonly string[] = ['promote', 'abort', 'pause', 'resume'];
+      if (!namespace || !name || !action || extra !== undefined || !commands.includes(action)) {
+        return { status: 404, body: { error: 'use POST /api/v1/canaries/<namespace>/<name>/{promote|abort|pause|resume}' } };
+      }
+      try {
+        return { status: 200, body: await this.canaries.command(namespace, name, action as CanaryCommand) };
+      } catch (error) {
+        if (error instanceof CanaryCommandError) return { status: error.httpStatus, body: { error: error.message, code: error.code } };
+        throw error;
+      }
+    });
     this.admin.route('GET', '/debug/syncz', () => ({ status: 200, body: this.connections.syncStatus(this.cache.snapshot?.version) }));
     this.admin.route('GET', '/debug/config_dump', (_request, url) => {
       const nodeId = url.searchParams.get('proxy');
