@@ -3,6 +3,8 @@ import { ControlPlane } from '../../control-plane.js';
 import { rootLogger } from '../../log/logger.js';
 import { parseDuration } from '../../model/duration.js';
 import { YamlDirectorySource, type ConfigSource } from '../../sources/yaml-directory.js';
+import type { CanaryPersistence } from '../../canary/persistence.js';
+import { CanaryStateFile } from '../../canary/state-file.js';
 
 interface ServeOptions {
   config: string;
@@ -15,6 +17,27 @@ interface ServeOptions {
   xdsTlsKey?: string;
   xdsClientCa?: string;
   debounce: string;
+  stateDir?: string;
+  prometheusUrl?: string;
+  lrsInterval: string;
+  meshEjection: boolean;
+  ejectionInterval: string;
+  ejectionErrorRate: string;
+  ejectionMinRequests: string;
+  ejectionBase: string;
+  ejectionMaxPercent: string;
+}
+
+function duration(flag: string, text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0) throw new Error(`${flag} ${JSON.stringify(text)} is not a duration such as 10s`);
+  return ms;
+}
+
+function number(flag: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < min || value > max) throw new Error(`${flag} ${JSON.stringify(text)} must be a number from ${min} to ${max}`);
+  return value;
 }
 
 /**
@@ -22,7 +45,7 @@ interface ServeOptions {
  * xDS, only the leader writes status and Events (and runs canaries).
  * Loaded only when asked for, so YAML mode does not pay for the Kubernetes client.
  */
-async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void> }> {
+async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean }> {
   const { createKubernetesSource } = await import('../../sources/kubernetes.js');
   const { LeaderElector } = await import('../../sources/leader-election.js');
   const kubeconfig = options.kubeconfig === 'in-cluster' ? undefined : options.kubeconfig;
@@ -34,8 +57,17 @@ async function kubernetesSource(options: ServeOptions): Promise<{ source: Config
     logger: logger.child({ component: 'kubernetes' }),
     leader: elector,
   });
+  const { KubernetesCanaryPersistence } = await import('../../canary/kubernetes-persistence.js');
+  const persistence = new KubernetesCanaryPersistence({
+    kubeConfig: source.kubeConfig,
+    statusWriter: source.statusWriter,
+    isLeader: () => elector.isLeader(),
+    namespaces: options.namespaces?.split(',').map((n) => n.trim()).filter(Boolean),
+    identity: process.env.POD_NAME ?? 'sluice',
+    logger: logger.child({ component: 'canary' }),
+  });
   elector.start();
-  return { source, stop: () => elector.stop() };
+  return { source, stop: () => elector.stop(), persistence, isLeader: () => elector.isLeader() };
 }
 
 export function registerServe(program: Command): void {
@@ -52,9 +84,19 @@ export function registerServe(program: Command): void {
     .option('--xds-tls-key <file>', 'private key of --xds-tls-cert (PEM)')
     .option('--xds-client-ca <file>', 'require client certificates signed by this CA; a proxy\'s namespace then comes from its SPIFFE ID')
     .option('--debounce <duration>', 'quiet period before pushing a new snapshot', '100ms')
+    .option('--state-dir <dir>', 'YAML mode: keep canary progress in <dir>/canaries.json so a restart resumes at the same step (the YAML is never rewritten)')
+    .option('--prometheus-url <url>', 'Prometheus for canary metrics with source: prometheus, e.g. http://prometheus:9090')
+    .option('--lrs-interval <duration>', 'how often proxies send load reports (LRS)', '1s')
+    .option('--no-mesh-ejection', 'turn off mesh-wide ejection of endpoints failing for every proxy')
+    .option('--ejection-interval <duration>', 'mesh-wide ejection: how often endpoints are judged, over that window', '10s')
+    .option('--ejection-error-rate <share>', 'mesh-wide ejection: error share (0-1) that ejects an endpoint', '0.5')
+    .option('--ejection-min-requests <n>', 'mesh-wide ejection: requests an endpoint needs in the window to be judged', '20')
+    .option('--ejection-base <duration>', 'mesh-wide ejection: base ejection time, multiplied by the times ejected (a policy\'s outlierDetection.baseEjectionTime wins)', '30s')
+    .option('--ejection-max-percent <n>', 'mesh-wide ejection: most endpoints of a service out at once, in percent (at least one; a policy\'s maxEjectionPercent wins)', '10')
     .addHelpText('after', `
 Examples:
   sluice serve --config examples
+  sluice serve --config /etc/sluice --state-dir /var/lib/sluice --prometheus-url http://prometheus:9090
   sluice serve --kubeconfig ~/.kube/config --namespaces shop,gov-portal
   sluice serve --config /etc/sluice --xds-tls-cert tls.crt --xds-tls-key tls.key --xds-client-ca ca.crt
 
@@ -65,6 +107,17 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
       if (options.xdsClientCa && !options.xdsTlsCert) throw new Error('--xds-client-ca needs --xds-tls-cert and --xds-tls-key');
       const debounceMs = parseDuration(options.debounce);
       if (debounceMs === undefined) throw new Error(`--debounce ${JSON.stringify(options.debounce)} is not a duration such as 100ms`);
+      if (options.kubeconfig && options.stateDir) throw new Error('--state-dir is for YAML mode; with --kubeconfig canary progress is kept in each Canary\'s status');
+      const lrsReportIntervalMs = duration('--lrs-interval', options.lrsInterval);
+      const ejection = options.meshEjection
+        ? {
+            intervalMs: duration('--ejection-interval', options.ejectionInterval),
+            errorRate: number('--ejection-error-rate', options.ejectionErrorRate, 0, 1),
+            minRequests: number('--ejection-min-requests', options.ejectionMinRequests, 1, 1e9),
+            baseEjectionMs: duration('--ejection-base', options.ejectionBase),
+            maxEjectionPercent: number('--ejection-max-percent', options.ejectionMaxPercent, 0, 100),
+          }
+        : (false as const);
       const kubernetes = options.kubeconfig ? await kubernetesSource(options) : undefined;
       const source = kubernetes?.source ?? new YamlDirectorySource({ directory: options.config, logger: logger.child({ component: 'yaml-source' }) });
       const controlPlane = new ControlPlane({
@@ -75,6 +128,11 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         adminPort: Number(options.adminPort),
         tls: options.xdsTlsCert ? { certFile: options.xdsTlsCert, keyFile: options.xdsTlsKey!, clientCaFile: options.xdsClientCa } : undefined,
         debounceMs,
+        telemetry: { lrsReportIntervalMs },
+        canaryPersistence: kubernetes?.persistence ?? (options.stateDir ? new CanaryStateFile(options.stateDir) : undefined),
+        isLeader: kubernetes?.isLeader,
+        prometheusUrl: options.prometheusUrl,
+        ejection,
       });
       const ports = await controlPlane.start();
       process.stderr.write(`sluice: serving xDS on ${options.host}:${ports.xdsPort}, admin on http://${options.host}:${ports.adminPort} (config: ${source.description})\n`);
