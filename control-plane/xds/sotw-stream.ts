@@ -42,13 +42,33 @@ interface TypeState {
   sync: TypeSyncState;
 }
 
+/**
+ * Subscriptions are interned: a thousand sidecars of a scope name the same
+ * hundreds of EDS clusters, and one shared Set costs far less than a thousand.
+ */
+const internedSubscriptions = new Map<string, WeakRef<Set<string>>>();
+const forgetSubscription = new FinalizationRegistry<string>((key) => {
+  if (internedSubscriptions.get(key)?.deref() === undefined) internedSubscriptions.delete(key);
+});
+
+function internNames(names: readonly string[]): Set<string> {
+  const key = [...names].sort().join('\n');
+  const existing = internedSubscriptions.get(key)?.deref();
+  if (existing) return existing;
+  const set = new Set(names);
+  internedSubscriptions.set(key, new WeakRef(set));
+  forgetSubscription.register(set, key);
+  return set;
+}
+
 function subscriptionKeyOf(names: Set<string> | 'wildcard'): string {
   if (names === 'wildcard') return '*';
   return createHash('sha256').update([...names].sort().join('\n')).digest('hex').slice(0, 16);
 }
 
 function sameNames(a: Set<string> | 'wildcard', b: Set<string> | 'wildcard'): boolean {
-  if (a === 'wildcard' || b === 'wildcard') return a === b;
+  if (a === b) return true;
+  if (a === 'wildcard' || b === 'wildcard') return false;
   if (a.size !== b.size) return false;
   for (const name of a) if (!b.has(name)) return false;
   return true;
@@ -165,7 +185,7 @@ export class SotwStream {
   #requestedNames(kind: ResourceKind, names: string[]): Set<string> | 'wildcard' {
     if (names.includes('*')) return 'wildcard';
     if (names.length === 0 && (kind === 'listeners' || kind === 'clusters')) return 'wildcard';
-    return new Set(names);
+    return internNames(names);
   }
 
   #onView(): void {
@@ -219,6 +239,6 @@ export class SotwStream {
     state.sync.resources = state.names === 'wildcard' ? view.resources[kind].size : [...state.names].filter((n) => view.resources[kind].has(n)).length;
     this.context.metrics.pushes.inc({ type: kind });
     if (!this.call.write(response.bytes)) this.#blocked = true;
-    this.context.logger.debug({ nodeId: this.#identity?.nodeId, type: kind, version: response.version, typeUrl: typeUrlOfKind[kind] }, 'pushed');
+    if (this.context.logger.isLevelEnabled('debug')) this.context.logger.debug({ nodeId: this.#identity?.nodeId, type: kind, version: response.version, typeUrl: typeUrlOfKind[kind] }, 'pushed');
   }
 }

@@ -42,9 +42,40 @@ export function identify(context: StreamContext, call: ServerDuplexStream<unknow
   return identity;
 }
 
+/**
+ * Scopes resolved per snapshot: thousands of sidecars of one Deployment share
+ * mode, namespace and labels, so the selector matching is done once for them.
+ */
+const resolvedScopes = new WeakMap<object, Map<string, { scope: ProxyScope; key: string }>>();
+const identityKeys = new WeakMap<ProxyIdentity, string>();
+
+function identityKey(identity: ProxyIdentity): string {
+  let key = identityKeys.get(identity);
+  if (key === undefined) {
+    key = `${identity.mode}|${identity.namespace}|${Object.entries(identity.labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(',')}`;
+    identityKeys.set(identity, key);
+  }
+  return key;
+}
+
 /** The proxy's scope under the cache's current snapshot (which services a sidecar fronts can change). */
 export function currentScope(cache: XdsCache, identity: ProxyIdentity): { scope: ProxyScope; key: string } {
   const snapshot = cache.snapshot;
-  const scope: ProxyScope = snapshot ? scopeOf(snapshot, identity) : { mode: identity.mode, namespace: identity.namespace, servedHosts: [] };
-  return { scope, key: scopeKey(scope) };
+  if (!snapshot) {
+    const scope: ProxyScope = { mode: identity.mode, namespace: identity.namespace, servedHosts: [] };
+    return { scope, key: scopeKey(scope) };
+  }
+  let perSnapshot = resolvedScopes.get(snapshot);
+  if (!perSnapshot) {
+    perSnapshot = new Map();
+    resolvedScopes.set(snapshot, perSnapshot);
+  }
+  const key = identityKey(identity);
+  let resolved = perSnapshot.get(key);
+  if (!resolved) {
+    const scope = scopeOf(snapshot, identity);
+    resolved = { scope, key: scopeKey(scope) };
+    perSnapshot.set(key, resolved);
+  }
+  return resolved;
 }

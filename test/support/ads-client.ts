@@ -43,10 +43,13 @@ function codec(requestType: string, responseType: string) {
   const request = lookupEnvoyType(requestType);
   const response = lookupEnvoyType(responseType);
   return {
-    requestSerialize: (json: Record<string, unknown>) => Buffer.from(request.encode(messageFromEnvoyJson(requestType, json)).finish()),
+    // Requests are built as protobufjs messages (snake_case fields): cheap enough for thousands of simulated proxies.
+    requestSerialize: (fields: Record<string, unknown>) => Buffer.from(request.encode(request.create(fields)).finish()),
     responseDeserialize: (bytes: Buffer) => response.decode(bytes),
   };
 }
+
+const statusType = () => lookupEnvoyType('google.rpc.Status');
 
 abstract class AdsStream<Response> {
   protected readonly queue: Response[] = [];
@@ -62,7 +65,8 @@ abstract class AdsStream<Response> {
       { [method]: { path: `/${service}/${method}`, requestStream: true, responseStream: true, requestSerialize, responseDeserialize, requestDeserialize: () => ({}), responseSerialize: () => Buffer.alloc(0) } } as never,
       'Ads',
     );
-    const client = new Client(address, options.credentials ?? grpcCredentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+    // A connection of its own per client, as each real proxy has.
+    const client = new Client(address, options.credentials ?? grpcCredentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.use_local_subchannel_pool': 1 });
     this.stream = (client as unknown as Record<string, () => ClientDuplexStream<Record<string, unknown>, unknown>>)[method]!();
     this.stream.on('data', (message: unknown) => {
       this.received++;
@@ -77,10 +81,10 @@ abstract class AdsStream<Response> {
 
   protected abstract convert(message: Record<string, unknown>): Response;
 
-  protected node(): Record<string, unknown> | undefined {
+  protected node(): unknown {
     if (!this.firstRequest) return undefined;
     this.firstRequest = false;
-    return { id: this.options.nodeId, metadata: this.options.metadata ?? {} };
+    return messageFromEnvoyJson('envoy.config.core.v3.Node', { id: this.options.nodeId, metadata: this.options.metadata ?? {} });
   }
 
   private deliver(response: Response): void {
@@ -154,7 +158,7 @@ export class SotwClient extends AdsStream<SotwResponse> {
     const request: Record<string, unknown> = { type_url: typeUrl, resource_names: names, version_info: previous?.version_info ?? '', response_nonce: previous?.nonce ?? '' };
     const node = this.node();
     if (node) request.node = node;
-    if (errorMessage) request.error_detail = { code: 3, message: errorMessage };
+    if (errorMessage) request.error_detail = statusType().create({ code: 3, message: errorMessage });
     this.stream.write(request);
   }
 
@@ -198,7 +202,7 @@ export class DeltaClient extends AdsStream<DeltaResponse> {
     };
     const node = this.node();
     if (node) request.node = node;
-    if (fields.errorMessage) request.error_detail = { code: 3, message: fields.errorMessage };
+    if (fields.errorMessage) request.error_detail = statusType().create({ code: 3, message: fields.errorMessage });
     this.stream.write(request);
   }
 

@@ -1,0 +1,119 @@
+/**
+ * A child process hosting many simulated proxies for the fan-out benchmark.
+ * `ads` mode: raw SotW ADS clients subscribing like an Envoy sidecar (CDS and
+ * LDS wildcard, named EDS and RDS) and ACKing every response. `bare` mode: one
+ * bidirectional stream each to a bare grpc-js server, answering each message.
+ * Every proxy has its own connection (local subchannel pool), as real proxies do.
+ */
+import { credentials, makeGenericClientConstructor, type ClientDuplexStream } from '@grpc/grpc-js';
+import { SotwClient, typeUrls, type SotwResponse } from '../support/ads-client.js';
+
+interface ConnectCommand {
+  cmd: 'connect';
+  mode: 'ads' | 'bare';
+  address: string;
+  count: number;
+  firstIndex: number;
+  edsNames: string[];
+}
+
+const send = (message: unknown) => process.send!(message);
+const now = () => performance.timeOrigin + performance.now();
+
+let adsClients: SotwClient[] = [];
+let bareStreams: Array<ClientDuplexStream<Buffer, Buffer>> = [];
+let waitingForUpdate: { received: number[]; expected: number } | undefined;
+
+function onUpdate(): void {
+  if (!waitingForUpdate) return;
+  waitingForUpdate.received.push(now());
+  if (waitingForUpdate.received.length === waitingForUpdate.expected) {
+    send({ event: 'updated', times: waitingForUpdate.received });
+    waitingForUpdate = undefined;
+  }
+}
+
+async function connectAds(command: ConnectCommand): Promise<void> {
+  const initial: Array<Promise<unknown>> = [];
+  for (let i = 0; i < command.count; i++) {
+    const id = command.firstIndex + i;
+    const client = new SotwClient(command.address, { nodeId: `proxy-${id}.ns-0`, metadata: { namespace: 'ns-0', labels: { app: 'client' }, mode: 'sidecar' }, decode: false });
+    adsClients.push(client);
+    const subscriptions: Array<[string, string[]]> = [[typeUrls.clusters, []], [typeUrls.endpoints, command.edsNames], [typeUrls.listeners, []], [typeUrls.routes, ['8080']]];
+    initial.push(
+      (async () => {
+        for (const [typeUrl, names] of subscriptions) {
+          client.request(typeUrl, names);
+          const response = await client.nextOf(typeUrl, 60_000);
+          client.ack(response, names);
+        }
+        // From now on: ACK every RDS push and report it.
+        const loop = async () => {
+          for (;;) {
+            let response: SotwResponse;
+            try {
+              response = await client.nextOf(typeUrls.routes, 3_600_000);
+            } catch {
+              return;
+            }
+            onUpdate();
+            client.ack(response, ['8080']);
+          }
+        };
+        void loop();
+      })(),
+    );
+    // Open connections in small batches: a real fleet does not connect in the same millisecond.
+    if (i % 100 === 99) await Promise.all(initial.slice(-100));
+  }
+  await Promise.all(initial);
+}
+
+async function connectBare(command: ConnectCommand): Promise<void> {
+  const passThrough = (value: Buffer) => value;
+  const Client = makeGenericClientConstructor({ Stream: { path: '/bench.Bare/Stream', requestStream: true, responseStream: true, requestSerialize: passThrough, responseDeserialize: passThrough, requestDeserialize: passThrough, responseSerialize: passThrough } } as never, 'Bare');
+  const ready: Array<Promise<void>> = [];
+  for (let i = 0; i < command.count; i++) {
+    const client = new Client(command.address, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }) as unknown as { Stream(): ClientDuplexStream<Buffer, Buffer> };
+    const stream = client.Stream();
+    bareStreams.push(stream);
+    ready.push(
+      new Promise<void>((resolve) => {
+        let first = true;
+        stream.on('data', () => {
+          if (first) {
+            first = false;
+            resolve();
+            return;
+          }
+          onUpdate();
+          stream.write(Buffer.from('ack'));
+        });
+        stream.on('error', () => undefined);
+      }),
+    );
+    stream.write(Buffer.from('hello'));
+  }
+  await Promise.all(ready);
+}
+
+process.on('message', (message: { cmd: string } & Partial<ConnectCommand> & { expected?: number }) => {
+  void (async () => {
+    if (message.cmd === 'connect') {
+      const command = message as ConnectCommand;
+      if (command.mode === 'ads') await connectAds(command);
+      else await connectBare(command);
+      send({ event: 'connected' });
+    } else if (message.cmd === 'expect-update') {
+      waitingForUpdate = { received: [], expected: message.expected! };
+      send({ event: 'armed' });
+    } else if (message.cmd === 'close') {
+      for (const client of adsClients) client.close();
+      for (const stream of bareStreams) stream.cancel();
+      adsClients = [];
+      bareStreams = [];
+      send({ event: 'closed' });
+      setTimeout(() => process.exit(0), 100);
+    }
+  })();
+});

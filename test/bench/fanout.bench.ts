@@ -1,0 +1,210 @@
+/**
+ * Fan-out: N simulated proxies (raw ADS clients in worker processes) connected
+ * over loopback; one policy change; time until every proxy has the new route
+ * table and has ACKed it; control-plane memory per connected proxy. The limit
+ * is the same N streams sent one pre-encoded message of the same size by a bare
+ * grpc-js server: our time is printed as a ratio to it.
+ * Targets (2 cores): 1,000 proxies ≤ 1 s, 5,000 ≤ 3 s, ≤ 30 KB per proxy, ratio ≤ 1.5×.
+ *
+ * `npm run bench -- fanout` runs N = 100, 1,000, 5,000; SLUICE_FANOUT=100,1000 picks others.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
+import { ControlPlane } from '../../control-plane/control-plane.js';
+import { createLogger } from '../../control-plane/log/logger.js';
+import { loadFromTexts, type ConfigSource, type LoadResult } from '../../control-plane/sources/yaml-directory.js';
+import { meshFiles, policyText } from '../support/generated-mesh.js';
+
+const workerFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fanout-worker.ts');
+const workerCount = 4;
+
+/** A source the benchmark drives by hand. */
+class ManualSource implements ConfigSource {
+  readonly description = 'benchmark';
+  #onLoad?: (load: LoadResult) => void;
+  constructor(private readonly initial: LoadResult) {}
+  async start(onLoad: (load: LoadResult) => void): Promise<void> {
+    this.#onLoad = onLoad;
+    onLoad(this.initial);
+  }
+  async stop(): Promise<void> {}
+  push(load: LoadResult): void {
+    this.#onLoad!(load);
+  }
+}
+
+interface Worker {
+  child: ChildProcess;
+  next(event: string): Promise<{ event: string; times?: number[] }>;
+}
+
+function startWorker(): Worker {
+  const child = fork(workerFile, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiting: Array<{ event: string; resolve: (m: { event: string; times?: number[] }) => void }> = [];
+  child.on('message', (message: { event: string; times?: number[] }) => {
+    const index = waiting.findIndex((w) => w.event === message.event);
+    if (index >= 0) waiting.splice(index, 1)[0]!.resolve(message);
+  });
+  return { child, next: (event) => new Promise((resolve) => waiting.push({ event, resolve })) };
+}
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+};
+const now = () => performance.timeOrigin + performance.now();
+const debug = (text: string) => { if (process.env.SLUICE_BENCH_DEBUG) process.stderr.write(`[fanout] ${text}\n`); };
+/** Heap and off-heap buffers: steadier than RSS, which keeps freed pages and counts other allocators. */
+const memory = () => {
+  const m = process.memoryUsage();
+  return { live: m.heapUsed + m.external, rss: m.rss };
+};
+const gc = () => (globalThis as { gc?: () => void }).gc?.();
+
+async function connectAll(workers: Worker[], n: number, mode: 'ads' | 'bare', address: string, edsNames: string[]): Promise<void> {
+  const perWorker = Math.ceil(n / workers.length);
+  await Promise.all(
+    workers.map(async (worker, i) => {
+      const count = Math.max(0, Math.min(perWorker, n - i * perWorker));
+      const connected = worker.next('connected');
+      worker.child.send({ cmd: 'connect', mode, address, count, firstIndex: i * perWorker, edsNames });
+      await connected;
+    }),
+  );
+}
+
+async function measureOurs(n: number): Promise<{ p50: number; p99: number; max: number; allAcked: number; bytesPerProxy: number; rssPerProxy: number; responseBytes: number }> {
+  const files = meshFiles({ services: 100, versions: 2, endpointsPerVersion: 3, namespaces: 1 });
+  const source = new ManualSource(loadFromTexts(files));
+  const logger = createLogger('warn');
+  const controlPlane = new ControlPlane({ source, logger, host: '127.0.0.1', xdsPort: 0, adminPort: 0, debounceMs: 0 });
+  const { xdsPort } = await controlPlane.start();
+  await new Promise((r) => setTimeout(r, 50));
+  const edsNames = [...controlPlane.store.current!.services.values()].flatMap((s) => ['', ...s.versions.keys()].map((v) => `outbound|8080|${v}|${s.host}`));
+  const workers = Array.from({ length: workerCount }, startWorker);
+  gc();
+  await new Promise((r) => setTimeout(r, 200));
+  const before = memory();
+  debug(`connecting ${n} proxies`);
+  await connectAll(workers, n, 'ads', `127.0.0.1:${xdsPort}`, edsNames);
+  gc();
+  await new Promise((r) => setTimeout(r, 500));
+  gc();
+  const after = memory();
+
+  debug('connected; arming');
+  const perWorker = Math.ceil(n / workerCount);
+  const armedAll = await Promise.all(
+    workers.map(async (worker, i) => {
+      const expected = Math.max(0, Math.min(perWorker, n - i * perWorker));
+      const armed = worker.next('armed');
+      worker.child.send({ cmd: 'expect-update', expected });
+      await armed;
+      // Wrapped: an async function returning a promise would wait for it.
+      return { updated: expected === 0 ? Promise.resolve({ event: 'updated', times: [] as number[] }) : worker.next('updated') };
+    }),
+  );
+  debug('armed; changing the policy');
+  const changed = files.map(([name, text]) => (name === 'ns-0/svc-0007-policy.yaml' ? [name, policyText(7, 'ns-0', 2, 40)] : [name, text]) as [string, string]);
+  const load = loadFromTexts(changed);
+  const started = now();
+  source.push(load);
+  const results = await Promise.all(armedAll.map((a) => a.updated));
+  const times = results.flatMap((r) => r.times ?? []).map((t) => t - started);
+  // Wait until the server has processed every ACK.
+  const ackDeadline = Date.now() + 30_000;
+  let allAcked = 0;
+  for (;;) {
+    const rows = controlPlane.connections.all();
+    if (rows.length >= n && rows.every((c) => c.types.routes?.acked === c.types.routes?.sent)) {
+      allAcked = now() - started;
+      break;
+    }
+    if (Date.now() > ackDeadline) throw new Error('not every proxy ACKed within 30 s');
+    await new Promise((r) => setImmediate(r));
+  }
+  const view = controlPlane.cache.view({ mode: 'sidecar', namespace: 'ns-0', servedHosts: [] })!;
+  const responseBytes = controlPlane.cache.sotwResponse(view, 'routes', new Set(['8080']), 'bench').bytes.length;
+  await Promise.all(workers.map(async (w) => {
+    const closed = w.next('closed');
+    w.child.send({ cmd: 'close' });
+    await closed;
+  }));
+  await controlPlane.stop();
+  return { p50: percentile(times, 50), p99: percentile(times, 99), max: Math.max(...times), allAcked, bytesPerProxy: (after.live - before.live) / n, rssPerProxy: (after.rss - before.rss) / n, responseBytes };
+}
+
+async function measureBare(n: number, size: number): Promise<{ elapsed: number; bytesPerStream: number }> {
+  const server = new Server();
+  const streams: Array<ServerDuplexStream<Buffer, Buffer>> = [];
+  let acks = 0;
+  let onAllAcked: (() => void) | undefined;
+  const passThrough = (value: Buffer) => value;
+  server.addService({ Stream: { path: '/bench.Bare/Stream', requestStream: true, responseStream: true, requestSerialize: passThrough, responseDeserialize: passThrough, requestDeserialize: passThrough, responseSerialize: passThrough } } as never, {
+    Stream: (call: ServerDuplexStream<Buffer, Buffer>) => {
+      let first = true;
+      call.on('data', () => {
+        if (first) {
+          first = false;
+          streams.push(call);
+          call.write(Buffer.from('welcome'));
+          return;
+        }
+        acks++;
+        if (acks === n) onAllAcked?.();
+      });
+      call.on('error', () => undefined);
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const workers = Array.from({ length: workerCount }, startWorker);
+  gc();
+  await new Promise((r) => setTimeout(r, 200));
+  const before = memory();
+  await connectAll(workers, n, 'bare', `127.0.0.1:${port}`, []);
+  gc();
+  await new Promise((r) => setTimeout(r, 500));
+  gc();
+  const bytesPerStream = (memory().live - before.live) / n;
+  const perWorker = Math.ceil(n / workerCount);
+  const armedAll = await Promise.all(
+    workers.map(async (worker, i) => {
+      const expected = Math.max(0, Math.min(perWorker, n - i * perWorker));
+      const armed = worker.next('armed');
+      worker.child.send({ cmd: 'expect-update', expected });
+      await armed;
+      return { updated: expected === 0 ? Promise.resolve({ event: 'updated' }) : worker.next('updated') };
+    }),
+  );
+  const payload = Buffer.alloc(size, 7);
+  const allAcked = new Promise<void>((resolve) => (onAllAcked = resolve));
+  const started = now();
+  for (const stream of streams) stream.write(payload);
+  await Promise.all(armedAll.map((a) => a.updated));
+  await allAcked;
+  const elapsed = now() - started;
+  await Promise.all(workers.map(async (w) => {
+    const closed = w.next('closed');
+    w.child.send({ cmd: 'close' });
+    await closed;
+  }));
+  server.forceShutdown();
+  return { elapsed, bytesPerStream };
+}
+
+export async function run(): Promise<void> {
+  const sizes = (process.env.SLUICE_FANOUT ?? '100,1000,5000').split(',').map(Number);
+  if (!(globalThis as { gc?: unknown }).gc) process.stdout.write('(run with node --expose-gc for steadier memory figures; npm run bench does)\n');
+  process.stdout.write(`mesh: 100 services × 2 versions; every proxy a sidecar in one scope subscribing CDS, EDS (${300} clusters), LDS, RDS; change: one policy's weights (one RDS push each)\n`);
+  for (const n of sizes) {
+    const ours = await measureOurs(n);
+    const bare = await measureBare(n, ours.responseBytes);
+    process.stdout.write(
+      `N=${n}: received p50 ${ours.p50.toFixed(0)} ms, p99 ${ours.p99.toFixed(0)} ms, max ${ours.max.toFixed(0)} ms; all ACKed at the server ${ours.allAcked.toFixed(0)} ms; ` +
+        `memory ${(ours.bytesPerProxy / 1024).toFixed(1)} KB/proxy heap+buffers, ${(ours.rssPerProxy / 1024).toFixed(1)} KB RSS (a bare grpc-js stream: ${(bare.bytesPerStream / 1024).toFixed(1)} KB heap+buffers); ` +
+        `limit (bare grpc-js, ${ours.responseBytes} B to each) ${bare.elapsed.toFixed(0)} ms; ratio ${(ours.allAcked / bare.elapsed).toFixed(2)}×\n`,
+    );
+  }
+}
