@@ -203,7 +203,7 @@ export async function run(): Promise<void> {
     const bare = await measureBare(n, ours.responseBytes);
     process.stdout.write(
       `N=${n}: received p50 ${ours.p50.toFixed(0)} ms, p99 ${ours.p99.toFixed(0)} ms, max ${ours.max.toFixed(0)} ms; all ACKed at the server ${ours.allAcked.toFixed(0)} ms; ` +
-        `memory ${(ours.bytesPerProxy / 1024).toFixed(1)} KB/proxy heap+buffers, ${(ours.rssPerProxy / 1024).toFixed(1)} KB RSS (a bare grpc-js stream: ${(bare.bytesPerStream / 1024).toFixed(1)} KB heap+buffers); ` +
+        `memory ${(ours.bytesPerProxy / 1024).toFixed(1)} KB/proxy heap+buffers, ${(ours.rssPerProxy / 1024).toFixed(1)} KB RSS; ` +
         `limit (bare grpc-js, ${ours.responseBytes} B to each) ${bare.elapsed.toFixed(0)} ms; ratio ${(ours.allAcked / bare.elapsed).toFixed(2)}×\n`,
     );
   }
