@@ -15,13 +15,13 @@ export interface Pem {
   key: string;
 }
 
-async function keyPem(key: CryptoKey): Promise<string> {
-  const der = await webcrypto.subtle.exportKey('pkcs8', key as unknown as webcrypto.CryptoKey);
+async function keyPem(key: webcrypto.CryptoKey): Promise<string> {
+  const der = await webcrypto.subtle.exportKey('pkcs8', key);
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }
 
 export async function certificateAuthority(): Promise<{ ca: Pem; issue(subject: string, sans: Array<{ type: 'dns' | 'ip' | 'url'; value: string }>): Promise<Pem> }> {
-  const caKeys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
+  const caKeys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(Date.now() + 86_400_000);
   const caCert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -37,7 +37,7 @@ export async function certificateAuthority(): Promise<{ ca: Pem; issue(subject: 
   return {
     ca: { cert: caCert.toString('pem'), key: await keyPem(caKeys.privateKey) },
     async issue(subject, sans) {
-      const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
+      const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
       const cert = await x509.X509CertificateGenerator.create({
         serialNumber: String(serial++).padStart(2, '0'),
         subject: `CN=${subject}`,
