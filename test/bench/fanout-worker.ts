@@ -15,6 +15,7 @@ interface ConnectCommand {
   count: number;
   firstIndex: number;
   edsNames: string[];
+  namespace?: string;
 }
 
 const send = (message: unknown) => process.send!(message);
@@ -22,10 +23,10 @@ const now = () => performance.timeOrigin + performance.now();
 
 let adsClients: SotwClient[] = [];
 let bareStreams: Array<ClientDuplexStream<Buffer, Buffer>> = [];
-let waitingForUpdate: { received: number[]; expected: number } | undefined;
+let waitingForUpdate: { received: number[]; expected: number; typeUrl: string } | undefined;
 
-function onUpdate(): void {
-  if (!waitingForUpdate) return;
+function onUpdate(typeUrl: string): void {
+  if (!waitingForUpdate || waitingForUpdate.typeUrl !== typeUrl) return;
   waitingForUpdate.received.push(now());
   if (waitingForUpdate.received.length === waitingForUpdate.expected) {
     send({ event: 'updated', times: waitingForUpdate.received });
@@ -37,7 +38,8 @@ async function connectAds(command: ConnectCommand): Promise<void> {
   const initial: Array<Promise<unknown>> = [];
   for (let i = 0; i < command.count; i++) {
     const id = command.firstIndex + i;
-    const client = new SotwClient(command.address, { nodeId: `proxy-${id}.ns-0`, metadata: { namespace: 'ns-0', labels: { app: 'client' }, mode: 'sidecar' }, decode: false });
+    const namespace = command.namespace ?? 'ns-0';
+    const client = new SotwClient(command.address, { nodeId: `proxy-${id}.${namespace}`, metadata: { namespace, labels: { app: 'client' }, mode: 'sidecar' }, decode: false });
     adsClients.push(client);
     const subscriptions: Array<[string, string[]]> = [[typeUrls.clusters, []], [typeUrls.endpoints, command.edsNames], [typeUrls.listeners, []], [typeUrls.routes, ['8080']]];
     initial.push(
@@ -47,20 +49,20 @@ async function connectAds(command: ConnectCommand): Promise<void> {
           const response = await client.nextOf(typeUrl, 60_000);
           client.ack(response, names);
         }
-        // From now on: ACK every RDS push and report it.
-        const loop = async () => {
+        // From now on: ACK every push and report the type being measured.
+        const loop = async (typeUrl: string, names: string[]) => {
           for (;;) {
             let response: SotwResponse;
             try {
-              response = await client.nextOf(typeUrls.routes, 3_600_000);
+              response = await client.nextOf(typeUrl, 3_600_000);
             } catch {
               return;
             }
-            onUpdate();
-            client.ack(response, ['8080']);
+            onUpdate(typeUrl);
+            client.ack(response, names);
           }
         };
-        void loop();
+        for (const [typeUrl, names] of subscriptions) void loop(typeUrl, names);
       })(),
     );
     // Open connections in small batches: a real fleet does not connect in the same millisecond.
@@ -86,7 +88,7 @@ async function connectBare(command: ConnectCommand): Promise<void> {
             resolve();
             return;
           }
-          onUpdate();
+          onUpdate('bare');
           stream.write(Buffer.from('ack'));
         });
         stream.on('error', () => undefined);
@@ -97,7 +99,7 @@ async function connectBare(command: ConnectCommand): Promise<void> {
   await Promise.all(ready);
 }
 
-process.on('message', (message: { cmd: string } & Partial<ConnectCommand> & { expected?: number }) => {
+process.on('message', (message: { cmd: string } & Partial<ConnectCommand> & { expected?: number; typeUrl?: string }) => {
   void (async () => {
     if (message.cmd === 'connect') {
       const command = message as ConnectCommand;
@@ -105,7 +107,7 @@ process.on('message', (message: { cmd: string } & Partial<ConnectCommand> & { ex
       else await connectBare(command);
       send({ event: 'connected' });
     } else if (message.cmd === 'expect-update') {
-      waitingForUpdate = { received: [], expected: message.expected! };
+      waitingForUpdate = { received: [], expected: message.expected!, typeUrl: message.typeUrl ?? typeUrls.routes };
       send({ event: 'armed' });
     } else if (message.cmd === 'close') {
       for (const client of adsClients) client.close();

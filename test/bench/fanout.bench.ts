@@ -8,17 +8,14 @@
  *
  * `npm run bench -- fanout` runs N = 100, 1,000, 5,000; SLUICE_FANOUT=100,1000 picks others.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { ControlPlane } from '../../control-plane/control-plane.js';
 import { createLogger } from '../../control-plane/log/logger.js';
 import { loadFromTexts, type ConfigSource, type LoadResult } from '../../control-plane/sources/yaml-directory.js';
+import { typeUrls } from '../support/ads-client.js';
 import { meshFiles, policyText } from '../support/generated-mesh.js';
+import { ProxyFleet } from './proxy-fleet.js';
 
-const workerFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fanout-worker.ts');
-const workerCount = 4;
 
 /** A source the benchmark drives by hand. */
 class ManualSource implements ConfigSource {
@@ -35,21 +32,6 @@ class ManualSource implements ConfigSource {
   }
 }
 
-interface Worker {
-  child: ChildProcess;
-  next(event: string): Promise<{ event: string; times?: number[] }>;
-}
-
-function startWorker(): Worker {
-  const child = fork(workerFile, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const waiting: Array<{ event: string; resolve: (m: { event: string; times?: number[] }) => void }> = [];
-  child.on('message', (message: { event: string; times?: number[] }) => {
-    const index = waiting.findIndex((w) => w.event === message.event);
-    if (index >= 0) waiting.splice(index, 1)[0]!.resolve(message);
-  });
-  return { child, next: (event) => new Promise((resolve) => waiting.push({ event, resolve })) };
-}
-
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -63,18 +45,6 @@ const memory = () => {
 };
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
 
-async function connectAll(workers: Worker[], n: number, mode: 'ads' | 'bare', address: string, edsNames: string[]): Promise<void> {
-  const perWorker = Math.ceil(n / workers.length);
-  await Promise.all(
-    workers.map(async (worker, i) => {
-      const count = Math.max(0, Math.min(perWorker, n - i * perWorker));
-      const connected = worker.next('connected');
-      worker.child.send({ cmd: 'connect', mode, address, count, firstIndex: i * perWorker, edsNames });
-      await connected;
-    }),
-  );
-}
-
 async function measureOurs(n: number): Promise<{ p50: number; p99: number; max: number; allAcked: number; bytesPerProxy: number; rssPerProxy: number; responseBytes: number }> {
   const files = meshFiles({ services: 100, versions: 2, endpointsPerVersion: 3, namespaces: 1 });
   const source = new ManualSource(loadFromTexts(files));
@@ -83,36 +53,25 @@ async function measureOurs(n: number): Promise<{ p50: number; p99: number; max: 
   const { xdsPort } = await controlPlane.start();
   await new Promise((r) => setTimeout(r, 50));
   const edsNames = [...controlPlane.store.current!.services.values()].flatMap((s) => ['', ...s.versions.keys()].map((v) => `outbound|8080|${v}|${s.host}`));
-  const workers = Array.from({ length: workerCount }, startWorker);
+  const fleet = new ProxyFleet();
   gc();
   await new Promise((r) => setTimeout(r, 200));
   const before = memory();
   debug(`connecting ${n} proxies`);
-  await connectAll(workers, n, 'ads', `127.0.0.1:${xdsPort}`, edsNames);
+  await fleet.connect(n, { mode: 'ads', address: `127.0.0.1:${xdsPort}`, edsNames });
   gc();
   await new Promise((r) => setTimeout(r, 500));
   gc();
   const after = memory();
 
   debug('connected; arming');
-  const perWorker = Math.ceil(n / workerCount);
-  const armedAll = await Promise.all(
-    workers.map(async (worker, i) => {
-      const expected = Math.max(0, Math.min(perWorker, n - i * perWorker));
-      const armed = worker.next('armed');
-      worker.child.send({ cmd: 'expect-update', expected });
-      await armed;
-      // Wrapped: an async function returning a promise would wait for it.
-      return { updated: expected === 0 ? Promise.resolve({ event: 'updated', times: [] as number[] }) : worker.next('updated') };
-    }),
-  );
+  const armed = await fleet.arm(typeUrls.routes);
   debug('armed; changing the policy');
   const changed = files.map(([name, text]) => (name === 'ns-0/svc-0007-policy.yaml' ? [name, policyText(7, 'ns-0', 2, 40)] : [name, text]) as [string, string]);
   const load = loadFromTexts(changed);
   const started = now();
   source.push(load);
-  const results = await Promise.all(armedAll.map((a) => a.updated));
-  const times = results.flatMap((r) => r.times ?? []).map((t) => t - started);
+  const times = (await armed.received).map((t) => t - started);
   // Wait until the server has processed every ACK.
   const ackDeadline = Date.now() + 30_000;
   let allAcked = 0;
@@ -127,16 +86,12 @@ async function measureOurs(n: number): Promise<{ p50: number; p99: number; max: 
   }
   const view = controlPlane.cache.view({ mode: 'sidecar', namespace: 'ns-0', servedHosts: [] })!;
   const responseBytes = controlPlane.cache.sotwResponse(view, 'routes', new Set(['8080']), 'bench').bytes.length;
-  await Promise.all(workers.map(async (w) => {
-    const closed = w.next('closed');
-    w.child.send({ cmd: 'close' });
-    await closed;
-  }));
+  await fleet.close();
   await controlPlane.stop();
   return { p50: percentile(times, 50), p99: percentile(times, 99), max: Math.max(...times), allAcked, bytesPerProxy: (after.live - before.live) / n, rssPerProxy: (after.rss - before.rss) / n, responseBytes };
 }
 
-async function measureBare(n: number, size: number): Promise<{ elapsed: number; bytesPerStream: number }> {
+async function measureBare(n: number, size: number): Promise<number> {
   const server = new Server();
   const streams: Array<ServerDuplexStream<Buffer, Buffer>> = [];
   let acks = 0;
@@ -159,39 +114,19 @@ async function measureBare(n: number, size: number): Promise<{ elapsed: number; 
     },
   });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  const workers = Array.from({ length: workerCount }, startWorker);
-  gc();
-  await new Promise((r) => setTimeout(r, 200));
-  const before = memory();
-  await connectAll(workers, n, 'bare', `127.0.0.1:${port}`, []);
-  gc();
-  await new Promise((r) => setTimeout(r, 500));
-  gc();
-  const bytesPerStream = (memory().live - before.live) / n;
-  const perWorker = Math.ceil(n / workerCount);
-  const armedAll = await Promise.all(
-    workers.map(async (worker, i) => {
-      const expected = Math.max(0, Math.min(perWorker, n - i * perWorker));
-      const armed = worker.next('armed');
-      worker.child.send({ cmd: 'expect-update', expected });
-      await armed;
-      return { updated: expected === 0 ? Promise.resolve({ event: 'updated' }) : worker.next('updated') };
-    }),
-  );
+  const fleet = new ProxyFleet();
+  await fleet.connect(n, { mode: 'bare', address: `127.0.0.1:${port}` });
+  const armed = await fleet.arm('bare');
   const payload = Buffer.alloc(size, 7);
   const allAcked = new Promise<void>((resolve) => (onAllAcked = resolve));
   const started = now();
   for (const stream of streams) stream.write(payload);
-  await Promise.all(armedAll.map((a) => a.updated));
+  await armed.received;
   await allAcked;
   const elapsed = now() - started;
-  await Promise.all(workers.map(async (w) => {
-    const closed = w.next('closed');
-    w.child.send({ cmd: 'close' });
-    await closed;
-  }));
+  await fleet.close();
   server.forceShutdown();
-  return { elapsed, bytesPerStream };
+  return elapsed;
 }
 
 export async function run(): Promise<void> {
@@ -204,7 +139,7 @@ export async function run(): Promise<void> {
     process.stdout.write(
       `N=${n}: received p50 ${ours.p50.toFixed(0)} ms, p99 ${ours.p99.toFixed(0)} ms, max ${ours.max.toFixed(0)} ms; all ACKed at the server ${ours.allAcked.toFixed(0)} ms; ` +
         `memory ${(ours.bytesPerProxy / 1024).toFixed(1)} KB/proxy heap+buffers, ${(ours.rssPerProxy / 1024).toFixed(1)} KB RSS; ` +
-        `limit (bare grpc-js, ${ours.responseBytes} B to each) ${bare.elapsed.toFixed(0)} ms; ratio ${(ours.allAcked / bare.elapsed).toFixed(2)}×\n`,
+        `limit (bare grpc-js, ${ours.responseBytes} B to each) ${bare.toFixed(0)} ms; ratio ${(ours.allAcked / bare).toFixed(2)}×\n`,
     );
   }
 }
