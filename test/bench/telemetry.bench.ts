@@ -15,7 +15,7 @@ import { LoadReportingServer } from '../../control-plane/telemetry/load-reportin
 import { SinkStreamState, StatsSinkServer } from '../../control-plane/telemetry/stats-sink.js';
 import { TelemetryStore } from '../../control-plane/telemetry/telemetry-store.js';
 import { startControlPlane } from '../support/control-plane.js';
-import { startEchoBackend, xdsEchoClient } from '../support/echo-backend.js';
+import { echoServiceManifests, startEchoBackend, xdsEchoClient } from '../support/echo-backend.js';
 import { EnvoyClusterStats, openStatsSinkStream } from '../support/telemetry-clients.js';
 
 const PROXIES = 1000;
@@ -59,26 +59,9 @@ async function rollbackLatency(clientsCount = 50): Promise<void> {
   register();
   const v1 = await startEchoBackend('v1');
   const v2 = await startEchoBackend('v2');
-  const slice = (version: string, port: number) => `---
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: echo-${version}, namespace: shop, labels: { kubernetes.io/service-name: echo } }
-addressType: IPv4
-ports: [{ name: grpc, port: ${port} }]
-endpoints: [{ addresses: [127.0.0.1], targetRef: { kind: Pod, name: echo-${version} } }]
----
-apiVersion: v1
-kind: Pod
-metadata: { name: echo-${version}, namespace: shop, labels: { app: echo, version: ${version} } }
-spec: { containers: [{ name: echo, image: echo }] }
-`;
   const interval = 250;
   const running = await startControlPlane({
-    'mesh.yaml': `apiVersion: v1
-kind: Service
-metadata: { name: echo, namespace: shop }
-spec: { selector: { app: echo }, ports: [{ name: grpc, port: 9090 }] }
-${slice('v1', v1.port)}${slice('v2', v2.port)}---
+    'mesh.yaml': `${echoServiceManifests([v1, v2])}---
 apiVersion: sluice.dev/v1alpha1
 kind: TrafficPolicy
 metadata: { name: echo, namespace: shop }

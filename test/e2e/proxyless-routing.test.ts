@@ -6,35 +6,13 @@
 import { register } from '@grpc/grpc-js-xds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane } from '../support/control-plane.js';
-import { startEchoBackend, tally, xdsEchoClient, type EchoBackend } from '../support/echo-backend.js';
+import { echoServiceManifests, startEchoBackend, tally, xdsEchoClient, type EchoBackend } from '../support/echo-backend.js';
 
 register();
 
 const target = 'echo.shop.svc.cluster.local:9090';
 
-function mesh(v1: EchoBackend, v2: EchoBackend): string {
-  const slice = (version: string, port: number) => `apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: echo-${version}, namespace: shop, labels: { kubernetes.io/service-name: echo } }
-addressType: IPv4
-ports: [{ name: grpc, port: ${port} }]
-endpoints: [{ addresses: [127.0.0.1], targetRef: { kind: Pod, name: echo-${version} } }]
----
-apiVersion: v1
-kind: Pod
-metadata: { name: echo-${version}, namespace: shop, labels: { app: echo, version: ${version} } }
-spec: { containers: [{ name: echo, image: echo }] }
-`;
-  return `apiVersion: v1
-kind: Service
-metadata: { name: echo, namespace: shop }
-spec:
-  selector: { app: echo }
-  ports: [{ name: grpc, port: 9090 }]
----
-${slice('v1', v1.port)}---
-${slice('v2', v2.port)}`;
-}
+const mesh = (v1: EchoBackend, v2: EchoBackend) => echoServiceManifests([v1, v2]);
 
 const policy = (weights: [number, number], extra = '') => `apiVersion: sluice.dev/v1alpha1
 kind: TrafficPolicy

@@ -88,3 +88,30 @@ export async function tally(call: () => Promise<string>, count: number, concurre
   await Promise.all(Array.from({ length: concurrency }, worker));
   return result;
 }
+
+/**
+ * The manifests of service `echo` in `shop` (gRPC port 9090) whose versions are
+ * the given backends on 127.0.0.1: the Service, and per version a Pod (for its
+ * labels) and an EndpointSlice. Ends with a newline, without a trailing `---`.
+ */
+export function echoServiceManifests(backends: readonly EchoBackend[]): string {
+  const perVersion = backends.map(
+    (backend) => `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: echo-${backend.version}, namespace: shop, labels: { kubernetes.io/service-name: echo } }
+addressType: IPv4
+ports: [{ name: grpc, port: ${backend.port} }]
+endpoints: [{ addresses: [127.0.0.1], targetRef: { kind: Pod, name: echo-${backend.version} } }]
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: echo-${backend.version}, namespace: shop, labels: { app: echo, version: ${backend.version} } }
+spec: { containers: [{ name: echo, image: echo }] }
+`,
+  );
+  return [`apiVersion: v1
+kind: Service
+metadata: { name: echo, namespace: shop }
+spec: { selector: { app: echo }, ports: [{ name: grpc, port: 9090 }] }
+`, ...perVersion].join('---\n');
+}
