@@ -8,12 +8,12 @@
  * newer snapshots coalesce while the proxy is busy.
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { ProxyIdentityError, type ProxyIdentity, type ProxyScope } from '../translate/proxy-scope.js';
+import type { ProxyIdentity } from '../translate/proxy-scope.js';
 import type { ResourceKind } from '../translate/resources.js';
 import { kindOfTypeUrl, pushOrder, typeUrlOfKind } from './cache.js';
-import type { ProxyConnection, TypeSyncState } from './connections.js';
-import { ProxyAuthenticationError } from './proxy-authentication.js';
-import { currentScope, identify, nodeOf, type StreamContext } from './stream-context.js';
+import type { TypeSyncState } from './connections.js';
+import { ProxyStream } from './proxy-stream.js';
+import type { StreamContext } from './stream-context.js';
 import { encodeDeltaDiscoveryResponse } from './wire.js';
 
 export interface DeltaDiscoveryRequestMessage {
@@ -39,73 +39,15 @@ interface DeltaTypeState {
   sync: TypeSyncState;
 }
 
-export class DeltaStream {
+export class DeltaStream extends ProxyStream<DeltaDiscoveryRequestMessage> {
   readonly #types = new Map<ResourceKind, DeltaTypeState>();
-  readonly #connection: ProxyConnection;
-  #identity?: ProxyIdentity;
-  #scope?: ProxyScope;
-  #scopeKey?: string;
-  #unsubscribe?: () => void;
-  #blocked = false;
-  #closed = false;
   #nonce = 0;
 
-  constructor(
-    private readonly call: ServerDuplexStream<DeltaDiscoveryRequestMessage, Buffer>,
-    private readonly context: StreamContext,
-  ) {
-    this.#connection = context.connections.open('delta', call.getPeer());
-    context.openStreams.add(this);
-    call.on('data', (request: DeltaDiscoveryRequestMessage) => this.#onRequest(request));
-    call.on('end', () => this.#finish('client closed the stream'));
-    call.on('cancelled', () => this.#finish('stream cancelled'));
-    call.on('error', (error) => this.#finish(`stream error: ${error.message}`));
-    call.on('drain', () => {
-      this.#blocked = false;
-      for (const kind of pushOrder) this.#send(kind);
-    });
+  constructor(call: ServerDuplexStream<DeltaDiscoveryRequestMessage, Buffer>, context: StreamContext) {
+    super(call, context, 'delta');
   }
 
-  close(): void {
-    if (this.#closed) return;
-    this.call.end();
-    this.#finish('control plane shutting down');
-  }
-
-  #finish(reason: string): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#unsubscribe?.();
-    this.context.openStreams.delete(this);
-    this.context.connections.close(this.#connection);
-    if (this.#identity) {
-      this.context.metrics.connectedProxies.dec({ mode: this.#identity.mode, protocol: 'delta' });
-      this.context.logger.info({ nodeId: this.#identity.nodeId, peer: this.#connection.peer, reason }, 'proxy disconnected');
-    }
-  }
-
-  #onRequest(request: DeltaDiscoveryRequestMessage): void {
-    if (this.#closed) return;
-    if (!this.#identity) {
-      const node = nodeOf(request);
-      if (!node) {
-        this.call.destroy(new Error('the first DeltaDiscoveryRequest on a stream must carry the node'));
-        return;
-      }
-      try {
-        this.#identity = identify(this.context, this.call as ServerDuplexStream<unknown, unknown>, node);
-      } catch (error) {
-        const message = error instanceof ProxyAuthenticationError || error instanceof ProxyIdentityError ? error.message : String(error);
-        this.context.logger.warn({ nodeId: node.id, peer: this.#connection.peer }, `proxy refused: ${message}`);
-        this.call.emit('error', Object.assign(new Error(message), { code: 16 }));
-        this.call.destroy();
-        return;
-      }
-      this.#connection.identity = this.#identity;
-      this.context.metrics.connectedProxies.inc({ mode: this.#identity.mode, protocol: 'delta' });
-      this.context.logger.info({ nodeId: this.#identity.nodeId, namespace: this.#identity.namespace, mode: this.#identity.mode, peer: this.#connection.peer, protocol: 'delta' }, 'proxy connected');
-      this.#resubscribe();
-    }
+  protected handle(request: DeltaDiscoveryRequestMessage, identity: ProxyIdentity): void {
     const kind = kindOfTypeUrl.get(request.type_url ?? '');
     if (!kind) return;
     const subscribe = request.resource_names_subscribe ?? [];
@@ -116,7 +58,7 @@ export class DeltaStream {
       state = { wildcard: subscribe.length === 0 || subscribe.includes('*'), names: new Set(), known: new Map(), rejected: new Map(), dirty: true, sync: { resources: 0 } };
       for (const [name, version] of Object.entries(request.initial_resource_versions ?? {})) state.known.set(name, version);
       this.#types.set(kind, state);
-      this.#connection.types[kind] = state.sync;
+      this.connection.types[kind] = state.sync;
     }
     const nonce = request.response_nonce ?? '';
     if (nonce !== '' && state.inFlight?.nonce === nonce) {
@@ -127,7 +69,7 @@ export class DeltaStream {
         state.sync.nacked = nonce;
         state.sync.nackMessage = request.error_detail.message ?? '';
         this.context.metrics.nacks.inc({ type: kind });
-        this.context.logger.warn({ nodeId: this.#identity.nodeId, type: kind, nonce, errorDetail: request.error_detail.message }, 'proxy rejected configuration (NACK)');
+        this.context.logger.warn({ nodeId: identity.nodeId, type: kind, nonce, errorDetail: request.error_detail.message }, 'proxy rejected configuration (NACK)');
       } else {
         for (const [name, version] of changes) {
           if (version === null) state.known.delete(name);
@@ -152,8 +94,8 @@ export class DeltaStream {
     if (state.dirty) this.#send(kind);
   }
 
-  #onView(): void {
-    this.#resubscribe();
+  protected onView(): void {
+    this.resubscribe();
     for (const kind of pushOrder) {
       const state = this.#types.get(kind);
       if (state) {
@@ -163,21 +105,15 @@ export class DeltaStream {
     }
   }
 
-  #resubscribe(): void {
-    const { scope, key } = currentScope(this.context.cache, this.#identity!);
-    if (key === this.#scopeKey) return;
-    this.#unsubscribe?.();
-    this.#scope = scope;
-    this.#scopeKey = key;
-    this.#connection.scopeKey = key;
-    this.#unsubscribe = this.context.cache.subscribe(scope, () => this.#onView());
+  protected flush(): void {
+    for (const kind of pushOrder) this.#send(kind);
   }
 
   #send(kind: ResourceKind): void {
     const state = this.#types.get(kind);
-    if (!state || this.#closed || !state.dirty) return;
-    if (state.inFlight || this.#blocked) return;
-    const view = this.context.cache.view(this.#scope!);
+    if (!state || this.closed || !state.dirty) return;
+    if (state.inFlight || this.blocked) return;
+    const view = this.context.cache.view(this.scope!);
     if (!view) return;
     state.dirty = false;
     const available = view.resources[kind];
@@ -206,6 +142,6 @@ export class DeltaStream {
     state.sync.sent = nonce;
     this.context.metrics.pushes.inc({ type: kind });
     const bytes = encodeDeltaDiscoveryResponse(view.snapshotVersion, typeUrlOfKind[kind], updated, removed.sort(), nonce);
-    if (!this.call.write(bytes)) this.#blocked = true;
+    this.write(bytes);
   }
 }

@@ -10,12 +10,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { ProxyIdentityError, type ProxyIdentity, type ProxyScope } from '../translate/proxy-scope.js';
+import type { ProxyIdentity } from '../translate/proxy-scope.js';
 import type { ResourceKind } from '../translate/resources.js';
 import { kindOfTypeUrl, pushOrder, typeUrlOfKind, type ScopeView } from './cache.js';
-import type { ProxyConnection, TypeSyncState } from './connections.js';
-import { ProxyAuthenticationError } from './proxy-authentication.js';
-import { currentScope, identify, nodeOf, type StreamContext } from './stream-context.js';
+import type { TypeSyncState } from './connections.js';
+import { ProxyStream } from './proxy-stream.js';
+import type { StreamContext } from './stream-context.js';
 
 export interface DiscoveryRequestMessage {
   version_info?: string;
@@ -74,76 +74,17 @@ function sameNames(a: Set<string> | 'wildcard', b: Set<string> | 'wildcard'): bo
   return true;
 }
 
-export class SotwStream {
+export class SotwStream extends ProxyStream<DiscoveryRequestMessage> {
   readonly #types = new Map<ResourceKind, TypeState>();
-  readonly #connection: ProxyConnection;
-  #identity?: ProxyIdentity;
-  #scope?: ProxyScope;
-  #scopeKey?: string;
-  #unsubscribe?: () => void;
-  #blocked = false;
-  #closed = false;
 
-  constructor(
-    private readonly call: ServerDuplexStream<DiscoveryRequestMessage, Buffer>,
-    private readonly context: StreamContext,
-  ) {
-    this.#connection = context.connections.open('sotw', call.getPeer());
-    context.openStreams.add(this);
-    call.on('data', (request: DiscoveryRequestMessage) => this.#onRequest(request));
-    call.on('end', () => this.#finish('client closed the stream'));
-    call.on('cancelled', () => this.#finish('stream cancelled'));
-    call.on('error', (error) => this.#finish(`stream error: ${error.message}`));
-    call.on('drain', () => {
-      this.#blocked = false;
-      this.#flush();
-    });
+  constructor(call: ServerDuplexStream<DiscoveryRequestMessage, Buffer>, context: StreamContext) {
+    super(call, context, 'sotw');
   }
 
-  /** Graceful shutdown: end the stream so the proxy reconnects elsewhere. */
-  close(): void {
-    if (this.#closed) return;
-    this.call.end();
-    this.#finish('control plane shutting down');
-  }
-
-  #finish(reason: string): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#unsubscribe?.();
-    this.context.openStreams.delete(this);
-    this.context.connections.close(this.#connection);
-    if (this.#identity) {
-      this.context.metrics.connectedProxies.dec({ mode: this.#identity.mode, protocol: 'sotw' });
-      this.context.logger.info({ nodeId: this.#identity.nodeId, peer: this.#connection.peer, reason }, 'proxy disconnected');
-    }
-  }
-
-  #onRequest(request: DiscoveryRequestMessage): void {
-    if (this.#closed) return;
-    if (!this.#identity) {
-      const node = nodeOf(request);
-      if (!node) {
-        this.call.destroy(new Error('the first DiscoveryRequest on a stream must carry the node'));
-        return;
-      }
-      try {
-        this.#identity = identify(this.context, this.call as ServerDuplexStream<unknown, unknown>, node);
-      } catch (error) {
-        const message = error instanceof ProxyAuthenticationError || error instanceof ProxyIdentityError ? error.message : String(error);
-        this.context.logger.warn({ nodeId: node.id, peer: this.#connection.peer }, `proxy refused: ${message}`);
-        this.call.emit('error', Object.assign(new Error(message), { code: 16 }));
-        this.call.destroy();
-        return;
-      }
-      this.#connection.identity = this.#identity;
-      this.context.metrics.connectedProxies.inc({ mode: this.#identity.mode, protocol: 'sotw' });
-      this.context.logger.info({ nodeId: this.#identity.nodeId, namespace: this.#identity.namespace, mode: this.#identity.mode, peer: this.#connection.peer, protocol: 'sotw' }, 'proxy connected');
-      this.#resubscribe();
-    }
+  protected handle(request: DiscoveryRequestMessage, identity: ProxyIdentity): void {
     const kind = kindOfTypeUrl.get(request.type_url ?? '');
     if (!kind) {
-      this.context.logger.debug({ nodeId: this.#identity.nodeId, typeUrl: request.type_url }, 'request for a resource type Sluice does not serve; ignored');
+      this.context.logger.debug({ nodeId: identity.nodeId, typeUrl: request.type_url }, 'request for a resource type Sluice does not serve; ignored');
       return;
     }
     const names = this.#requestedNames(kind, request.resource_names ?? []);
@@ -151,7 +92,7 @@ export class SotwStream {
     if (!state) {
       state = { names, subscriptionKey: subscriptionKeyOf(names), dirty: false, mustRespond: true, sync: { resources: 0 } };
       this.#types.set(kind, state);
-      this.#connection.types[kind] = state.sync;
+      this.connection.types[kind] = state.sync;
     } else {
       const nonce = request.response_nonce ?? '';
       // A response to something older than our last response is stale: the spec says ignore it.
@@ -164,7 +105,7 @@ export class SotwStream {
           state.sync.nackMessage = request.error_detail.message ?? '';
           this.context.metrics.nacks.inc({ type: kind });
           this.context.logger.warn(
-            { nodeId: this.#identity.nodeId, type: kind, rejectedVersion: nonce, keptVersion: request.version_info ?? '', errorDetail: request.error_detail.message },
+            { nodeId: identity.nodeId, type: kind, rejectedVersion: nonce, keptVersion: request.version_info ?? '', errorDetail: request.error_detail.message },
             'proxy rejected configuration (NACK)',
           );
         } else {
@@ -188,9 +129,9 @@ export class SotwStream {
     return internNames(names);
   }
 
-  #onView(): void {
-    // Which services this sidecar fronts can change with the snapshot.
-    this.#resubscribe();
+  protected onView(): void {
+    // A sidecar's scope can move with the snapshot; either way every type is re-checked.
+    if (this.resubscribe()) for (const state of this.#types.values()) state.dirty = true;
     for (const kind of pushOrder) {
       const state = this.#types.get(kind);
       if (state) {
@@ -200,18 +141,7 @@ export class SotwStream {
     }
   }
 
-  #resubscribe(): void {
-    const { scope, key } = currentScope(this.context.cache, this.#identity!);
-    if (key === this.#scopeKey) return;
-    this.#unsubscribe?.();
-    this.#scope = scope;
-    this.#scopeKey = key;
-    this.#connection.scopeKey = key;
-    this.#unsubscribe = this.context.cache.subscribe(scope, () => this.#onView());
-    for (const state of this.#types.values()) state.dirty = true;
-  }
-
-  #flush(): void {
+  protected flush(): void {
     for (const kind of pushOrder) {
       const state = this.#types.get(kind);
       if (state && (state.dirty || state.mustRespond)) this.#send(kind, state);
@@ -219,12 +149,12 @@ export class SotwStream {
   }
 
   #send(kind: ResourceKind, state: TypeState): void {
-    if (this.#closed) return;
-    if (state.inFlight !== undefined || this.#blocked) {
+    if (this.closed) return;
+    if (state.inFlight !== undefined || this.blocked) {
       state.dirty = true;
       return;
     }
-    const view: ScopeView | undefined = this.context.cache.view(this.#scope!);
+    const view: ScopeView | undefined = this.context.cache.view(this.scope!);
     if (!view) return; // no valid snapshot yet: answered when the first one arrives
     const response = this.context.cache.sotwResponse(view, kind, state.names, state.subscriptionKey);
     state.dirty = false;
@@ -238,7 +168,7 @@ export class SotwStream {
     state.sync.sent = response.version;
     state.sync.resources = state.names === 'wildcard' ? view.resources[kind].size : [...state.names].filter((n) => view.resources[kind].has(n)).length;
     this.context.metrics.pushes.inc({ type: kind });
-    if (!this.call.write(response.bytes)) this.#blocked = true;
-    if (this.context.logger.isLevelEnabled('debug')) this.context.logger.debug({ nodeId: this.#identity?.nodeId, type: kind, version: response.version, typeUrl: typeUrlOfKind[kind] }, 'pushed');
+    this.write(response.bytes);
+    if (this.context.logger.isLevelEnabled('debug')) this.context.logger.debug({ nodeId: this.identity?.nodeId, type: kind, version: response.version, typeUrl: typeUrlOfKind[kind] }, 'pushed');
   }
 }

@@ -1,0 +1,110 @@
+/**
+ * What every ADS stream does whatever its protocol: register the connection,
+ * authenticate the proxy from its first request, follow its scope through
+ * snapshot changes, respect write back-pressure, and clean up on close.
+ * SotwStream and DeltaStream add the protocol.
+ */
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { ProxyIdentityError, type ProxyIdentity, type ProxyScope } from '../translate/proxy-scope.js';
+import type { ProxyConnection } from './connections.js';
+import { ProxyAuthenticationError } from './proxy-authentication.js';
+import { currentScope, identify, nodeOf, type StreamContext } from './stream-context.js';
+
+export abstract class ProxyStream<Request extends { node?: unknown }> {
+  protected readonly connection: ProxyConnection;
+  protected identity?: ProxyIdentity;
+  protected scope?: ProxyScope;
+  protected blocked = false;
+  protected closed = false;
+  #scopeKey?: string;
+  #unsubscribe?: () => void;
+
+  constructor(
+    protected readonly call: ServerDuplexStream<Request, Buffer>,
+    protected readonly context: StreamContext,
+    private readonly protocol: 'sotw' | 'delta',
+  ) {
+    this.connection = context.connections.open(protocol, call.getPeer());
+    context.openStreams.add(this);
+    call.on('data', (request: Request) => this.#onRequest(request));
+    call.on('end', () => this.#finish('client closed the stream'));
+    call.on('cancelled', () => this.#finish('stream cancelled'));
+    call.on('error', (error) => this.#finish(`stream error: ${error.message}`));
+    call.on('drain', () => {
+      this.blocked = false;
+      this.flush();
+    });
+  }
+
+  /** A request from the authenticated proxy. */
+  protected abstract handle(request: Request, identity: ProxyIdentity): void;
+  /** The scope's view changed (new snapshot, or the proxy moved scope). */
+  protected abstract onView(): void;
+  /** The transport can take more: send what was held back. */
+  protected abstract flush(): void;
+
+  /** Graceful shutdown: end the stream so the proxy reconnects elsewhere. */
+  close(): void {
+    if (this.closed) return;
+    this.call.end();
+    this.#finish('control plane shutting down');
+  }
+
+  /** Write a response; false means wait for `drain` before writing more. */
+  protected write(bytes: Buffer): void {
+    if (!this.call.write(bytes)) this.blocked = true;
+  }
+
+  #finish(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#unsubscribe?.();
+    this.context.openStreams.delete(this);
+    this.context.connections.close(this.connection);
+    if (this.identity) {
+      this.context.metrics.connectedProxies.dec({ mode: this.identity.mode, protocol: this.protocol });
+      this.context.logger.info({ nodeId: this.identity.nodeId, peer: this.connection.peer, reason }, 'proxy disconnected');
+    }
+  }
+
+  #onRequest(request: Request): void {
+    if (this.closed) return;
+    if (!this.identity && !this.#authenticate(request)) return;
+    this.handle(request, this.identity!);
+  }
+
+  #authenticate(request: Request): boolean {
+    const node = nodeOf(request);
+    if (!node) {
+      this.call.destroy(new Error('the first request on a stream must carry the node'));
+      return false;
+    }
+    try {
+      this.identity = identify(this.context, this.call as ServerDuplexStream<unknown, unknown>, node);
+    } catch (error) {
+      const message = error instanceof ProxyAuthenticationError || error instanceof ProxyIdentityError ? error.message : String(error);
+      this.context.logger.warn({ nodeId: node.id, peer: this.connection.peer }, `proxy refused: ${message}`);
+      // 16 = UNAUTHENTICATED
+      this.call.emit('error', Object.assign(new Error(message), { code: 16 }));
+      this.call.destroy();
+      return false;
+    }
+    this.connection.identity = this.identity;
+    this.context.metrics.connectedProxies.inc({ mode: this.identity.mode, protocol: this.protocol });
+    this.context.logger.info({ nodeId: this.identity.nodeId, namespace: this.identity.namespace, mode: this.identity.mode, peer: this.connection.peer, protocol: this.protocol }, 'proxy connected');
+    this.resubscribe();
+    return true;
+  }
+
+  /** Follow the proxy's scope (which services a sidecar fronts can change); true when it moved. */
+  protected resubscribe(): boolean {
+    const { scope, key } = currentScope(this.context.cache, this.identity!);
+    if (key === this.#scopeKey) return false;
+    this.#unsubscribe?.();
+    this.scope = scope;
+    this.#scopeKey = key;
+    this.connection.scopeKey = key;
+    this.#unsubscribe = this.context.cache.subscribe(scope, () => this.onView());
+    return true;
+  }
+}
