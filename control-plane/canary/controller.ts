@@ -54,7 +54,8 @@ interface Entry {
   busy: boolean;
 }
 
-export interface CanaryView {
+/** A canary as the admin API and `sluice canary status` show it: its spec's essentials and its state. */
+export interface CanaryView extends CanaryState {
   readonly namespace: string;
   readonly name: string;
   readonly service: string;
@@ -63,14 +64,6 @@ export interface CanaryView {
   readonly steps: readonly number[];
   readonly interval: string;
   readonly threshold: number;
-  readonly phase: CanaryPhase;
-  readonly canaryWeight: number;
-  readonly stepIndex: number;
-  readonly failedChecks: number;
-  readonly canaryVersion: string;
-  readonly lastTransitionTime: string;
-  readonly message: string;
-  readonly pausedFrom?: CanaryPhase;
   readonly lastAnalysis?: AnalysisResult;
 }
 
