@@ -4,7 +4,7 @@
  * One YAML file; every field is optional and documented in docs/injection.md.
  */
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode } from 'yaml';
 import { ConfigError, type ConfigIssue, SluiceError } from '../control-plane/errors.js';
 import {
   AnnotationError, parseCidrList, parseImage, parseLogLevel, parsePortList, parsePositiveInt, parseQuantity,
@@ -147,7 +147,7 @@ export function parseInjectionConfig(text: string, file = '<config>', shift = { 
   }
   if (!isMap(doc.contents)) throw new ConfigError([{ code: 'not-an-object', message: 'the injection config must be a YAML mapping', location: at(doc.contents) }]);
 
-  const reader = new FieldReader(doc, issues, at);
+  const reader = new FieldReader(issues, at);
   const d = DEFAULT_INJECTION_CONFIG;
   const root = reader.object(doc.contents, '', ['controlPlaneAddress', 'proxy', 'init', 'traffic', 'excludeNamespaces']);
   const proxy = reader.object(root.get('proxy'), 'proxy', ['image', 'imagePullPolicy', 'logLevel', 'concurrency', 'resources', 'nativeSidecar']);
@@ -203,7 +203,7 @@ type Located = (node: YamlNode | null | undefined) => { file: string; line: numb
 
 /** Walks the YAML nodes (not plain JS) so every issue carries the line and column of the offending value. */
 class FieldReader {
-  constructor(private readonly doc: Document, private readonly issues: ConfigIssue[], private readonly at: Located) {}
+  constructor(private readonly issues: ConfigIssue[], private readonly at: Located) {}
 
   object(node: unknown, field: string, allowed: readonly string[]): Map<string, YamlNode> {
     const out = new Map<string, YamlNode>();

@@ -46,9 +46,6 @@ ${options.cohort === false ? '' : '  cohort: { header: x-user-id, values: [u-1, 
 ${options.metrics ?? '    - { name: success-rate, min: 95, source: lrs, minRequests: 10 }'}
 `;
 
-interface Running {
-  stop(): Promise<void>;
-}
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
