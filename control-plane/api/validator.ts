@@ -5,13 +5,13 @@
  * and a plain message. Cross-object checks live in the model, not here.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import type { ConfigIssue, ObjectReference } from '../errors.js';
+import type { ConfigIssue, ObjectReference } from '../core/errors.js';
 import { policySchemas, apiGroup, apiVersion as sluiceApiVersion, type PolicyKind } from './policy-api.generated.js';
 import { kubernetesKinds, type KubernetesKindKey } from './kubernetes-kinds.js';
-import { parseDuration, durationHint } from '../model/duration.js';
-import { re2SyntaxError } from '../model/regex.js';
-import { isJsonPointer } from '../model/json-pointer.js';
-import { deepFreeze, formatFieldPath, type FieldPath, type ObjectOrigin, type SourceObject } from '../sources/source-object.js';
+import { parseDuration, durationHint } from '../lib/duration.js';
+import { re2SyntaxError } from '../lib/regex.js';
+import { isJsonPointer } from '../lib/json-pointer.js';
+import { deepFreeze, formatFieldPath, type FieldPath, type ObjectOrigin, type SourceObject } from '../core/source-object.js';
 
 const dnsLabel = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;

@@ -10,7 +10,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CanaryPhase } from '../api/types.js';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Canary, Snapshot } from '../model/snapshot.js';
 import type { SnapshotStore } from '../model/store.js';

@@ -17,10 +17,10 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { TrafficPolicySpec } from '../api/types.js';
 import type { Logger } from '../log/logger.js';
-import { parseDuration } from '../model/duration.js';
+import { parseDuration } from '../lib/duration.js';
 import type { MeshService } from '../model/snapshot.js';
 import type { Overlay, SnapshotStore } from '../model/store.js';
-import { deepFreeze, type SourceObject } from '../sources/source-object.js';
+import { deepFreeze, type SourceObject } from '../core/source-object.js';
 import { endpointKey } from '../telemetry/locality-index.js';
 import type { TelemetryStore } from '../telemetry/telemetry-store.js';
 

@@ -8,7 +8,7 @@
  * the status schema has no field for it, and a condition is where Kubernetes
  * users look for such detail.
  */
-import { CoreV1Api, CustomObjectsApi, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { CanaryPhase, CanaryStatus } from '../api/types.js';
 import type { Logger } from '../log/logger.js';
 import type { StatusWriter } from '../sources/kubernetes-status.js';
@@ -55,11 +55,9 @@ export function stateOf(status: CanaryStatus | undefined): CanaryState | undefin
 export class KubernetesCanaryPersistence implements CanaryPersistence {
   readonly description = 'Canary status (Kubernetes)';
   readonly #custom: CustomObjectsApi;
-  readonly #core: CoreV1Api;
 
   constructor(private readonly options: KubernetesPersistenceOptions) {
     this.#custom = options.kubeConfig.makeApiClient(CustomObjectsApi);
-    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
   }
 
   async loadAll(): Promise<Map<string, CanaryState>> {
@@ -87,26 +85,6 @@ export class KubernetesCanaryPersistence implements CanaryPersistence {
 
   async recordEvent(namespace: string, name: string, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     if (!this.options.isLeader()) return;
-    const now = new Date();
-    const body: CoreV1Event = {
-      metadata: { name: `${name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0x10000).toString(16)}`, namespace },
-      involvedObject: { apiVersion: 'sluice.dev/v1alpha1', kind: 'Canary', name, namespace },
-      type,
-      reason,
-      message,
-      source: { component: 'sluice' },
-      reportingComponent: 'sluice.dev/control-plane',
-      reportingInstance: this.options.identity,
-      action: 'Analyse',
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    };
-    try {
-      await this.#core.createNamespacedEvent({ namespace, body });
-    } catch (error) {
-      // Events are best effort: the status says the same.
-      this.options.logger.warn({ canary: canaryKey(namespace, name), reason, err: (error as Error).message }, 'could not record canary event');
-    }
+    await this.options.statusWriter.events.record({ apiVersion: 'sluice.dev/v1alpha1', kind: 'Canary', namespace, name }, { type, reason, message, action: 'Analyse' });
   }
 }

@@ -7,7 +7,7 @@
  */
 import type { CanarySpec, RouteSpec } from '../api/types.js';
 import type { Overlay } from '../model/store.js';
-import { deepFreeze, type SourceObject } from '../sources/source-object.js';
+import { deepFreeze, type SourceObject } from '../core/source-object.js';
 import type { Routing } from './state-machine.js';
 
 export interface CanaryRouting {

@@ -5,7 +5,7 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 import { canaryKey, parseState, type CanaryPersistence } from './persistence.js';
 import type { CanaryState } from './state-machine.js';
 

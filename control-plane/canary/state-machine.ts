@@ -11,7 +11,7 @@
  * a failed check, so a canary nobody can observe is never promoted.
  */
 import type { CanaryPhase, CanarySpec } from '../api/types.js';
-import { parseDuration } from '../model/duration.js';
+import { parseDuration } from '../lib/duration.js';
 
 export interface CanaryState {
   readonly phase: CanaryPhase;

@@ -12,7 +12,7 @@
  * does; input accepts either spelling.
  */
 import protobuf from 'protobufjs';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 import { envoyTypeName, findEnvoyType, lookupEnvoyType, typeNameOfUrl, typeUrlOf } from './proto-registry.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;

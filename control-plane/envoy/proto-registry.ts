@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import protobuf from 'protobufjs';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 
 const require = createRequire(import.meta.url);
 

@@ -23,7 +23,7 @@
 import net from 'node:net';
 import protobuf from 'protobufjs';
 import { RE2JS } from 're2js';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 import {
   ANY_PAYLOAD,
   EnvoyJsonError,

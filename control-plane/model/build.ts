@@ -3,11 +3,11 @@
  * check. All problems are collected (not just the first); if there is any,
  * no snapshot is produced and the caller keeps serving the last good one.
  */
-import type { ConfigIssue, ConfigErrorCode, ObjectReference } from '../errors.js';
+import type { ConfigIssue, ConfigErrorCode, ObjectReference } from '../core/errors.js';
 import type { CanarySpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/types.js';
-import { deepFreeze, formatFieldPath, type FieldPath, type SourceObject } from '../sources/source-object.js';
-import { contentHash } from './canonical-json.js';
-import { FrozenMap } from './frozen-map.js';
+import { deepFreeze, formatFieldPath, type FieldPath, type SourceObject } from '../core/source-object.js';
+import { contentHash } from '../lib/canonical-json.js';
+import { FrozenMap } from '../lib/frozen-map.js';
 import {
   labelsMatch,
   serviceHost,

@@ -3,9 +3,9 @@
  * stage (translate, xDS, canary) reads a Snapshot and never mutates it; a
  * change anywhere produces a new Snapshot with a new version.
  */
-import type { ObjectReference } from '../errors.js';
+import type { ObjectReference } from '../core/errors.js';
 import type { CanarySpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/types.js';
-import type { ObjectOrigin } from '../sources/source-object.js';
+import type { ObjectOrigin } from '../core/source-object.js';
 
 /** A Service's cluster-local DNS name: `orders.shop.svc.cluster.local`. */
 export type ServiceHost = string;

@@ -9,10 +9,10 @@
  * the user's last good objects to adjusted ones, and the snapshot is rebuilt
  * from the result, so every proxy converges through the normal xDS path.
  */
-import { ConfigError, type ConfigIssue } from '../errors.js';
+import { ConfigError, type ConfigIssue } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
-import type { SourceObject } from '../sources/source-object.js';
-import type { LoadResult } from '../sources/yaml-directory.js';
+import type { SourceObject } from '../core/source-object.js';
+import type { LoadResult } from '../core/config-source.js';
 import { buildSnapshot, evaluateLoad } from './build.js';
 import type { Snapshot } from './snapshot.js';
 

@@ -22,7 +22,7 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import { sluiceApiGroup } from '../api/types.js';
 

@@ -5,12 +5,12 @@
  * error at once and fixes it). In a cluster, many teams own objects, so one
  * team's bad TrafficPolicy must not freeze everybody else's changes: each of
  * our objects (TrafficPolicy, Canary, WorkloadEntry) that fails its own schema
- * or a cross-object check is replaced by its last accepted version (or left
+ * or a cross-object check (the model's, passed in as `checkObjects`) is replaced by its last accepted version (or left
  * out if it never had one), and the rest of the mesh keeps updating.
  */
-import type { ConfigIssue } from '../errors.js';
-import { evaluateLoad } from '../model/build.js';
-import type { SourceObject } from './source-object.js';
+import type { ConfigIssue } from '../core/errors.js';
+import type { CheckObjects } from '../core/config-source.js';
+import type { SourceObject } from '../core/source-object.js';
 
 /** One of our objects as it is now in the cluster, and what was last accepted for it. */
 export interface OwnedObject {
@@ -50,7 +50,7 @@ export const objectKey = (kind: string, namespace: string, name: string): string
  * every cross-object check. `fixed` are the objects that are served as they are
  * (Services, EndpointSlices, Pods, Namespaces: Kubernetes validated them).
  */
-export function resolveLastGood(fixed: readonly SourceObject[], owned: readonly OwnedObject[]): Resolution {
+export function resolveLastGood(fixed: readonly SourceObject[], owned: readonly OwnedObject[], checkObjects: CheckObjects): Resolution {
   type Served = { object: SourceObject; isCurrent: boolean };
   const served = new Map<string, Served>();
   const rejected = new Map<string, ConfigIssue[]>();
@@ -81,7 +81,7 @@ export function resolveLastGood(fixed: readonly SourceObject[], owned: readonly 
   let evaluations = 0;
   const evaluate = (objects: Iterable<Served>) => {
     evaluations += 1;
-    return evaluateLoad({ objects: [...fixed, ...[...objects].map((s) => s.object)], ignored: {}, issues: [] });
+    return checkObjects({ objects: [...fixed, ...[...objects].map((s) => s.object)], ignored: {}, issues: [] });
   };
   const flaggedKeys = (issues: readonly ConfigIssue[]): Map<string, ConfigIssue[]> => {
     const flagged = new Map<string, ConfigIssue[]>();

@@ -8,12 +8,13 @@
  * `kubectl edit --subresource=status`) is never overwritten blindly: the API
  * server answers 409 Conflict and the write is redone on the fresh object.
  */
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
-import { formatConfigIssue, type ConfigIssue } from '../errors.js';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { formatConfigIssue, type ConfigIssue } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { CanaryStatus } from '../api/types.js';
 import { describeApiError, httpStatusOf, KubernetesApiError, kindByName, type WatchedKind } from './kubernetes-informers.js';
 import type { Verdict } from './kubernetes-last-good.js';
+import { EventRecorder } from './kubernetes-events.js';
 
 export interface Condition {
   type: string;
@@ -104,7 +105,8 @@ export class StatusWriteError extends KubernetesApiError {}
 
 export class StatusWriter {
   readonly #custom: CustomObjectsApi;
-  readonly #core: CoreV1Api;
+  /** The one Event recorder of this process's Kubernetes writers (the canary controller uses it too). */
+  readonly events: EventRecorder;
   readonly #mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   /** Events already recorded: uid/generation/reason/message. One Event per rejected version, not per evaluation. */
   readonly #eventsSent = new Set<string>();
@@ -113,7 +115,7 @@ export class StatusWriter {
 
   constructor(private readonly options: StatusWriterOptions) {
     this.#custom = options.config.makeApiClient(CustomObjectsApi);
-    this.#core = options.config.makeApiClient(CoreV1Api);
+    this.events = new EventRecorder(options);
   }
 
   /**
@@ -150,30 +152,13 @@ export class StatusWriter {
     const meta = object.metadata ?? {};
     const key = `${meta.uid}|${meta.generation}|${reason}|${message}`;
     if (this.#eventsSent.has(key)) return 'unchanged';
-    const now = new Date();
-    const body: CoreV1Event = {
-      metadata: { name: `${meta.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0x10000).toString(16)}`, namespace: meta.namespace },
-      involvedObject: { apiVersion: kind.apiVersion, kind: kind.kind, name: meta.name, namespace: meta.namespace, uid: meta.uid, resourceVersion: meta.resourceVersion },
-      type: 'Warning',
-      reason,
-      message,
-      source: { component: 'sluice' },
-      reportingComponent: 'sluice.dev/control-plane',
-      reportingInstance: this.options.identity,
-      action: 'Validate',
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    };
-    try {
-      await this.#core.createNamespacedEvent({ namespace: meta.namespace ?? 'default', body });
-      this.#eventsSent.add(key);
-      return 'written';
-    } catch (error) {
-      // Events are best effort (the condition carries the same information); never fail a reconcile for one.
-      this.options.logger.warn({ object: `${kind.kind} ${meta.namespace}/${meta.name}`, err: describeApiError(error) }, 'could not record event');
-      return 'unchanged';
-    }
+    const written = await this.events.record(
+      { apiVersion: kind.apiVersion, kind: kind.kind, namespace: meta.namespace ?? 'default', name: meta.name ?? '', uid: meta.uid, resourceVersion: meta.resourceVersion },
+      { type: 'Warning', reason, message, action: 'Validate' },
+    );
+    if (!written) return 'unchanged';
+    this.#eventsSent.add(key);
+    return 'written';
   }
 
   /**

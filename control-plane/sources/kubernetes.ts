@@ -12,10 +12,10 @@ import { hostname } from 'node:os';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../log/logger.js';
 import { checkManifest, type CheckResult } from '../api/validator.js';
-import { contentHash } from '../model/canonical-json.js';
-import { formatConfigIssue } from '../errors.js';
-import { originWithoutPositions, type SourceObject } from './source-object.js';
-import type { ConfigSource, LoadResult } from './yaml-directory.js';
+import { contentHash } from '../lib/canonical-json.js';
+import { formatConfigIssue } from '../core/errors.js';
+import { originWithoutPositions, type SourceObject } from '../core/source-object.js';
+import type { CheckObjects, ConfigSource, LoadResult } from '../core/config-source.js';
 import { describeApiError, KindInformer, KubernetesApiError, loadKubeConfig, watchedKinds, type InformerEvent, type WatchedKind } from './kubernetes-informers.js';
 import { objectKey, resolveLastGood, type OwnedObject, type Resolution, type Verdict } from './kubernetes-last-good.js';
 import { acceptedCondition, StatusWriter, type Condition } from './kubernetes-status.js';
@@ -35,6 +35,8 @@ export interface KubernetesSourceOptions {
   /** Watch only these namespaces (and their Namespace objects); absent: the whole cluster. */
   readonly namespaces?: readonly string[];
   readonly logger: Logger;
+  /** The model's cross-object check, to pick which version of each object to serve. */
+  readonly checkObjects: CheckObjects;
   /** Status and Events are written only while this replica leads; absent: always (a single replica). */
   readonly leader?: LeadershipView;
   /** Watch events arriving within this window are one load (default 75 ms). */
@@ -237,7 +239,7 @@ export class KubernetesSource implements ConfigSource {
         lastGood: this.#lastGood.get(key),
       });
     }
-    const resolution = resolveLastGood(fixed, owned);
+    const resolution = resolveLastGood(fixed, owned, this.#options.checkObjects);
     this.#lastResolution = resolution;
     for (const key of this.#lastGood.keys()) if (!entries.has(key)) this.#lastGood.delete(key);
     for (const item of owned) {
@@ -316,8 +318,4 @@ export class KubernetesSource implements ConfigSource {
       this.#retryTimer = setTimeout(() => this.#scheduleDrain(), 2_000);
     }
   }
-}
-
-export function createKubernetesSource(options: KubernetesSourceOptions): KubernetesSource {
-  return new KubernetesSource(options);
 }

@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../log/logger.js';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 import { describeApiError, httpStatusOf, loadKubeConfig } from './kubernetes-informers.js';
 
 export interface LeaderElectorOptions {

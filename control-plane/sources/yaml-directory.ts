@@ -7,26 +7,11 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import type { ConfigIssue } from '../errors.js';
+import type { ConfigIssue } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
+import type { ConfigSource, LoadResult } from '../core/config-source.js';
 import { parseYamlFile } from './yaml-documents.js';
-import type { SourceObject } from './source-object.js';
-
-export interface LoadResult {
-  readonly objects: readonly SourceObject[];
-  /** Objects of kinds Sluice does not read, by kind. */
-  readonly ignored: Readonly<Record<string, number>>;
-  /** Problems found while reading and checking each object on its own. */
-  readonly issues: readonly ConfigIssue[];
-  readonly files: number;
-}
-
-/** A source of configuration: calls `onLoad` with the full object set at start and after every change. */
-export interface ConfigSource {
-  readonly description: string;
-  start(onLoad: (load: LoadResult) => void): Promise<void>;
-  stop(): Promise<void>;
-}
+import type { SourceObject } from '../core/source-object.js';
 
 const isManifestFile = (name: string) => /\.ya?ml$/i.test(name);
 /** Hidden entries are skipped: editors' swap files and Kubernetes ConfigMap mounts' `..data` links. */

@@ -7,9 +7,9 @@
  * multi-document streams, rejects duplicate keys, and bounds alias expansion.
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
-import type { ConfigIssue, SourceLocation } from '../errors.js';
+import type { ConfigIssue, SourceLocation } from '../core/errors.js';
 import { checkManifest, type CheckResult } from '../api/validator.js';
-import type { FieldPath, ObjectOrigin } from './source-object.js';
+import type { FieldPath, ObjectOrigin } from '../core/source-object.js';
 
 export interface ParsedFile {
   readonly results: readonly CheckResult[];

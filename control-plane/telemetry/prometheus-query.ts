@@ -8,7 +8,7 @@
  * samples is an error: the query should aggregate). An empty vector or NaN is
  * "no data".
  */
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 
 export class PrometheusQueryError extends SluiceError {}
 

@@ -8,7 +8,7 @@
  * capped (least recently written evicted first). Per-proxy state (cumulative →
  * delta) lives with the proxy's stream, not here.
  */
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 
 export type TelemetrySource = 'lrs' | 'statsSink';
 

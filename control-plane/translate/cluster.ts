@@ -4,7 +4,7 @@
  * Circuit breaking and outlier detection come from the TrafficPolicy.
  */
 import type { MeshService, ServicePort } from '../model/snapshot.js';
-import { parseDuration, toProtoDuration } from '../model/duration.js';
+import { parseDuration, toProtoDuration } from '../lib/duration.js';
 import type { ProxyMode } from './proxy-scope.js';
 import { adsConfigSource, anyOf, type EnvoyJson, type EnvoyResource, type TranslationIssue } from './resources.js';
 import { inboundClusterName, inboundPassthroughClusterName, outboundClusterName, passthroughClusterName } from './cluster-names.js';

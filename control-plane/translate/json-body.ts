@@ -5,7 +5,7 @@
  * clears the route cache so the route match sees it. The filter buffers JSON
  * bodies, so it is only added to ports where some route needs it.
  */
-import { jsonPointerSegments } from '../model/json-pointer.js';
+import { jsonPointerSegments } from '../lib/json-pointer.js';
 import { anyOf } from './resources.js';
 
 /** Dynamic-metadata namespace holding user IDs; the key is the JSON Pointer. */

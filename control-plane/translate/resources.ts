@@ -3,23 +3,7 @@
  * names, `Any` as `{"@type": …}`, durations as "3s"), ready for the xDS cache
  * to encode once. Plain data only; versions are assigned by the cache.
  */
-import {
-  CLUSTER_LOAD_ASSIGNMENT_TYPE,
-  CLUSTER_TYPE,
-  LISTENER_TYPE,
-  ROUTE_CONFIGURATION_TYPE,
-} from '../envoy/proto-registry.js';
-
-export type ResourceKind = 'listeners' | 'routes' | 'clusters' | 'endpoints';
-export const resourceKinds: readonly ResourceKind[] = ['listeners', 'routes', 'clusters', 'endpoints'];
-
-/** The Envoy message type of each kind. */
-export const envoyTypeOfKind: Readonly<Record<ResourceKind, string>> = {
-  listeners: LISTENER_TYPE,
-  routes: ROUTE_CONFIGURATION_TYPE,
-  clusters: CLUSTER_TYPE,
-  endpoints: CLUSTER_LOAD_ASSIGNMENT_TYPE,
-};
+export { anyOf, envoyTypeOfKind, resourceKinds, type ResourceKind } from '../envoy/resource-types.js';
 
 export type EnvoyJson = { readonly [key: string]: unknown };
 
@@ -44,7 +28,5 @@ export interface ScopeResources {
   readonly endpoints: readonly EnvoyResource[];
   readonly issues: readonly TranslationIssue[];
 }
-
-export const anyOf = (typeName: string, body: Record<string, unknown>): Record<string, unknown> => ({ '@type': `type.googleapis.com/${typeName}`, ...body });
 
 export const adsConfigSource = { ads: {}, resource_api_version: 'V3' } as const;

@@ -4,7 +4,7 @@
  * versions; timeout and retries), then a default route last.
  */
 import type { RouteSpec, WeightedVersionSpec } from '../api/types.js';
-import { parseDuration, toProtoDuration } from '../model/duration.js';
+import { parseDuration, toProtoDuration } from '../lib/duration.js';
 import type { MeshService, ServicePort } from '../model/snapshot.js';
 import { outboundClusterName } from './cluster-names.js';
 import type { ProxyMode } from './proxy-scope.js';

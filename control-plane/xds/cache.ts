@@ -12,7 +12,8 @@
  * - Only the latest snapshot is kept: a slow proxy skips intermediate versions.
  */
 import { createHash } from 'node:crypto';
-import { lookupEnvoyType, typeUrlOf } from '../envoy/proto-registry.js';
+import { lookupEnvoyType } from '../envoy/proto-registry.js';
+import { typeUrlOfKind } from '../envoy/resource-types.js';
 import { messageFromEnvoyJson } from '../envoy/proto-json.js';
 import type { Logger } from '../log/logger.js';
 import type { Snapshot } from '../model/snapshot.js';
@@ -40,12 +41,6 @@ export interface ScopeView {
   /** Shared state-of-the-world responses, by `<kind>|<subscription key>`. */
   readonly responses: Map<string, { version: string; bytes: Buffer }>;
 }
-
-export const typeUrlOfKind: Readonly<Record<ResourceKind, string>> = Object.fromEntries(
-  resourceKinds.map((kind) => [kind, typeUrlOf(envoyTypeOfKind[kind])]),
-) as Record<ResourceKind, string>;
-
-export const kindOfTypeUrl = new Map<string, ResourceKind>(resourceKinds.map((kind) => [typeUrlOfKind[kind], kind]));
 
 /** The order in which changes are pushed: clusters before their endpoints, listeners before their routes. */
 export const pushOrder: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes'];

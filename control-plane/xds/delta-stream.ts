@@ -10,7 +10,8 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { ProxyIdentity } from '../translate/proxy-scope.js';
 import type { ResourceKind } from '../translate/resources.js';
-import { kindOfTypeUrl, pushOrder, typeUrlOfKind } from './cache.js';
+import { kindOfTypeUrl, typeUrlOfKind } from '../envoy/resource-types.js';
+import { pushOrder } from './cache.js';
 import type { TypeSyncState } from './connections.js';
 import { ProxyStream } from './proxy-stream.js';
 import type { StreamContext } from './stream-context.js';

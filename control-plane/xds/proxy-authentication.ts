@@ -6,7 +6,7 @@
  * namespace's configuration. Without TLS the node's word is taken (local use).
  */
 import type { PeerCertificate } from 'node:tls';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 import { proxyIdentityFromNode, type ProxyIdentity } from '../translate/proxy-scope.js';
 
 export interface SpiffeId {

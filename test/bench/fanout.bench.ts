@@ -9,9 +9,10 @@
  * `npm run bench -- fanout` runs N = 100, 1,000, 5,000; SLUICE_FANOUT=100,1000 picks others.
  */
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
-import { ControlPlane } from '../../control-plane/control-plane.js';
+import { ControlPlane } from '../../control-plane/pipeline/control-plane.js';
 import { createLogger } from '../../control-plane/log/logger.js';
-import { loadFromTexts, type ConfigSource, type LoadResult } from '../../control-plane/sources/yaml-directory.js';
+import type { ConfigSource, LoadResult } from '../../control-plane/core/config-source.js';
+import { loadFromTexts } from '../../control-plane/sources/yaml-directory.js';
 import { typeUrls } from '../support/ads-client.js';
 import { meshFiles, policyText } from '../support/generated-mesh.js';
 import { ProxyFleet } from './proxy-fleet.js';

@@ -4,9 +4,9 @@
  * coalescing, the model, translation, the xDS cache and the fan-out.
  * SLUICE_K8S_PROXIES changes the number of proxies.
  */
-import { ControlPlane } from '../../control-plane/control-plane.js';
+import { ControlPlane } from '../../control-plane/pipeline/control-plane.js';
 import { createLogger } from '../../control-plane/log/logger.js';
-import { createKubernetesSource } from '../../control-plane/sources/kubernetes.js';
+import { kubernetesSource as createKubernetesSource } from '../../control-plane/pipeline/kubernetes-source.js';
 import { typeUrls } from '../support/ads-client.js';
 import { endpointSlice, namespace, pod, service, startFakeCluster, trafficPolicy } from '../kubernetes/helpers.js';
 import { ProxyFleet } from './proxy-fleet.js';

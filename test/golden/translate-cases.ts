@@ -7,13 +7,10 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { formatConfigIssue } from '../../control-plane/errors.js';
-import { evaluateLoad } from '../../control-plane/model/build.js';
-import { canonicalJson } from '../../control-plane/model/canonical-json.js';
-import { loadDirectory } from '../../control-plane/sources/yaml-directory.js';
-import { proxyIdentityFromNode, scopeOf } from '../../control-plane/translate/proxy-scope.js';
+import { formatConfigIssue } from '../../control-plane/core/errors.js';
+import { canonicalJson } from '../../control-plane/lib/canonical-json.js';
+import { modelFromDirectory, proxyFromNode, resourcesForProxy } from '../../control-plane/pipeline/pipeline.js';
 import { resourceKinds } from '../../control-plane/translate/resources.js';
-import { translateScope } from '../../control-plane/translate/translate.js';
 
 export const goldenRoot = path.join(process.cwd(), 'test/golden');
 const reserved = new Set(['inject', 'failures']);
@@ -45,14 +42,13 @@ export async function failureCases(): Promise<string[]> {
 /** Every output file of one case: file name → content. */
 export async function renderTranslationCase(name: string): Promise<Map<string, string>> {
   const caseDir = path.join(goldenRoot, name);
-  const result = evaluateLoad(await loadDirectory(path.join(caseDir, 'in')));
+  const { result } = await modelFromDirectory(path.join(caseDir, 'in'));
   if (!result.ok) throw new Error(`golden case ${name} has invalid input:\n${result.issues.map(formatConfigIssue).join('\n')}`);
   const proxiesText = await readFile(path.join(caseDir, 'proxies.yaml'), 'utf8').catch(() => undefined);
   const proxies = proxiesText ? (parse(proxiesText) as ProxySpec[]) : defaultProxies;
   const files = new Map<string, string>();
   for (const spec of proxies) {
-    const proxy = proxyIdentityFromNode(spec.id, spec.metadata ?? {});
-    const resources = translateScope(result.snapshot, scopeOf(result.snapshot, proxy), { validate: true });
+    const resources = resourcesForProxy(result.snapshot, proxyFromNode(spec.id, spec.metadata ?? {}));
     const errors = resources.issues.filter((i) => i.severity === 'error');
     if (errors.length > 0) throw new Error(`golden case ${name}, proxy ${spec.id}: invalid Envoy resources:\n${errors.map((e) => e.message).join('\n')}`);
     for (const kind of resourceKinds) files.set(`${spec.id}.${kind}.json`, `${canonicalJson(resources[kind].map((r) => r.body), 2)}\n`);
@@ -64,7 +60,7 @@ export async function renderTranslationCase(name: string): Promise<Map<string, s
 
 export async function renderFailureCase(name: string): Promise<string> {
   const inDir = path.join(goldenRoot, 'failures', name, 'in');
-  const result = evaluateLoad(await loadDirectory(inDir));
+  const { result } = await modelFromDirectory(inDir);
   if (result.ok) return 'no errors\n';
   return `${result.issues.map((i) => formatConfigIssue(i).replaceAll(`${inDir}/`, '').replaceAll(`${path.relative(process.cwd(), inDir)}/`, '')).join('\n')}\n`;
 }

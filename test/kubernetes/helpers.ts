@@ -9,7 +9,8 @@ import { parseAllDocuments } from 'yaml';
 import { createLogger } from '../../control-plane/log/logger.js';
 import { SnapshotStore } from '../../control-plane/model/store.js';
 import type { Snapshot } from '../../control-plane/model/snapshot.js';
-import { createKubernetesSource, type KubernetesSource, type KubernetesSourceOptions } from '../../control-plane/sources/kubernetes.js';
+import { kubernetesSource as createKubernetesSource } from '../../control-plane/pipeline/kubernetes-source.js';
+import { type KubernetesSource, type KubernetesSourceOptions } from '../../control-plane/sources/kubernetes.js';
 import { FakeKubeApiServer, type FakeKubeApiServerOptions } from '../support/fake-kube-apiserver.js';
 
 export const silent = createLogger('silent');

@@ -9,7 +9,7 @@ import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import {
   acceptedOf, endpointSlice, pod, routeWeights, seedOrders, silent, startFakeCluster, startSource, trafficPolicy, versionEndpoints, waitFor, type RunningSource,
 } from './helpers.js';
-import { createKubernetesSource } from '../../control-plane/sources/kubernetes.js';
+import { kubernetesSource as createKubernetesSource } from '../../control-plane/pipeline/kubernetes-source.js';
 
 const lists = (fake: FakeKubeApiServer, path: string) => fake.requests.filter((r) => r.method === 'GET' && r.path === path && !r.query.watch).length;
 const watches = (fake: FakeKubeApiServer, path: string) => fake.requests.filter((r) => r.path === path && r.query.watch === 'true');

@@ -4,8 +4,8 @@
  * @kubernetes/client-node on one side, a raw ADS client on the other.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlPlane } from '../../control-plane/control-plane.js';
-import { createKubernetesSource } from '../../control-plane/sources/kubernetes.js';
+import { ControlPlane } from '../../control-plane/pipeline/control-plane.js';
+import { kubernetesSource as createKubernetesSource } from '../../control-plane/pipeline/kubernetes-source.js';
 import { SotwClient, typeUrls, type SotwResponse } from '../support/ads-client.js';
 import type { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import { endpointSlice, pod, seedOrders, silent, startFakeCluster, trafficPolicy, workloadEntry } from './helpers.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../control-plane/log/logger.js';
 import { SnapshotStore } from '../../control-plane/model/store.js';
-import { deepFreeze, type SourceObject } from '../../control-plane/sources/source-object.js';
+import { deepFreeze, type SourceObject } from '../../control-plane/core/source-object.js';
 import { loadFromTexts } from '../../control-plane/sources/yaml-directory.js';
 import { ordersPolicy, ordersService } from '../support/temp-config.js';
 

@@ -3,7 +3,7 @@
  * `sluice validate` (file:line:column: object: field: message).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { formatConfigIssue, type ConfigIssue } from '../../control-plane/errors.js';
+import { formatConfigIssue, type ConfigIssue } from '../../control-plane/core/errors.js';
 import { evaluateLoad } from '../../control-plane/model/build.js';
 import { loadDirectory } from '../../control-plane/sources/yaml-directory.js';
 import { ordersPolicy, ordersService, tempConfig } from '../support/temp-config.js';

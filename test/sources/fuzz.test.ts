@@ -8,7 +8,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { ConfigError } from '../../control-plane/errors.js';
+import { ConfigError } from '../../control-plane/core/errors.js';
 import { createLogger } from '../../control-plane/log/logger.js';
 import { SnapshotStore } from '../../control-plane/model/store.js';
 import { loadFromTexts } from '../../control-plane/sources/yaml-directory.js';

@@ -1,4 +1,4 @@
-import { ControlPlane, type ControlPlaneOptions } from '../../control-plane/control-plane.js';
+import { ControlPlane, type ControlPlaneOptions } from '../../control-plane/pipeline/control-plane.js';
 import { createLogger } from '../../control-plane/log/logger.js';
 import { YamlDirectorySource } from '../../control-plane/sources/yaml-directory.js';
 import { tempConfig } from './temp-config.js';

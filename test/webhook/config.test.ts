@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../control-plane/errors.js';
+import { ConfigError } from '../../control-plane/core/errors.js';
 import { DEFAULT_INJECTION_CONFIG, loadInjectionConfig, parseInjectionConfig } from '../../webhook/config.js';
 
 function issuesOf(text: string) {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { ConfigError } from '../../control-plane/errors.js';
+import { ConfigError } from '../../control-plane/core/errors.js';
 import { DEFAULT_INJECTION_CONFIG, loadInjectionConfig, parseInjectionConfig } from '../../webhook/config.js';
 import { ROUTES } from '../../webhook/server.js';
 

@@ -5,7 +5,7 @@
  * Failed, 3 on timeout, so a Jenkins stage can gate on it.
  */
 import type { Command } from 'commander';
-import { parseDuration } from '../../model/duration.js';
+import { parseDuration } from '../../lib/duration.js';
 
 interface CanaryView {
   namespace: string;

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
-import { ControlPlane } from '../../control-plane.js';
+import { ControlPlane } from '../../pipeline/control-plane.js';
 import { rootLogger } from '../../log/logger.js';
-import { parseDuration } from '../../model/duration.js';
-import { YamlDirectorySource, type ConfigSource } from '../../sources/yaml-directory.js';
+import { parseDuration } from '../../lib/duration.js';
+import type { ConfigSource } from '../../core/config-source.js';
+import { YamlDirectorySource } from '../../sources/yaml-directory.js';
 import type { CanaryPersistence } from '../../canary/persistence.js';
 import { CanaryStateFile } from '../../canary/state-file.js';
 
@@ -46,7 +47,7 @@ function number(flag: string, text: string, min: number, max: number): number {
  * Loaded only when asked for, so YAML mode does not pay for the Kubernetes client.
  */
 async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean }> {
-  const { createKubernetesSource } = await import('../../sources/kubernetes.js');
+  const { kubernetesSource: createKubernetesSource } = await import('../../pipeline/kubernetes-source.js');
   const { LeaderElector } = await import('../../sources/leader-election.js');
   const kubeconfig = options.kubeconfig === 'in-cluster' ? undefined : options.kubeconfig;
   const logger = rootLogger();

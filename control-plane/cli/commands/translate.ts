@@ -1,11 +1,8 @@
 import { Command, Option } from 'commander';
-import { formatConfigIssue } from '../../errors.js';
-import { evaluateLoad } from '../../model/build.js';
-import { canonicalJson } from '../../model/canonical-json.js';
-import { loadDirectory } from '../../sources/yaml-directory.js';
-import { proxyIdentityFromNode, scopeOf } from '../../translate/proxy-scope.js';
+import { formatConfigIssue } from '../../core/errors.js';
+import { canonicalJson } from '../../lib/canonical-json.js';
+import { modelFromDirectory, proxyFromNode, resourcesForProxy } from '../../pipeline/pipeline.js';
 import { resourceKinds, type ResourceKind } from '../../translate/resources.js';
-import { translateScope } from '../../translate/translate.js';
 
 /** `--metadata labels.app=orders` → `{labels: {app: 'orders'}}`; `--metadata mode=proxyless` → `{mode: 'proxyless'}`. */
 export function parseMetadata(pairs: readonly string[]): Record<string, unknown> {
@@ -40,14 +37,13 @@ Examples:
 
 Warnings (features a proxy cannot have, such as JSON-body routing for proxyless gRPC) go to stderr.`)
     .action(async (options: { config: string; proxy: string; metadata: string[]; type?: ResourceKind }) => {
-      const result = evaluateLoad(await loadDirectory(options.config));
+      const { result } = await modelFromDirectory(options.config);
       if (!result.ok) {
         for (const issue of result.issues) process.stderr.write(`${formatConfigIssue(issue)}\n`);
         process.exitCode = 1;
         return;
       }
-      const proxy = proxyIdentityFromNode(options.proxy, parseMetadata(options.metadata));
-      const resources = translateScope(result.snapshot, scopeOf(result.snapshot, proxy), { validate: true });
+      const resources = resourcesForProxy(result.snapshot, proxyFromNode(options.proxy, parseMetadata(options.metadata)));
       for (const issue of resources.issues) process.stderr.write(`${issue.severity}: ${issue.object ?? issue.resource}: ${issue.message}\n`);
       const output = options.type
         ? resources[options.type].map((r) => r.body)

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { formatConfigIssue } from '../../errors.js';
-import { evaluateLoad } from '../../model/build.js';
+import { formatConfigIssue } from '../../core/errors.js';
 import type { Snapshot } from '../../model/snapshot.js';
-import { loadDirectory } from '../../sources/yaml-directory.js';
+import { modelFromDirectory } from '../../pipeline/pipeline.js';
 
 const kindOrder = ['Namespace', 'Service', 'EndpointSlice', 'Pod', 'WorkloadEntry', 'TrafficPolicy', 'Canary'];
 
@@ -22,8 +21,7 @@ export function registerValidate(program: Command): void {
     .option('-q, --quiet', 'print nothing when valid')
     .addHelpText('after', '\nExit status: 0 when valid, 1 when any problem was found.\n\nExample:\n  sluice validate examples/')
     .action(async (dir: string, options: { quiet?: boolean }) => {
-      const load = await loadDirectory(dir);
-      const result = evaluateLoad(load);
+      const { load, result } = await modelFromDirectory(dir);
       if (!result.ok) {
         for (const issue of result.issues) process.stdout.write(`${formatConfigIssue(issue)}\n`);
         process.stdout.write(`${dir}: invalid — ${result.issues.length} problem${result.issues.length === 1 ? '' : 's'} in ${load.files} files\n`);

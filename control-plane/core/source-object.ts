@@ -3,7 +3,7 @@
  * Kubernetes-style object, checked against its schema, deep-frozen, and able
  * to say where any of its fields came from.
  */
-import type { SourceLocation } from '../errors.js';
+import type { SourceLocation } from './errors.js';
 
 /** A path into an object: `['spec', 'routes', 0, 'to', 1, 'weight']`. */
 export type FieldPath = readonly (string | number)[];

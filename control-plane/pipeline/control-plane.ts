@@ -7,28 +7,28 @@
  * the Envoy stats sink) into a telemetry store; the canary controller and
  * mesh-wide ejection read it and change the model through store overlays.
  */
-import type { Logger } from './log/logger.js';
-import { AdminServer } from './admin/server.js';
-import { formatConfigIssue } from './errors.js';
-import { SnapshotStore } from './model/store.js';
-import type { Snapshot } from './model/snapshot.js';
-import type { ConfigSource } from './sources/yaml-directory.js';
-import { resourceKinds } from './translate/resources.js';
-import { proxyIdentityFromNode } from './translate/proxy-scope.js';
-import { XdsCache } from './xds/cache.js';
-import { CanaryCommandError, CanaryController } from './canary/controller.js';
-import { MeshEjector, type EjectionSettings } from './canary/ejection.js';
-import type { CanaryPersistence } from './canary/persistence.js';
-import type { CanaryCommand } from './canary/state-machine.js';
-import { LoadReportingServer } from './telemetry/load-reporting.js';
-import { LocalityIndex } from './telemetry/locality-index.js';
-import { PrometheusClient } from './telemetry/prometheus-query.js';
-import { StatsSinkServer } from './telemetry/stats-sink.js';
-import { TelemetryStore } from './telemetry/telemetry-store.js';
-import { ConnectionRegistry } from './xds/connections.js';
-import { ControlPlaneMetrics } from './xds/metrics.js';
-import { XdsServer, type AdditionalService, type XdsTlsOptions } from './xds/server.js';
-import { currentScope } from './xds/stream-context.js';
+import type { Logger } from '../log/logger.js';
+import { AdminServer } from '../admin/server.js';
+import { formatConfigIssue } from '../core/errors.js';
+import { SnapshotStore } from '../model/store.js';
+import type { Snapshot } from '../model/snapshot.js';
+import type { ConfigSource } from '../core/config-source.js';
+import { resourceKinds } from '../translate/resources.js';
+import { proxyIdentityFromNode } from '../translate/proxy-scope.js';
+import { XdsCache } from '../xds/cache.js';
+import { CanaryCommandError, CanaryController } from '../canary/controller.js';
+import { MeshEjector, type EjectionSettings } from '../canary/ejection.js';
+import type { CanaryPersistence } from '../canary/persistence.js';
+import type { CanaryCommand } from '../canary/state-machine.js';
+import { LoadReportingServer } from '../telemetry/load-reporting.js';
+import { LocalityIndex } from '../telemetry/locality-index.js';
+import { PrometheusClient } from '../telemetry/prometheus-query.js';
+import { StatsSinkServer } from '../telemetry/stats-sink.js';
+import { TelemetryStore } from '../telemetry/telemetry-store.js';
+import { ConnectionRegistry } from '../xds/connections.js';
+import { ControlPlaneMetrics } from '../xds/metrics.js';
+import { XdsServer, type AdditionalService, type XdsTlsOptions } from '../xds/server.js';
+import { currentScope } from '../xds/stream-context.js';
 
 export interface ControlPlaneOptions {
   readonly source: ConfigSource;

@@ -1,0 +1,11 @@
+/**
+ * The Kubernetes source wired to the model's cross-object check (the source
+ * itself never imports the model). A separate file so that YAML mode does not
+ * load the Kubernetes client.
+ */
+import { evaluateLoad } from '../model/build.js';
+import { KubernetesSource, type KubernetesSourceOptions } from '../sources/kubernetes.js';
+
+export function kubernetesSource(options: Omit<KubernetesSourceOptions, 'checkObjects'>): KubernetesSource {
+  return new KubernetesSource({ ...options, checkObjects: evaluateLoad });
+}
