@@ -56,7 +56,7 @@ export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 /** The proxy runs as this uid; the init container's iptables rules let its own traffic out unredirected. */
 export const PROXY_UID = 1337;
 
-export const DEFAULT_CONTROL_PLANE_ADDRESS = 'sluice.sluice-system.svc:15010';
+export const DEFAULT_CONTROL_PLANE_ADDRESS = 'sluice-xds.sluice-system.svc:15010';
 
 export const DEFAULT_INJECTION_CONFIG: InjectionConfig = Object.freeze({
   controlPlaneAddress: DEFAULT_CONTROL_PLANE_ADDRESS,
@@ -73,7 +73,7 @@ export const DEFAULT_INJECTION_CONFIG: InjectionConfig = Object.freeze({
     nativeSidecar: false,
   }),
   init: Object.freeze({
-    image: 'nicolaka/netshoot:v0.13',
+    image: 'ghcr.io/sluice-mesh/sluice-init:0.1.0', // images/init (iptables only)
     imagePullPolicy: 'IfNotPresent' as const,
     resources: Object.freeze({
       requests: Object.freeze({ cpu: '10m', memory: '16Mi' }),
@@ -157,7 +157,7 @@ export function parseInjectionConfig(text: string, file = '<config>', shift = { 
   ]);
 
   const controlPlaneAddress = reader.value(root.get('controlPlaneAddress'), 'controlPlaneAddress', d.controlPlaneAddress, (v) => {
-    if (!parseControlPlaneAddress(v)) throw new Error('must be host:port, e.g. sluice.sluice-system.svc:15010');
+    if (!parseControlPlaneAddress(v)) throw new Error('must be host:port, e.g. sluice-xds.sluice-system.svc:15010');
     return v.trim();
   });
   const config: InjectionConfig = {
