@@ -21,12 +21,26 @@ function idMatcher(spec: Pick<UserIdMatchSpec, 'values' | 'prefix' | 'regex'>): 
   return values.length === 1 ? { exact: values[0] } : { safe_regex: { regex: `(?:${values.map(re2Literal).join('|')})` } };
 }
 
-function headerMatcher(header: HeaderMatchSpec): Record<string, unknown> {
+/**
+ * A HeaderMatcher from a StringMatcher. Sidecars get `string_match`; proxyless
+ * clients get the older one-of fields (`exact_match`, `prefix_match`,
+ * `safe_regex_match`), because gRPC C-core before 1.53 (Debian 12 ships 1.51)
+ * NACKs a route table holding `string_match` ("Invalid route header matcher
+ * specified"), while every gRPC release and Envoy accept the older fields.
+ */
+function headerStringMatcher(name: string, matcher: Record<string, unknown>, mode: ProxyMode): Record<string, unknown> {
+  if (mode !== 'proxyless') return { name, string_match: matcher };
+  if ('exact' in matcher) return { name, exact_match: matcher.exact };
+  if ('prefix' in matcher) return { name, prefix_match: matcher.prefix };
+  return { name, safe_regex_match: matcher.safe_regex };
+}
+
+function headerMatcher(header: HeaderMatchSpec, mode: ProxyMode): Record<string, unknown> {
   const name = header.name.toLowerCase();
   if (header.present !== undefined) return { name, present_match: header.present };
-  if (header.exact !== undefined) return { name, string_match: { exact: header.exact } };
-  if (header.prefix !== undefined) return { name, string_match: { prefix: header.prefix } };
-  return { name, string_match: { safe_regex: { regex: header.regex } } };
+  if (header.exact !== undefined) return headerStringMatcher(name, { exact: header.exact }, mode);
+  if (header.prefix !== undefined) return headerStringMatcher(name, { prefix: header.prefix }, mode);
+  return headerStringMatcher(name, { safe_regex: { regex: header.regex } }, mode);
 }
 
 export type MatchResult = { readonly match: Record<string, unknown> } | { readonly unsupported: string };
@@ -38,10 +52,10 @@ export function routeMatch(spec: RouteMatchSpec | undefined, mode: ProxyMode): M
   else if (path?.regex !== undefined) match.safe_regex = { regex: path.regex };
   else match.prefix = path?.prefix ?? '/';
 
-  const headers = (spec?.headers ?? []).map(headerMatcher);
+  const headers = (spec?.headers ?? []).map((header) => headerMatcher(header, mode));
   const userId = spec?.userId;
   if (userId?.header !== undefined) {
-    headers.push({ name: userId.header.toLowerCase(), string_match: idMatcher(userId) });
+    headers.push(headerStringMatcher(userId.header.toLowerCase(), idMatcher(userId), mode));
   } else if (userId?.jsonBody !== undefined) {
     if (mode === 'proxyless') {
       return { unsupported: `user ID from the JSON body (${userId.jsonBody}) needs an Envoy sidecar; gRPC clients cannot read request bodies for routing, so this route is left out for proxyless clients` };
