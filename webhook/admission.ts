@@ -9,17 +9,22 @@
  * - anything but a Pod CREATE, or a pod that is not to be injected:
  *   `allowed: true` without a patch, with the reason in `status.message`;
  * - a pod to inject: `allowed: true` with a base64 JSONPatch;
- * - a pod whose sluice annotations cannot be used: `allowed: false`, code 400,
- *   naming each bad annotation (the same choice as the `Fail` failurePolicy:
- *   a pod in a meshed namespace does not silently start without its proxy).
+ * - a pod whose sluice annotations cannot be used (including a port or CIDR
+ *   list over MAX_LIST_ENTRIES): `allowed: false`, code 400, naming each bad
+ *   annotation (the same choice as the `Fail` failurePolicy and as Istio's
+ *   injector: a pod in a meshed namespace does not silently start without its proxy);
+ * - a pod whose fields have the wrong JSON types (numeric label values,
+ *   `annotations: "x"`, `containers: {}`…): `allowed: false`, code 400,
+ *   naming each field (see pod-shape.ts), never a 500 or a patch that cannot apply.
  */
 import type { Logger } from 'pino';
-import { SluiceError } from '../control-plane/errors.js';
+import { SluiceError } from '../control-plane/core/errors.js';
 import type { InjectionConfig } from './config.js';
 import { decideInjection, type NamespacePolicy } from './injection-policy.js';
 import { isObject, type Pod } from './kube.js';
 import { buildInjectionPatch, type Operation } from './patch.js';
 import { PodAnnotationsError } from './pod-settings.js';
+import { normalizePod, podShapeProblems } from './pod-shape.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
@@ -111,16 +116,22 @@ export function reviewAdmission(request: AdmissionRequest, options: ReviewOption
     return allowUnchanged(`sluice injects Pods only; ${what} passes unchanged`);
   }
   if (request.operation !== 'CREATE') return allowUnchanged(`sluice injects on CREATE only; ${String(request.operation)} passes unchanged`);
-  if (!isObject(pod) || !isObject(pod.spec) || !Array.isArray(pod.spec.containers)) {
+  if (!isObject(pod) || !isObject(pod.spec) || pod.spec.containers === undefined) {
     return allowUnchanged('the request carries no pod with spec.containers; nothing to inject');
   }
+  const problems = podShapeProblems(pod);
+  if (problems.length > 0) {
+    log.info({ decision: 'reject', problems }, 'pod rejected: fields of the wrong JSON type');
+    return wrap({ allowed: false, status: { code: 400, reason: 'BadRequest', message: `sluice sidecar injection: the pod is malformed: ${problems.join('; ')}` } });
+  }
+  const shaped = normalizePod(pod);
 
-  const decision = decideInjection(pod, { namespace, policy: options.policy, excludeNamespaces: options.config.excludeNamespaces });
+  const decision = decideInjection(shaped, { namespace, policy: options.policy, excludeNamespaces: options.config.excludeNamespaces });
   if (!decision.inject) return allowUnchanged(decision.reason, decision.warnings);
 
   let patch: Operation[];
   try {
-    patch = buildInjectionPatch(pod, options.config);
+    patch = buildInjectionPatch(shaped, options.config);
   } catch (error) {
     if (error instanceof PodAnnotationsError) {
       log.info({ decision: 'reject', err: error }, 'pod rejected: unusable sluice annotations');

@@ -4,7 +4,8 @@
  * ≈ `sidecar.istio.io/inject`, `traffic.sluice.dev/*` ≈ `traffic.sidecar.istio.io/*`)
  * so a team moving from Istio finds them where it expects.
  */
-import { SluiceError } from '../control-plane/errors.js';
+import { isIPv4 } from 'node:net';
+import { SluiceError } from '../control-plane/core/errors.js';
 
 /** Namespace label (selects the namespace) and pod label/annotation (per-pod override). */
 export const INJECT = 'sluice.dev/inject';
@@ -34,7 +35,9 @@ export class AnnotationError extends SluiceError {
   readonly problem: string;
 
   constructor(annotation: string, value: string, problem: string) {
-    super('injection-bad-annotation', `annotation ${annotation}: "${value}" ${problem}`, { annotation, value });
+    // Long values are quoted by their start only, so the rejection kubectl shows stays readable.
+    const shown = value.length > 80 ? `${value.slice(0, 60)}… (${value.length} characters)` : value;
+    super('injection-bad-annotation', `annotation ${annotation}: "${shown}" ${problem}`, { annotation, value: shown });
     this.problem = problem;
   }
 }
@@ -43,22 +46,40 @@ export class AnnotationError extends SluiceError {
 export type PortSelection = '*' | readonly number[];
 export type CidrSelection = '*' | readonly string[];
 
+/**
+ * Most entries one port or CIDR list may hold. Each entry becomes an iptables
+ * rule in an env var of the init container; a thousand is far beyond any real
+ * exclusion list and keeps the pod spec, the rule set and the review's work small.
+ */
+export const MAX_LIST_ENTRIES = 1000;
+
+/**
+ * Split a comma-separated list, refusing it before any per-entry work when it
+ * has more than MAX_LIST_ENTRIES entries (counting commas is linear and cheap).
+ */
+function listEntries(value: string, where: string, what: string): string[] {
+  let commas = 0;
+  for (let i = value.indexOf(','); i >= 0 && commas < MAX_LIST_ENTRIES; i = value.indexOf(',', i + 1)) commas++;
+  if (commas >= MAX_LIST_ENTRIES) {
+    throw new AnnotationError(where, value, `has more than ${MAX_LIST_ENTRIES} ${what}; use wider ranges or fewer entries`);
+  }
+  return value.split(',').map((part) => part.trim());
+}
+
 export function parsePortList(value: string, where: string, allowWildcard: boolean): PortSelection {
   const trimmed = value.trim();
   if (allowWildcard && trimmed === '*') return '*';
   if (trimmed === '') return [];
-  const ports: number[] = [];
-  for (const part of trimmed.split(',')) {
-    const p = part.trim();
+  // A Set keeps first-seen order and makes de-duplication linear.
+  const ports = new Set<number>();
+  for (const p of listEntries(trimmed, where, 'ports')) {
     if (!/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535) {
       throw new AnnotationError(where, value, `is not ${allowWildcard ? '"*" or ' : ''}a comma-separated list of ports (1-65535)`);
     }
-    if (!ports.includes(Number(p))) ports.push(Number(p));
+    ports.add(Number(p));
   }
-  return ports;
+  return [...ports];
 }
-
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 /**
  * IPv4 CIDRs only: the init container programs iptables (IPv4). Accepting an
@@ -68,19 +89,17 @@ export function parseCidrList(value: string, where: string, allowWildcard: boole
   const trimmed = value.trim();
   if (allowWildcard && trimmed === '*') return '*';
   if (trimmed === '') return [];
-  const cidrs: string[] = [];
-  for (const part of trimmed.split(',')) {
-    const c = part.trim();
+  const cidrs = new Set<string>();
+  for (const c of listEntries(trimmed, where, 'CIDRs')) {
     const [ip, bits, ...rest] = c.split('/');
     const okBits = bits === undefined || (/^\d{1,2}$/.test(bits) && Number(bits) <= 32);
-    if (rest.length > 0 || ip === undefined || !IPV4.test(ip) || !okBits) {
+    if (rest.length > 0 || ip === undefined || !isIPv4(ip) || !okBits) {
       const problem = c.includes(':') ? 'contains an IPv6 range; only IPv4 CIDRs are supported' : 'is not a comma-separated list of IPv4 CIDRs (e.g. 10.0.0.0/8,169.254.169.254)';
       throw new AnnotationError(where, value, problem);
     }
-    const normalised = bits === undefined ? `${ip}/32` : `${ip}/${Number(bits)}`;
-    if (!cidrs.includes(normalised)) cidrs.push(normalised);
+    cidrs.add(bits === undefined ? `${ip}/32` : `${ip}/${Number(bits)}`);
   }
-  return cidrs;
+  return [...cidrs];
 }
 
 /** Kubernetes resource.Quantity, e.g. `100m`, `0.5`, `128Mi`, `1e3`. */

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode } from 'yaml';
-import { ConfigError, type ConfigIssue, SluiceError } from '../control-plane/errors.js';
+import { ConfigError, type ConfigIssue, SluiceError } from '../control-plane/core/errors.js';
 import {
   AnnotationError, parseCidrList, parseImage, parseLogLevel, parsePortList, parsePositiveInt, parseQuantity,
   type CidrSelection, type PortSelection,

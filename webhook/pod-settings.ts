@@ -3,7 +3,7 @@
  * pod's annotations. Every bad annotation is reported at once, by name, so a
  * developer fixes them in one round instead of one per failed rollout.
  */
-import { SluiceError } from '../control-plane/errors.js';
+import { SluiceError } from '../control-plane/core/errors.js';
 import {
   ANNOTATIONS, AnnotationError, parseCidrList, parseImage, parseLogLevel, parsePortList, parsePositiveInt, parseQuantity,
 } from './annotations.js';

@@ -11,13 +11,25 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { rootLogger } from '../control-plane/log/logger.js';
-import { SluiceError } from '../control-plane/errors.js';
+import { SluiceError } from '../control-plane/core/errors.js';
+import { parseRequestTarget } from '../control-plane/lib/request-target.js';
 import type { InjectionConfig } from './config.js';
 import { ADMISSION_API_VERSION, AdmissionInputError, parseAdmissionReview, reviewAdmission, type AdmissionRequest } from './admission.js';
 import type { NamespacePolicy } from './injection-policy.js';
 
-/** AdmissionReviews carry the object (≤ 1.5 MiB in etcd) and, for updates, the old one; 4 MiB leaves room. */
-export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/**
+ * A pod CREATE review carries one pod, and etcd stores no object over 1.5 MiB,
+ * so a larger review is for a pod that could never be stored: 2 MiB leaves room
+ * for the review around it.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Admission requests answered at once; more get 429 (the API server counts it
+ * as a failed call and the failurePolicy decides). Bodies in memory are then
+ * at most this × the body limit (64 MiB by default), whatever the load.
+ */
+export const DEFAULT_MAX_CONCURRENT = 32;
 
 export const ROUTES: Readonly<Record<string, NamespacePolicy>> = Object.freeze({
   '/inject': 'enabled',
@@ -33,6 +45,7 @@ export interface WebhookServerOptions {
   /** Default 9443; 0 picks a free port. */
   readonly port?: number;
   readonly maxBodyBytes?: number;
+  readonly maxConcurrent?: number;
   readonly log?: Logger;
 }
 
@@ -53,6 +66,8 @@ class PayloadTooLargeError extends SluiceError {
 export async function startWebhookServer(options: WebhookServerOptions): Promise<RunningWebhook> {
   const log = options.log ?? rootLogger().child({ component: 'webhook' });
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const maxConcurrent = options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
+  let inFlight = 0;
   const server = https.createServer({ cert: options.cert, key: options.key, minVersion: 'TLSv1.2' }, (req, res) => {
     handle(req, res).catch((error: unknown) => {
       // handle() answers every failure itself; this is the last line of defence.
@@ -72,7 +87,12 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'https://webhook');
+    const target = parseRequestTarget(req.url);
+    if (!target) {
+      sendJson(res, 400, { error: 'malformed request target; admission requests go to /inject or /inject/opt-in' }, true);
+      return;
+    }
+    const url = target;
     if (url.pathname === '/healthz') {
       sendJson(res, 200, { status: 'ok' });
       return;
@@ -87,6 +107,16 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       sendJson(res, 405, { error: `${req.method ?? '?'} not allowed; send POST with an AdmissionReview` });
       return;
     }
+
+    // Health checks are never counted, so a burst of reviews cannot make the webhook look dead.
+    if (inFlight >= maxConcurrent) {
+      log.warn({ inFlight, limit: maxConcurrent }, 'too many concurrent admission requests');
+      res.setHeader('Retry-After', '1');
+      sendJson(res, 429, { error: `more than ${maxConcurrent} admission requests in flight; retry` }, true);
+      return;
+    }
+    inFlight++;
+    res.once('close', () => inFlight--);
 
     let body: string;
     try {

@@ -6,11 +6,12 @@
  * the user's comments and layout survive; other documents pass through untouched.
  */
 import { Document, LineCounter, isMap, isSeq, parseAllDocuments, type Node as YamlNode } from 'yaml';
-import { ConfigError, type ConfigIssue } from '../control-plane/errors.js';
+import { ConfigError, type ConfigIssue } from '../control-plane/core/errors.js';
 import type { InjectionConfig } from './config.js';
 import { decideInjection } from './injection-policy.js';
-import { isObject, type Pod } from './kube.js';
+import { isObject } from './kube.js';
 import { buildInjectionPatch, type Operation } from './patch.js';
+import { normalizePod, podShapeProblems } from './pod-shape.js';
 import { workloadName } from './workload-name.js';
 
 /** Where the pod template sits in each workload kind. */
@@ -93,7 +94,9 @@ function injectObject(doc: Document, at: readonly (string | number)[], value: un
   if (!isObject(template) || !isObject(template.spec) || !Array.isArray(template.spec.containers)) {
     return { object, injected: false, reason: 'no pod template with containers', warnings: [] };
   }
-  const pod = template as Pod;
+  const problems = podShapeProblems(template);
+  if (problems.length > 0) return { object, injected: false, reason: `malformed pod template: ${problems.join('; ')}`, warnings: [] };
+  const pod = normalizePod(template);
   const decision = decideInjection(pod, { namespace, policy: 'offline', excludeNamespaces: config.excludeNamespaces });
   if (!decision.inject) return { object, injected: false, reason: decision.reason, warnings: decision.warnings };
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { rootLogger } from '../../log/logger.js';
 import { DEFAULT_INJECTION_CONFIG, loadInjectionConfig } from '../../../webhook/config.js';
-import { DEFAULT_MAX_BODY_BYTES, startWebhookServer } from '../../../webhook/server.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT, startWebhookServer } from '../../../webhook/server.js';
 
 interface WebhookOptions {
   cert?: string;
@@ -13,6 +13,7 @@ interface WebhookOptions {
   service: string;
   namespace: string;
   maxBodyBytes: string;
+  maxConcurrent: string;
 }
 
 /**
@@ -32,13 +33,16 @@ export function registerWebhook(program: Command): void {
     .option('--config <file>', 'injection defaults (see examples/webhook/injection-config.yaml)')
     .option('--service <name>', 'Service name the API server dials (for the generated certificate)', 'sluice-webhook')
     .option('--namespace <name>', 'namespace of that Service (for the generated certificate)', 'sluice-system')
-    .option('--max-body-bytes <n>', 'largest AdmissionReview accepted', String(DEFAULT_MAX_BODY_BYTES))
+    .option('--max-body-bytes <n>', 'largest AdmissionReview accepted (larger: 413)', String(DEFAULT_MAX_BODY_BYTES))
+    .option('--max-concurrent <n>', 'admission requests answered at once (more: 429); memory stays below this × --max-body-bytes', String(DEFAULT_MAX_CONCURRENT))
     .action(async (opts: WebhookOptions) => {
       if ((opts.cert === undefined) !== (opts.key === undefined)) throw new Error('--cert and --key go together');
       const port = Number(opts.port);
       const maxBodyBytes = Number(opts.maxBodyBytes);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${opts.port} is not a port`);
       if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1024) throw new Error('--max-body-bytes must be a whole number ≥ 1024');
+      const maxConcurrent = Number(opts.maxConcurrent);
+      if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new Error('--max-concurrent must be a whole number ≥ 1');
       const config = opts.config ? await loadInjectionConfig(opts.config) : DEFAULT_INJECTION_CONFIG;
 
       let cert: string;
@@ -58,7 +62,7 @@ export function registerWebhook(program: Command): void {
       }
 
       const log = rootLogger().child({ component: 'webhook' });
-      const running = await startWebhookServer({ cert, key, config, host: opts.host, port, maxBodyBytes, log });
+      const running = await startWebhookServer({ cert, key, config, host: opts.host, port, maxBodyBytes, maxConcurrent, log });
       process.stdout.write(`listening on https://${running.host}:${running.port}\n`);
       const stop = (signal: string) => {
         log.info({ signal }, 'stopping webhook');
