@@ -1,7 +1,7 @@
 /**
  * The canary controller: one analysis loop per Canary in the snapshot. Every
  * interval it checks the canary version's metrics, steps the state machine,
- * persists the state, and changes the model through a snapshot overlay — never
+ * persists the state, and changes the model through typed model overrides — never
  * Envoy resources — so every proxy converges through the normal xDS path.
  *
  * Only the active replica (the leader in Kubernetes) analyses and writes.
@@ -17,7 +17,7 @@ import type { SnapshotStore } from '../model/store.js';
 import type { PrometheusClient } from '../telemetry/prometheus-query.js';
 import type { TelemetryStore } from '../telemetry/telemetry-store.js';
 import { analyse, type AnalysisResult } from './analysis.js';
-import { canaryOverlay, type CanaryRouting } from './overlay.js';
+import { canaryOverrides, type CanaryRouting } from './routing-overrides.js';
 import { canaryKey, MemoryPersistence, type CanaryPersistence } from './persistence.js';
 import { allPhases, analysingPhases, initialState, intervalMs, routingFor, step, thresholdOf, type CanaryCommand, type CanaryEvent, type CanaryState, type StepResult } from './state-machine.js';
 
@@ -109,13 +109,13 @@ export class CanaryController {
     return this.options.isActive?.() ?? true;
   }
 
-  /** Read persisted state, install the overlay, follow snapshots. */
+  /** Read persisted state, install the routing overrides, follow snapshots. */
   async start(): Promise<void> {
     this.#saved = await this.#persistence.loadAll();
     this.#unsubscribe = this.options.store.subscribe(() => this.#queueReconcile());
     await this.#reconcile(this.options.store.current);
     this.#routingSignature = JSON.stringify([...this.#routings()]);
-    this.options.store.setOverlay('canary', canaryOverlay(() => this.#routings()));
+    this.options.store.setOverrides('canary', canaryOverrides(this.#routings()));
   }
 
   stop(): void {
@@ -133,12 +133,12 @@ export class CanaryController {
     const signature = JSON.stringify([...this.#routings()]);
     if (signature === this.#routingSignature) return;
     this.#routingSignature = signature;
-    const issues = this.options.store.setOverlay('canary', canaryOverlay(() => this.#routings()));
+    const issues = this.options.store.setOverrides('canary', canaryOverrides(this.#routings()));
     if (issues.length) this.#logger.error({ issues: issues.slice(0, 5) }, 'canary routing refused by the model');
   }
 
   #queueReconcile(): void {
-    // Snapshot listeners run inside setOverlay: never re-enter it synchronously.
+    // Snapshot listeners run inside setOverrides: never re-enter it synchronously.
     if (this.#reconcileQueued || this.#stopped) return;
     this.#reconcileQueued = true;
     queueMicrotask(() => {

@@ -3,9 +3,8 @@
  * has to fail on a bad endpoint by itself. Here per-endpoint errors from every
  * proxy (LRS and the stats sink) are summed; an endpoint whose error rate over
  * the last interval reaches the bound, with at least minRequests requests, is
- * taken out of EDS for everyone: an overlay marks it not ready in its
- * EndpointSlice (sent as UNHEALTHY, which Envoy and gRPC skip) or drops its
- * WorkloadEntry.
+ * taken out of EDS for everyone: an `endpoint-not-ready` model override sends
+ * it as UNHEALTHY, which Envoy and gRPC skip.
  *
  * Like Envoy's: at most maxEjectionPercent of a service's endpoints are out at
  * once (but at least one may be), and an endpoint stays out for
@@ -15,12 +14,11 @@
  * service.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { TrafficPolicySpec } from '../api/types.js';
 import type { Logger } from '../log/logger.js';
-import { parseDuration } from '../lib/duration.js';
 import type { MeshService } from '../model/snapshot.js';
-import type { Overlay, SnapshotStore } from '../model/store.js';
-import { deepFreeze, type SourceObject } from '../core/source-object.js';
+import type { ModelOverride } from '../model/overrides.js';
+import type { SnapshotStore } from '../model/store.js';
+import type { ServiceTraffic } from '../model/traffic.js';
 import { endpointKey } from '../telemetry/locality-index.js';
 import type { TelemetryStore } from '../telemetry/telemetry-store.js';
 
@@ -75,47 +73,14 @@ function serviceEndpointKeys(service: MeshService): Set<string> {
   return keys;
 }
 
-/** The overlay: each ejected endpoint not ready in its EndpointSlice, or its WorkloadEntry left out. */
-export function ejectionOverlay(ejections: readonly Pick<Ejection, 'namespace' | 'service' | 'endpoint'>[]): Overlay {
-  return (objects: readonly SourceObject[]) => {
-    if (ejections.length === 0) return objects;
-    const out: SourceObject[] = [];
-    for (const object of objects) {
-      const mine = ejections.filter((e) => e.namespace === object.namespace);
-      if (mine.length === 0) {
-        out.push(object);
-        continue;
-      }
-      if (object.kind === 'EndpointSlice' && object.labels['kubernetes.io/service-name'] !== undefined) {
-        const manifest = object.manifest as { ports?: Array<{ port?: number }>; endpoints?: Array<{ addresses?: string[]; conditions?: Record<string, unknown> }> };
-        const ports = new Set((manifest.ports ?? []).map((p) => p.port));
-        const hits = mine.filter((e) => e.service === object.labels['kubernetes.io/service-name']).map((e) => splitEndpoint(e.endpoint)).filter((e) => e && ports.has(e.port));
-        if (hits.length === 0 || !manifest.endpoints) {
-          out.push(object);
-          continue;
-        }
-        let changed = false;
-        const endpoints = manifest.endpoints.map((entry) => {
-          if (!entry.addresses?.some((a) => hits.some((h) => h!.address === a))) return entry;
-          changed = true;
-          return { ...entry, conditions: { ...(entry.conditions ?? {}), ready: false } };
-        });
-        out.push(changed ? deepFreeze({ ...object, manifest: { ...object.manifest, endpoints } }) : object);
-        continue;
-      }
-      if (object.kind === 'WorkloadEntry') {
-        const spec = (object.manifest as { spec?: { address?: string; ports?: Record<string, number> } }).spec;
-        const ports = Object.values(spec?.ports ?? {});
-        const ejected = mine.some((e) => {
-          const split = splitEndpoint(e.endpoint);
-          return split && split.address === spec?.address && (ports.length === 0 || ports.includes(split.port));
-        });
-        if (ejected) continue;
-      }
-      out.push(object);
-    }
-    return out;
-  };
+/** The overrides: each ejected endpoint not ready on the port it was judged on. */
+export function ejectionOverrides(ejections: readonly Pick<Ejection, 'host' | 'endpoint'>[]): ModelOverride[] {
+  const overrides: ModelOverride[] = [];
+  for (const ejection of ejections) {
+    const split = splitEndpoint(ejection.endpoint);
+    if (split) overrides.push({ kind: 'endpoint-not-ready', service: ejection.host, address: split.address, port: split.port });
+  }
+  return overrides;
 }
 
 export class MeshEjector {
@@ -161,10 +126,10 @@ export class MeshEjector {
     return [...this.#ejected.values()];
   }
 
-  #policySettings(spec: TrafficPolicySpec | undefined): { baseEjectionMs: number; maxEjectionPercent: number } {
-    const od = spec?.outlierDetection;
+  #policySettings(traffic: ServiceTraffic | undefined): { baseEjectionMs: number; maxEjectionPercent: number } {
+    const od = traffic?.outlierDetection;
     return {
-      baseEjectionMs: (od?.baseEjectionTime && parseDuration(od.baseEjectionTime)) || this.#settings.baseEjectionMs,
+      baseEjectionMs: od?.baseEjectionTime || this.#settings.baseEjectionMs,
       maxEjectionPercent: od?.maxEjectionPercent ?? this.#settings.maxEjectionPercent,
     };
   }
@@ -191,7 +156,7 @@ export class MeshEjector {
       const service = snapshot.services.get(host);
       if (!service) continue;
       const known = serviceEndpointKeys(service);
-      const { baseEjectionMs, maxEjectionPercent } = this.#policySettings(service.policy?.spec);
+      const { baseEjectionMs, maxEjectionPercent } = this.#policySettings(service.traffic);
       const candidates = [...this.options.telemetry.endpointWindows(host, intervalMs)]
         .filter(([endpoint, stats]) => known.has(endpoint) && !this.#ejected.has(`${host}|${endpoint}`) && stats.requests >= minRequests && stats.errors / stats.requests >= errorRate)
         .sort(([, a], [, b]) => b.errors / b.requests - a.errors / a.requests);
@@ -222,7 +187,7 @@ export class MeshEjector {
     if (changed) {
       this.#ejectedGauge.reset();
       for (const e of this.#ejected.values()) this.#ejectedGauge.inc({ service: e.host });
-      const issues = this.options.store.setOverlay('ejection', this.#ejected.size ? ejectionOverlay([...this.#ejected.values()]) : undefined);
+      const issues = this.options.store.setOverrides('ejection', ejectionOverrides([...this.#ejected.values()]));
       if (issues.length) this.options.logger.error({ issues: issues.slice(0, 5) }, 'ejection refused by the model');
     }
     return changed;

@@ -1,6 +1,6 @@
 /**
- * Builds a Snapshot from checked source objects and runs every cross-object
- * check. All problems are collected (not just the first); if there is any,
+ * Builds a Snapshot (the model and its typed IR) from checked source objects
+ * and runs every cross-object check. The only place manifests are read. All problems are collected (not just the first); if there is any,
  * no snapshot is produced and the caller keeps serving the last good one.
  */
 import type { ConfigIssue, ConfigErrorCode, ObjectReference } from '../core/errors.js';
@@ -8,8 +8,12 @@ import type { CanarySpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/ty
 import { deepFreeze, formatFieldPath, type FieldPath, type SourceObject } from '../core/source-object.js';
 import { contentHash } from '../lib/canonical-json.js';
 import { FrozenMap } from '../lib/frozen-map.js';
+import { trafficFromPolicy } from './traffic-from-policy.js';
+import type { ServiceTraffic } from './traffic.js';
+import { trafficProblems } from './validate-traffic.js';
 import {
   labelsMatch,
+  serviceFingerprint,
   serviceHost,
   type Canary,
   type ConfigWarning,
@@ -156,6 +160,7 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
   // TrafficPolicies: one per service, versions and routes consistent.
   const policyByService = new Map<string, TrafficPolicy>();
   const policyVersions = new Map<TrafficPolicy, Set<string>>();
+  const trafficOf = new Map<TrafficPolicy, ServiceTraffic>();
   for (const object of byKind('TrafficPolicy')) {
     const spec = (object.manifest as Manifest).spec as unknown as TrafficPolicySpec;
     const policy: TrafficPolicy = { namespace: object.namespace, name: object.name, spec, origin: object.origin, generation: (object.manifest as Manifest).metadata?.generation };
@@ -171,28 +176,9 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     }
     const versions = new Set(Object.keys(spec.versions));
     policyVersions.set(policy, versions);
-    const routeNames = new Map<string, number>();
-    (spec.routes ?? []).forEach((route, index) => {
-      const earlier = routeNames.get(route.name);
-      if (earlier !== undefined) issue('duplicate-route', object, ['spec', 'routes', index, 'name'], `route name "${route.name}" is already used by spec.routes[${earlier}]`);
-      else routeNames.set(route.name, index);
-      route.to.forEach((destination, toIndex) => {
-        if (!versions.has(destination.version)) {
-          issue('unknown-version', object, ['spec', 'routes', index, 'to', toIndex, 'version'], `version "${destination.version}" is not in spec.versions (${[...versions].sort().join(', ')})`);
-        }
-      });
-      const sum = route.to.reduce((total, destination) => total + destination.weight, 0);
-      if (sum !== 100) issue('weights-sum', object, ['spec', 'routes', index, 'to'], `weights must sum to 100, got ${sum}`);
-      const seen = new Set<string>();
-      route.to.forEach((destination, toIndex) => {
-        if (seen.has(destination.version)) issue('duplicate-route', object, ['spec', 'routes', index, 'to', toIndex, 'version'], `version "${destination.version}" is listed twice`);
-        seen.add(destination.version);
-      });
-    });
-    const retryOn = spec.retries?.retryOn ?? [];
-    if (retryOn.includes('retriable-status-codes') && !(spec.retries?.retriableStatusCodes?.length)) {
-      issue('schema', object, ['spec', 'retries'], 'retryOn includes retriable-status-codes, so retriableStatusCodes must list at least one status code');
-    }
+    const traffic = trafficFromPolicy({ kind: 'TrafficPolicy', namespace: object.namespace, name: object.name }, spec);
+    trafficOf.set(policy, traffic);
+    for (const problem of trafficProblems(versions, traffic)) issue(problem.code, object, problem.path, problem.message);
   }
 
   // Canaries: a policy for the service, both versions in it, steps increasing.
@@ -245,9 +231,7 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
       }
       versions.set(name, { name, labels, endpoints: members });
     }
-    const canary = canaryByService.get(`${svc.namespace}/${svc.name}`);
-    const service: MeshService = {
-      fingerprint: contentHash([svc.name, svc.namespace, ports, selector, endpoints, policy?.spec ?? null, canary?.spec ?? null]),
+    const service: Omit<MeshService, 'fingerprint'> = {
       host: serviceHost(svc.name, svc.namespace),
       name: svc.name,
       namespace: svc.namespace,
@@ -255,10 +239,9 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
       selector,
       endpoints,
       versions: new FrozenMap(versions),
-      policy,
-      canary,
+      ...(policy ? { traffic: trafficOf.get(policy)! } : {}),
     };
-    return service;
+    return { ...service, fingerprint: serviceFingerprint(service) };
   });
   for (const service of serviceList.sort((a, b) => a.host.localeCompare(b.host))) services.set(service.host, service);
 

@@ -2,10 +2,16 @@
  * The model: one immutable, validated view of the whole mesh. Every later
  * stage (translate, xDS, canary) reads a Snapshot and never mutates it; a
  * change anywhere produces a new Snapshot with a new version.
+ *
+ * Services are the typed IR the translator reads (ports, endpoints, versions,
+ * and `traffic`, see traffic.ts). The user's TrafficPolicy and Canary objects
+ * are kept alongside for the canary controller and status, not for translation.
  */
 import type { ObjectReference } from '../core/errors.js';
 import type { CanarySpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/types.js';
 import type { ObjectOrigin } from '../core/source-object.js';
+import { contentHash } from '../lib/canonical-json.js';
+import type { ServiceTraffic } from './traffic.js';
 
 /** A Service's cluster-local DNS name: `orders.shop.svc.cluster.local`. */
 export type ServiceHost = string;
@@ -56,8 +62,8 @@ export interface MeshService {
   readonly host: ServiceHost;
   /**
    * Content hash of everything this service's configuration depends on (ports,
-   * endpoints, policy, canary): equal fingerprints translate to equal resources,
-   * which lets translation reuse work across snapshots.
+   * endpoints, versions, traffic): equal fingerprints translate to equal
+   * resources, which lets translation reuse work across snapshots.
    */
   readonly fingerprint: string;
   readonly name: string;
@@ -68,8 +74,13 @@ export interface MeshService {
   readonly endpoints: readonly Endpoint[];
   /** Version name → its endpoints; empty without a TrafficPolicy. Sorted by name. */
   readonly versions: ReadonlyMap<string, ServiceVersion>;
-  readonly policy?: TrafficPolicy;
-  readonly canary?: Canary;
+  /** Routing and resilience settings; undefined without a TrafficPolicy (plain round robin). */
+  readonly traffic?: ServiceTraffic;
+}
+
+/** The fingerprint of a service from its content (build and overrides use the same rule). */
+export function serviceFingerprint(service: Omit<MeshService, 'fingerprint'>): string {
+  return contentHash([service.name, service.namespace, service.ports, service.selector, service.endpoints, [...service.versions.values()].map((v) => [v.name, v.labels]), service.traffic ?? null]);
 }
 
 export interface NamespaceInfo {

@@ -3,32 +3,31 @@
  * whole and the last good snapshot keeps being served; the rejection is kept
  * (for /readyz and logs) until a good load clears it.
  *
- * Overlays are how the control plane itself changes the model — the canary
- * controller shifting weights, mesh-wide ejection removing an endpoint —
- * without touching the user's objects or Envoy resources: each overlay maps
- * the user's last good objects to adjusted ones, and the snapshot is rebuilt
- * from the result, so every proxy converges through the normal xDS path.
+ * Overrides are how the control plane itself changes the model — the canary
+ * controller shifting weights, mesh-wide ejection taking an endpoint out —
+ * without touching the user's objects or Envoy resources: each owner installs
+ * typed IR edits (model/overrides.ts), applied on top of the user's last good
+ * snapshot, so every proxy converges through the normal xDS path. The user's
+ * snapshot is built once per load; overrides only re-fingerprint the services
+ * they change.
  */
 import { ConfigError, type ConfigIssue } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
-import type { SourceObject } from '../core/source-object.js';
 import type { LoadResult } from '../core/config-source.js';
-import { buildSnapshot, evaluateLoad } from './build.js';
+import { evaluateLoad } from './build.js';
+import { applyOverrides, type ModelOverride } from './overrides.js';
 import type { Snapshot } from './snapshot.js';
 
 export type SnapshotListener = (snapshot: Snapshot) => void;
-
-/** Adjusts the user's objects; must return new (frozen) objects rather than mutate. */
-export type Overlay = (objects: readonly SourceObject[]) => readonly SourceObject[];
 
 export class SnapshotStore {
   #current?: Snapshot;
   /** The user's configuration as last accepted, before overlays. */
   #base?: Snapshot;
-  #baseLoad?: LoadResult;
   #lastError?: ConfigError;
   readonly #listeners = new Set<SnapshotListener>();
-  readonly #overlays = new Map<string, Overlay>();
+  /** Per owner ('canary', 'ejection'), in installation order. */
+  readonly #overrides = new Map<string, readonly ModelOverride[]>();
 
   constructor(private readonly logger: Logger) {}
 
@@ -36,7 +35,7 @@ export class SnapshotStore {
     return this.#current;
   }
 
-  /** The snapshot of the user's configuration alone (no canary or ejection adjustments). */
+  /** The snapshot of the user's configuration alone (no canary or ejection overrides). */
   get base(): Snapshot | undefined {
     return this.#base;
   }
@@ -65,38 +64,55 @@ export class SnapshotStore {
     this.#lastError = undefined;
     for (const warning of result.snapshot.warnings) this.logger.warn({ object: warning.object, field: warning.field }, warning.message);
     this.#base = result.snapshot;
-    this.#baseLoad = load;
     this.#publish();
     return undefined;
   }
 
-  /** Install, replace or (with undefined) remove an overlay, and rebuild. */
-  setOverlay(name: string, overlay: Overlay | undefined): readonly ConfigIssue[] {
-    if (overlay) this.#overlays.set(name, overlay);
-    else this.#overlays.delete(name);
-    return this.#publish();
+  /** The overrides an owner has installed (empty when none). */
+  overrides(owner: string): readonly ModelOverride[] {
+    return this.#overrides.get(owner) ?? [];
   }
 
-  #publish(): readonly ConfigIssue[] {
-    const base = this.#base;
-    const load = this.#baseLoad;
-    if (!base || !load) return [];
-    let snapshot = base;
-    if (this.#overlays.size > 0) {
-      let objects = load.objects;
-      for (const overlay of this.#overlays.values()) objects = overlay(objects);
-      const built = buildSnapshot(objects, load.ignored);
-      if (!built.ok) {
-        // An overlay that breaks the model is a bug of ours: keep serving what we had.
-        this.logger.error({ overlays: [...this.#overlays.keys()], issues: built.issues.slice(0, 10) }, 'control-plane adjustment produced an invalid model; keeping the current snapshot');
-        return built.issues;
+  /**
+   * Install, replace or (with undefined or []) remove an owner's overrides.
+   * A set that would make the model invalid is refused: the returned issues
+   * say why, and the owner's previous set and the current snapshot stay.
+   */
+  setOverrides(owner: string, overrides: readonly ModelOverride[] | undefined): readonly ConfigIssue[] {
+    const previous = this.#overrides.get(owner);
+    if (overrides?.length) this.#overrides.set(owner, overrides);
+    else this.#overrides.delete(owner);
+    if (this.#base && overrides?.length) {
+      const checked = applyOverrides(this.#base, overrides);
+      if (!checked.ok) {
+        if (previous) this.#overrides.set(owner, previous);
+        else this.#overrides.delete(owner);
+        this.logger.error({ owner, issues: checked.issues.slice(0, 10) }, 'control-plane override refused: it would make the model invalid; keeping the current snapshot');
+        return checked.issues;
       }
-      snapshot = built.snapshot;
     }
-    if (snapshot.version === this.#current?.version) return [];
-    this.#current = snapshot;
-    this.logger.info({ version: snapshot.version, counts: snapshot.counts, overlays: [...this.#overlays.keys()] }, 'new snapshot');
-    for (const listener of this.#listeners) listener(snapshot);
+    this.#publish();
     return [];
+  }
+
+  #publish(): void {
+    const base = this.#base;
+    if (!base) return;
+    let snapshot = base;
+    const applied: string[] = [];
+    for (const [owner, overrides] of this.#overrides) {
+      const result = applyOverrides(snapshot, overrides);
+      if (!result.ok) {
+        // Valid when installed, but the user's new configuration no longer takes it (a version removed…).
+        this.logger.error({ owner, issues: result.issues.slice(0, 10) }, 'control-plane override no longer fits the configuration; serving without it');
+        continue;
+      }
+      if (result.snapshot !== snapshot) applied.push(owner);
+      snapshot = result.snapshot;
+    }
+    if (snapshot.version === this.#current?.version) return;
+    this.#current = snapshot;
+    this.logger.info({ version: snapshot.version, counts: snapshot.counts, overrides: applied }, 'new snapshot');
+    for (const listener of this.#listeners) listener(snapshot);
   }
 }

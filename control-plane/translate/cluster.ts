@@ -4,7 +4,7 @@
  * Circuit breaking and outlier detection come from the TrafficPolicy.
  */
 import type { MeshService, ServicePort } from '../model/snapshot.js';
-import { parseDuration, toProtoDuration } from '../lib/duration.js';
+import { toProtoDuration } from '../lib/duration.js';
 import type { ProxyMode } from './proxy-scope.js';
 import { adsConfigSource, anyOf, type EnvoyJson, type EnvoyResource, type TranslationIssue } from './resources.js';
 import { inboundClusterName, inboundPassthroughClusterName, outboundClusterName, passthroughClusterName } from './cluster-names.js';
@@ -21,7 +21,7 @@ export function isHttp2Port(port: ServicePort): boolean {
 }
 
 function circuitBreakers(service: MeshService): EnvoyJson | undefined {
-  const spec = service.policy?.spec.circuitBreaker;
+  const spec = service.traffic?.circuitBreaker;
   if (!spec) return undefined;
   const threshold: Record<string, unknown> = { priority: 'DEFAULT' };
   if (spec.maxConnections !== undefined) threshold.max_connections = spec.maxConnections;
@@ -32,11 +32,11 @@ function circuitBreakers(service: MeshService): EnvoyJson | undefined {
 }
 
 function outlierDetection(service: MeshService, mode: ProxyMode, issues: TranslationIssue[]): EnvoyJson | undefined {
-  const spec = service.policy?.spec.outlierDetection;
+  const spec = service.traffic?.outlierDetection;
   if (!spec) return undefined;
   const body: Record<string, unknown> = {};
-  if (spec.interval) body.interval = toProtoDuration(parseDuration(spec.interval)!);
-  if (spec.baseEjectionTime) body.base_ejection_time = toProtoDuration(parseDuration(spec.baseEjectionTime)!);
+  if (spec.interval !== undefined) body.interval = toProtoDuration(spec.interval);
+  if (spec.baseEjectionTime !== undefined) body.base_ejection_time = toProtoDuration(spec.baseEjectionTime);
   if (spec.maxEjectionPercent !== undefined) body.max_ejection_percent = spec.maxEjectionPercent;
   if (mode === 'sidecar') {
     if (spec.consecutive5xx !== undefined) body.consecutive_5xx = spec.consecutive5xx;
@@ -53,7 +53,7 @@ function outlierDetection(service: MeshService, mode: ProxyMode, issues: Transla
     body.enforcing_success_rate = 0;
     issues.push({
       severity: 'warning',
-      object: `TrafficPolicy ${service.policy!.namespace}/${service.policy!.name}`,
+      object: `TrafficPolicy ${service.traffic!.policy.namespace}/${service.traffic!.policy.name}`,
       message: 'proxyless gRPC clients have no consecutive-5xx ejection; they eject endpoints with ≥ 50% failures instead',
     });
   }

@@ -3,13 +3,13 @@
  * TrafficPolicy's routes in order (user-ID, header and path matches; weighted
  * versions; timeout and retries), then a default route last.
  */
-import type { RouteSpec, WeightedVersionSpec } from '../api/types.js';
-import { parseDuration, toProtoDuration } from '../lib/duration.js';
+import { toProtoDuration } from '../lib/duration.js';
 import type { MeshService, ServicePort } from '../model/snapshot.js';
+import { matchesEverything, type WeightedDestination } from '../model/traffic.js';
 import { outboundClusterName } from './cluster-names.js';
 import type { ProxyMode } from './proxy-scope.js';
 import type { EnvoyJson, TranslationIssue } from './resources.js';
-import { isCatchAll, routeMatch } from './route-match.js';
+import { routeMatch } from './route-match.js';
 
 /** gRPC clients retry only on gRPC status codes (gRFC A44). */
 const grpcRetryConditions = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
@@ -20,7 +20,7 @@ const grpcRetryConditions = new Set(['cancelled', 'deadline-exceeded', 'internal
  */
 const defaultSidecarRetry = { retry_on: 'connect-failure,refused-stream,unavailable,cancelled', num_retries: 2 };
 
-function weightedAction(service: MeshService, port: ServicePort, to: readonly WeightedVersionSpec[]): Record<string, unknown> {
+function weightedAction(service: MeshService, port: ServicePort, to: readonly WeightedDestination[]): Record<string, unknown> {
   const live = to.filter((destination) => destination.weight > 0);
   if (live.length === 1) return { cluster: outboundClusterName(port.port, service.host, live[0]!.version) };
   return {
@@ -30,37 +30,39 @@ function weightedAction(service: MeshService, port: ServicePort, to: readonly We
   };
 }
 
+const policyName = (service: MeshService): string => `TrafficPolicy ${service.traffic!.policy.namespace}/${service.traffic!.policy.name}`;
+
 function retryPolicy(service: MeshService, mode: ProxyMode, issues: TranslationIssue[]): Record<string, unknown> | undefined {
-  const spec = service.policy?.spec.retries;
-  if (!spec) return mode === 'sidecar' ? defaultSidecarRetry : undefined;
-  if (spec.attempts === 0) return undefined;
-  let conditions = spec.retryOn ?? ['connect-failure', 'refused-stream', 'unavailable', 'cancelled'];
+  const retry = service.traffic?.retry;
+  if (!retry) return mode === 'sidecar' ? defaultSidecarRetry : undefined;
+  if (retry.attempts === 0) return undefined;
+  let conditions = retry.retryOn;
   if (mode === 'proxyless') {
     const dropped = conditions.filter((c) => !grpcRetryConditions.has(c));
     conditions = conditions.filter((c) => grpcRetryConditions.has(c));
     if (dropped.length > 0) {
       issues.push({
         severity: 'warning',
-        object: `TrafficPolicy ${service.policy!.namespace}/${service.policy!.name}`,
+        object: policyName(service),
         message: `proxyless gRPC clients retry only on gRPC status codes; ignoring retryOn ${dropped.join(', ')}${conditions.length ? '' : ', so they do not retry'}`,
       });
     }
     if (conditions.length === 0) return undefined;
   }
-  const policy: Record<string, unknown> = { retry_on: conditions.join(','), num_retries: spec.attempts };
-  if (spec.perTryTimeout) policy.per_try_timeout = toProtoDuration(parseDuration(spec.perTryTimeout)!);
-  if (spec.retriableStatusCodes?.length && mode === 'sidecar') policy.retriable_status_codes = [...spec.retriableStatusCodes];
+  const policy: Record<string, unknown> = { retry_on: conditions.join(','), num_retries: retry.attempts };
+  if (retry.perTryTimeout !== undefined) policy.per_try_timeout = toProtoDuration(retry.perTryTimeout);
+  if (retry.retriableStatusCodes.length && mode === 'sidecar') policy.retriable_status_codes = [...retry.retriableStatusCodes];
   return policy;
 }
 
 function withPolicy(action: Record<string, unknown>, service: MeshService, mode: ProxyMode, retry: Record<string, unknown> | undefined): Record<string, unknown> {
-  const timeout = service.policy?.spec.timeout;
+  const timeout = service.traffic?.timeout;
   if (mode === 'sidecar') {
     // Envoy's default is a 15 s route timeout; a mesh should add none unless asked (as Istio does).
-    action.timeout = timeout ? toProtoDuration(parseDuration(timeout)!) : '0s';
-  } else if (timeout && parseDuration(timeout)! > 0) {
+    action.timeout = timeout !== undefined ? toProtoDuration(timeout) : '0s';
+  } else if (timeout !== undefined && timeout > 0) {
     // gRPC clients read the deadline from max_stream_duration, not `timeout` (gRFC A31).
-    action.max_stream_duration = { max_stream_duration: toProtoDuration(parseDuration(timeout)!) };
+    action.max_stream_duration = { max_stream_duration: toProtoDuration(timeout) };
   }
   if (retry) action.retry_policy = retry;
   return action;
@@ -85,20 +87,19 @@ export function virtualHost(service: MeshService, port: ServicePort, callerNames
   const routes: unknown[] = [];
   const jsonPointers: string[] = [];
   let caughtAll = false;
-  const policyRoutes: readonly RouteSpec[] = service.policy?.spec.routes ?? [];
-  for (const spec of policyRoutes) {
+  for (const route of service.traffic?.routes ?? []) {
     if (caughtAll) {
-      issues.push({ severity: 'warning', object: `TrafficPolicy ${service.policy!.namespace}/${service.policy!.name}`, message: `route "${spec.name}" comes after a route that matches everything and is never used` });
+      issues.push({ severity: 'warning', object: policyName(service), message: `route "${route.name}" comes after a route that matches everything and is never used` });
       continue;
     }
-    const result = routeMatch(spec.match, mode);
+    const result = routeMatch(route.match, mode);
     if ('unsupported' in result) {
-      issues.push({ severity: 'warning', object: `TrafficPolicy ${service.policy!.namespace}/${service.policy!.name}`, message: `route "${spec.name}": ${result.unsupported}` });
+      issues.push({ severity: 'warning', object: policyName(service), message: `route "${route.name}": ${result.unsupported}` });
       continue;
     }
-    if (spec.match?.userId?.jsonBody) jsonPointers.push(spec.match.userId.jsonBody);
-    routes.push({ name: spec.name, match: result.match, route: withPolicy(weightedAction(service, port, spec.to), service, mode, retry) });
-    caughtAll = isCatchAll(spec.match);
+    if (route.match.userId?.source.kind === 'jsonBody') jsonPointers.push(route.match.userId.source.pointer);
+    routes.push({ name: route.name, match: result.match, route: withPolicy(weightedAction(service, port, route.destinations), service, mode, retry) });
+    caughtAll = matchesEverything(route.match);
   }
   if (!caughtAll) {
     routes.push({ name: 'default', match: { prefix: '/' }, route: withPolicy({ cluster: outboundClusterName(port.port, service.host) }, service, mode, retry) });

@@ -2,8 +2,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ejectionOverlay } from '../../control-plane/canary/ejection.js';
-import { canaryOverlay } from '../../control-plane/canary/overlay.js';
+import { ejectionOverrides } from '../../control-plane/canary/ejection.js';
+import { canaryOverrides } from '../../control-plane/canary/routing-overrides.js';
 import { CanaryStateFile } from '../../control-plane/canary/state-file.js';
 import { initialState } from '../../control-plane/canary/state-machine.js';
 import { createLogger } from '../../control-plane/log/logger.js';
@@ -21,32 +21,33 @@ function store() {
   return s;
 }
 
-describe('canary and ejection overlays', () => {
-  it('the canary overlay rewrites the policy routes (cohort first, then the split) and leaves the user objects alone', () => {
+describe('canary and ejection overrides', () => {
+  it('the canary replaces the service routes (cohort first, then the split) and leaves the user snapshot alone', () => {
     const s = store();
-    expect(s.setOverlay('canary', canaryOverlay(() => [{ namespace: 'shop', spec, routing: { kind: 'split', weight: 25, cohort: true } }]))).toEqual([]);
-    const routes = s.current!.services.get(host)!.policy!.spec.routes!;
+    expect(s.setOverrides('canary', canaryOverrides([{ namespace: 'shop', spec, routing: { kind: 'split', weight: 25, cohort: true } }]))).toEqual([]);
+    const routes = s.current!.services.get(host)!.traffic!.routes;
     expect(routes.map((r) => r.name)).toEqual(['canary-cohort', 'canary-split']);
-    expect(routes[0]!.match?.userId).toEqual({ header: 'x-user-id', prefix: 'beta-' });
-    expect(routes[1]!.to).toEqual([{ version: 'v1', weight: 75 }, { version: 'v2', weight: 25 }]);
+    expect(routes[0]!.match.userId).toEqual({ source: { kind: 'header', name: 'x-user-id' }, match: { kind: 'prefix', value: 'beta-' } });
+    expect(routes[1]!.destinations).toEqual([{ version: 'v1', weight: 75 }, { version: 'v2', weight: 25 }]);
     expect(Object.isFrozen(routes[1])).toBe(true);
-    expect(s.base!.services.get(host)!.policy!.spec.routes![0]!.to.map((t) => t.weight)).toEqual([90, 10]);
-    s.setOverlay('canary', canaryOverlay(() => [{ namespace: 'shop', spec, routing: { kind: 'stable' } }]));
-    expect(s.current!.services.get(host)!.policy!.spec.routes).toEqual([{ name: 'canary-stable', to: [{ version: 'v1', weight: 100 }] }]);
+    expect(s.base!.services.get(host)!.traffic!.routes[0]!.destinations.map((t) => t.weight)).toEqual([90, 10]);
+    s.setOverrides('canary', canaryOverrides([{ namespace: 'shop', spec, routing: { kind: 'stable' } }]));
+    expect(s.current!.services.get(host)!.traffic!.routes.map((r) => [r.name, r.destinations])).toEqual([['canary-stable', [{ version: 'v1', weight: 100 }]]]);
     // Another namespace's service of the same name is not touched.
-    s.setOverlay('canary', canaryOverlay(() => [{ namespace: 'other', spec, routing: { kind: 'canary' } }]));
-    expect(s.current!.services.get(host)!.policy!.spec.routes![0]!.to.map((t) => t.weight)).toEqual([90, 10]);
+    s.setOverrides('canary', canaryOverrides([{ namespace: 'other', spec, routing: { kind: 'canary' } }]));
+    expect(s.current!.services.get(host)!.traffic!.routes[0]!.destinations.map((t) => t.weight)).toEqual([90, 10]);
   });
 
-  it('the ejection overlay marks the endpoint not ready in its EndpointSlice (port-exact), and only that one', () => {
+  it('ejection marks the endpoint not ready on the port it was judged on (port-exact), and only that one', () => {
     const s = store();
-    s.setOverlay('ejection', ejectionOverlay([{ namespace: 'shop', service: 'orders', endpoint: '10.0.0.2:9999' }]));
+    s.setOverrides('ejection', ejectionOverrides([{ host, endpoint: '10.0.0.2:9999' }]));
     expect(s.current!.services.get(host)!.endpoints.every((e) => e.ready)).toBe(true);
-    s.setOverlay('ejection', ejectionOverlay([{ namespace: 'shop', service: 'orders', endpoint: '10.0.0.2:8080' }]));
-    const endpoints = s.current!.services.get(host)!.endpoints;
-    expect(endpoints.find((e) => e.address === '10.0.0.2')!.ready).toBe(false);
-    expect(endpoints.find((e) => e.address === '10.0.0.1')!.ready).toBe(true);
-    s.setOverlay('ejection', undefined);
+    s.setOverrides('ejection', ejectionOverrides([{ host, endpoint: '10.0.0.2:8080' }]));
+    const service = s.current!.services.get(host)!;
+    expect(service.endpoints.find((e) => e.address === '10.0.0.2')!.ready).toBe(false);
+    expect(service.endpoints.find((e) => e.address === '10.0.0.1')!.ready).toBe(true);
+    expect(service.versions.get('v2')!.endpoints.map((e) => e.ready)).toEqual([false]);
+    s.setOverrides('ejection', undefined);
     expect(s.current!.services.get(host)!.endpoints.every((e) => e.ready)).toBe(true);
   });
 });

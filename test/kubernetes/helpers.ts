@@ -164,7 +164,7 @@ export function versionEndpoints(snapshot: Snapshot | undefined, host = ordersHo
 }
 
 export function routeWeights(snapshot: Snapshot | undefined, host = ordersHost): Array<[string, number]> | undefined {
-  return snapshot?.services.get(host)?.policy?.spec.routes?.[0]?.to.map((t) => [t.version, t.weight] as [string, number]);
+  return snapshot?.services.get(host)?.traffic?.routes[0]?.destinations.map((t) => [t.version, t.weight] as [string, number]);
 }
 
 /** The Accepted condition on a stored object. */

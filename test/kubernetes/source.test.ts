@@ -23,8 +23,7 @@ function meshView(snapshot: Snapshot) {
       selector: s.selector,
       endpoints: s.endpoints,
       versions: [...s.versions.values()],
-      policy: s.policy?.spec ?? null,
-      canary: s.canary?.spec ?? null,
+      traffic: s.traffic ?? null,
     })),
     namespaces: [...snapshot.namespaces.values()],
     workloadEntries: snapshot.workloadEntries.map((w) => ({ name: `${w.namespace}/${w.name}`, spec: w.spec })),
@@ -172,16 +171,16 @@ describe('Kubernetes source: changes reach the snapshot', () => {
     await waitFor(() => routeWeights(current())?.[0]?.[1] === 50, 5_000, 'new weights');
     await waitFor(() => acceptedOf(fake, 'TrafficPolicy', 'shop', 'orders')?.observedGeneration === 2, 5_000, 'observedGeneration 2');
     fake.delete('sluice.dev/v1alpha1', 'TrafficPolicy', 'shop', 'orders');
-    await waitFor(() => current().services.get(ordersHost)!.policy === undefined, 5_000, 'policy deleted');
+    await waitFor(() => current().services.get(ordersHost)!.traffic === undefined, 5_000, 'policy deleted');
     expect(current().trafficPolicies).toEqual([]);
   });
 
   it('Canary: add and delete', async () => {
     fake.apply(canary('shop', 'orders-v2', 'orders', 'v1', 'v2'));
-    await waitFor(() => current().services.get(ordersHost)!.canary?.spec.canary === 'v2', 5_000, 'canary');
+    await waitFor(() => current().canaries.find((c) => c.spec.service === 'orders')?.spec.canary === 'v2', 5_000, 'canary');
     await waitFor(() => acceptedOf(fake, 'Canary', 'shop', 'orders-v2')?.status === 'True', 5_000, 'canary accepted');
     fake.delete('sluice.dev/v1alpha1', 'Canary', 'shop', 'orders-v2');
-    await waitFor(() => current().services.get(ordersHost)!.canary === undefined, 5_000, 'canary deleted');
+    await waitFor(() => current().canaries.length === 0, 5_000, 'canary deleted');
   });
 
   it('WorkloadEntry: a VM joins and leaves the service whose selector matches it', async () => {

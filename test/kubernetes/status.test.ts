@@ -66,7 +66,7 @@ describe('Kubernetes source: per-object last good', () => {
     expect(condition).toMatchObject({ status: 'False', reason: 'UnknownVersion' });
     expect(condition.message).toContain('spec.routes[0].to[0].version: version "v9" is not in spec.versions (v1)');
     expect(condition.message).toContain('not served');
-    expect(current().services.get('cart.shop.svc.cluster.local')!.policy).toBeUndefined();
+    expect(current().services.get('cart.shop.svc.cluster.local')!.traffic).toBeUndefined();
     expect(routeWeights(current())).toEqual([['v1', 90], ['v2', 10]]);
   });
 
@@ -81,12 +81,12 @@ describe('Kubernetes source: per-object last good', () => {
 
   it('a policy edit that would break a running canary is refused; the canary and the old policy stay', async () => {
     fake.apply(canary('shop', 'orders-v2', 'orders', 'v1', 'v2'));
-    await waitFor(() => current().services.get(ordersHost)!.canary, 5_000, 'canary');
+    await waitFor(() => current().canaries.find((c) => c.spec.service === 'orders'), 5_000, 'canary');
     // Drops version v2, which the canary releases.
     fake.apply(trafficPolicy('shop', 'orders', 'orders', { v1: 100 }));
     const condition = await waitFor(() => acceptedOf(fake, 'TrafficPolicy', 'shop', 'orders')?.status === 'False' && acceptedOf(fake, 'TrafficPolicy', 'shop', 'orders'), 5_000, 'policy refused');
     expect(condition.message).toContain('version "v2" is not in TrafficPolicy shop/orders');
-    expect(current().services.get(ordersHost)!.canary?.spec.canary).toBe('v2');
+    expect(current().canaries.find((c) => c.spec.service === 'orders')?.spec.canary).toBe('v2');
     expect(routeWeights(current())).toEqual([['v1', 90], ['v2', 10]]);
     expect(acceptedOf(fake, 'Canary', 'shop', 'orders-v2')?.status).toBe('True');
   });
@@ -98,7 +98,7 @@ describe('Kubernetes source: per-object last good', () => {
     expect(condition.reason).toBe('UnknownService');
     expect(current().trafficPolicies).toEqual([]);
     fake.apply(service('shop', 'orders'));
-    await waitFor(() => current().services.get(ordersHost)?.policy, 5_000, 'policy back');
+    await waitFor(() => current().services.get(ordersHost)?.traffic, 5_000, 'policy back');
     await waitFor(() => acceptedOf(fake, 'TrafficPolicy', 'shop', 'orders')?.status === 'True', 5_000, 'Accepted again');
   });
 

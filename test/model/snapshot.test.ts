@@ -23,8 +23,8 @@ describe('Snapshot built from examples/', () => {
     expect(orders.ports).toEqual([{ name: 'http', port: 8080, targetPort: 8080, protocol: 'TCP', appProtocol: 'http' }]);
     expect(orders.versions.get('v1')!.endpoints.map((e) => e.address)).toEqual(['10.244.1.10', '10.244.2.11']);
     expect(orders.versions.get('v2')!.endpoints.map((e) => e.address)).toEqual(['10.244.3.12']);
-    expect(orders.policy?.name).toBe('orders');
-    expect(snapshot.services.get('billing.payments.svc.cluster.local')!.canary?.spec.steps).toEqual([5, 10, 25, 50]);
+    expect(orders.traffic?.policy.name).toBe('orders');
+    expect(snapshot.canaries.find((c) => c.spec.service === 'billing')?.spec.steps).toEqual([5, 10, 25, 50]);
   });
 
   it('puts VMs from WorkloadEntries behind the Service whose selector matches them', async () => {
@@ -47,7 +47,7 @@ describe('Snapshot built from examples/', () => {
     const orders = snapshot.services.get('orders.shop.svc.cluster.local')!;
     expect(() => (snapshot.services as Map<string, unknown>).set('x', {})).toThrow(/immutable/);
     expect(() => {
-      (orders.policy!.spec as { service: string }).service = 'other';
+      (orders.traffic!.routes[0]!.destinations[0] as { weight: number }).weight = 1;
     }).toThrow(TypeError);
     expect(() => {
       (orders.endpoints as unknown[]).push({});

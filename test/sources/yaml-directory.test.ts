@@ -29,7 +29,7 @@ async function running(files: Record<string, string>) {
   return { config, store, nextSnapshot };
 }
 
-const weightOfV2 = (snapshot: Snapshot | undefined) => snapshot?.services.get('orders.shop.svc.cluster.local')?.policy?.spec.routes?.[0]?.to[1]?.weight;
+const weightOfV2 = (snapshot: Snapshot | undefined) => snapshot?.services.get('orders.shop.svc.cluster.local')?.traffic?.routes[0]?.destinations[1]?.weight;
 
 describe('YAML directory source', () => {
   it('loads multi-document files from nested directories at start', async () => {
