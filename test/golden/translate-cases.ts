@@ -1,19 +1,22 @@
 /**
  * Golden translation cases: `test/golden/<case>/in/*.yaml` (plus an optional
- * `proxies.yaml` naming who asks) → `test/golden/<case>/out/<proxy>.<kind>.json`.
+ * `proxies.yaml` naming who asks) → `test/golden/<case>/out/model.ir.yaml`
+ * (the model layer: manifests → IR) and `out/<proxy>.<kind>.json` (end to end).
+ * The translate layer alone (IR → Envoy) has its own cases in `xds-ir/`.
  * Failure cases live in `test/golden/failures/<case>/in/` → `expected-errors.txt`.
  * `inject/` belongs to the injection goldens.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { formatConfigIssue } from '../../control-plane/core/errors.js';
 import { canonicalJson } from '../../control-plane/lib/canonical-json.js';
+import { irDocumentOf } from '../../control-plane/model/ir-document.js';
 import { modelFromDirectory, proxyFromNode, resourcesForProxy } from '../../control-plane/pipeline/pipeline.js';
 import { resourceKinds } from '../../control-plane/translate/resources.js';
 
 export const goldenRoot = path.join(process.cwd(), 'test/golden');
-const reserved = new Set(['inject', 'failures']);
+const reserved = new Set(['inject', 'failures', 'xds-ir']);
 
 interface ProxySpec {
   id: string;
@@ -39,6 +42,11 @@ export async function failureCases(): Promise<string[]> {
   return (await readdir(dir)).sort();
 }
 
+/** YAML with keys in a stable order, so a golden changes only when the content does. */
+export function irYaml(document: unknown): string {
+  return stringify(JSON.parse(canonicalJson(document)), { lineWidth: 0 });
+}
+
 /** Every output file of one case: file name → content. */
 export async function renderTranslationCase(name: string): Promise<Map<string, string>> {
   const caseDir = path.join(goldenRoot, name);
@@ -47,6 +55,8 @@ export async function renderTranslationCase(name: string): Promise<Map<string, s
   const proxiesText = await readFile(path.join(caseDir, 'proxies.yaml'), 'utf8').catch(() => undefined);
   const proxies = proxiesText ? (parse(proxiesText) as ProxySpec[]) : defaultProxies;
   const files = new Map<string, string>();
+  // The first layer: manifests → the typed IR the translator reads.
+  files.set('model.ir.yaml', irYaml(irDocumentOf(result.snapshot)));
   for (const spec of proxies) {
     const resources = resourcesForProxy(result.snapshot, proxyFromNode(spec.id, spec.metadata ?? {}));
     const errors = resources.issues.filter((i) => i.severity === 'error');
