@@ -95,6 +95,18 @@ export const builtinTypes: readonly ResourceType[] = [
   builtin('', 'v1', 'events', 'Event', true),
   builtin('discovery.k8s.io', 'v1', 'endpointslices', 'EndpointSlice', true),
   builtin('coordination.k8s.io', 'v1', 'leases', 'Lease', true),
+  // What an install applies (test/install): workloads, RBAC, configuration, the webhook and CRDs themselves.
+  builtin('', 'v1', 'secrets', 'Secret', true),
+  builtin('', 'v1', 'configmaps', 'ConfigMap', true),
+  builtin('', 'v1', 'serviceaccounts', 'ServiceAccount', true),
+  builtin('apps', 'v1', 'deployments', 'Deployment', true),
+  builtin('policy', 'v1', 'poddisruptionbudgets', 'PodDisruptionBudget', true),
+  builtin('rbac.authorization.k8s.io', 'v1', 'clusterroles', 'ClusterRole', false),
+  builtin('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings', 'ClusterRoleBinding', false),
+  builtin('rbac.authorization.k8s.io', 'v1', 'roles', 'Role', true),
+  builtin('rbac.authorization.k8s.io', 'v1', 'rolebindings', 'RoleBinding', true),
+  builtin('admissionregistration.k8s.io', 'v1', 'mutatingwebhookconfigurations', 'MutatingWebhookConfiguration', false),
+  builtin('apiextensions.k8s.io', 'v1', 'customresourcedefinitions', 'CustomResourceDefinition', false),
 ];
 
 const apiVersionOf = (type: ResourceType) => (type.group ? `${type.group}/${type.version}` : type.version);
@@ -189,6 +201,12 @@ export interface FakeKubeApiServerOptions {
   readonly historyLimit?: number;
   /** CustomResourceDefinition manifests to serve (their openAPIV3Schema is enforced on writes). */
   readonly crds?: readonly Record<string, any>[];
+  /**
+   * As the real NamespaceLifecycle admission plugin: creating an object in a
+   * namespace that does not exist fails with 404. Off by default (most tests
+   * seed objects without their Namespace).
+   */
+  readonly namespaceLifecycle?: boolean;
 }
 
 export class FakeKubeApiServer {
@@ -200,6 +218,7 @@ export class FakeKubeApiServer {
   readonly #snapshots = new Map<string, { items: KubeObject[]; rv: number }>();
   readonly #failures: Array<{ match: (r: RequestRecord) => boolean; status: number; remaining: number }> = [];
   readonly #options: Required<Omit<FakeKubeApiServerOptions, 'crds'>>;
+  readonly #ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
   /** Bearer tokens issued by kubeconfigYaml(); any other request gets 401. */
   readonly #tokens = new Set<string>();
   #rv = 1000;
@@ -209,24 +228,9 @@ export class FakeKubeApiServer {
   readonly requests: RequestRecord[] = [];
 
   private constructor(options: FakeKubeApiServerOptions) {
-    this.#options = { bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000, historyLimit: options.historyLimit ?? 10_000 };
+    this.#options = { bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000, historyLimit: options.historyLimit ?? 10_000, namespaceLifecycle: options.namespaceLifecycle ?? false };
     for (const type of builtinTypes) this.#types.set(typeKeyOf(type.group, type.version, type.plural), type);
-    const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
-    for (const crd of options.crds ?? []) {
-      const spec = crd.spec;
-      for (const version of spec.versions as any[]) {
-        this.#types.set(typeKeyOf(spec.group, version.name, spec.names.plural), {
-          group: spec.group,
-          version: version.name,
-          plural: spec.names.plural,
-          kind: spec.names.kind,
-          namespaced: spec.scope === 'Namespaced',
-          statusSubresource: Boolean(version.subresources?.status),
-          custom: true,
-          schema: version.schema?.openAPIV3Schema ? ajv.compile(version.schema.openAPIV3Schema) : undefined,
-        });
-      }
-    }
+    for (const crd of options.crds ?? []) this.#serveCrd(crd);
     this.#server = createServer((req, res) => this.#handle(req, res));
   }
 
@@ -351,6 +355,25 @@ export class FakeKubeApiServer {
 
   // ---- storage ----
 
+  /** Serve the kind a CustomResourceDefinition defines (given at start, or created through the API). */
+  #serveCrd(crd: Record<string, any>): void {
+    const spec = crd.spec;
+    for (const version of spec.versions as any[]) {
+      const key = typeKeyOf(spec.group, version.name, spec.names.plural);
+      if (this.#types.has(key)) continue;
+      this.#types.set(key, {
+        group: spec.group,
+        version: version.name,
+        plural: spec.names.plural,
+        kind: spec.names.kind,
+        namespaced: spec.scope === 'Namespaced',
+        statusSubresource: Boolean(version.subresources?.status),
+        custom: true,
+        schema: version.schema?.openAPIV3Schema ? this.#ajv.compile(version.schema.openAPIV3Schema) : undefined,
+      });
+    }
+  }
+
   #keyOfType(type: ResourceType): string {
     return typeKeyOf(type.group, type.version, type.plural);
   }
@@ -401,6 +424,9 @@ export class FakeKubeApiServer {
       if (object.metadata.namespace && object.metadata.namespace !== ns) throw new HttpStatus(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
       object.metadata.namespace = ns;
     } else delete object.metadata.namespace;
+    if (this.#options.namespaceLifecycle && type.namespaced && !this.#get(this.#types.get(typeKeyOf('', 'v1', 'namespaces'))!, undefined, object.metadata.namespace!)) {
+      throw new HttpStatus(404, 'NotFound', `namespaces "${object.metadata.namespace}" not found`, { name: object.metadata.namespace, kind: 'namespaces' });
+    }
     if (this.#get(type, object.metadata.namespace, object.metadata.name)) {
       throw new HttpStatus(409, 'AlreadyExists', `${type.plural}${type.group ? `.${type.group}` : ''} "${object.metadata.name}" already exists`, { name: object.metadata.name, kind: type.plural });
     }
@@ -414,6 +440,7 @@ export class FakeKubeApiServer {
     if (!this.#objects.has(key)) this.#objects.set(key, new Map());
     this.#objects.get(key)!.set(objectKeyOf(object.metadata.namespace, object.metadata.name), object);
     this.#record('ADDED', type, object);
+    if (type.kind === 'CustomResourceDefinition') this.#serveCrd(object);
     return object;
   }
 

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { rootLogger } from '../../log/logger.js';
+import { parseDuration } from '../../lib/duration.js';
 import { DEFAULT_INJECTION_CONFIG, loadInjectionConfig } from '../../../webhook/config.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT, startWebhookServer } from '../../../webhook/server.js';
 
@@ -14,6 +15,10 @@ interface WebhookOptions {
   namespace: string;
   maxBodyBytes: string;
   maxConcurrent: string;
+  kubeconfig?: string;
+  tlsSecret: string;
+  webhookConfiguration: string;
+  certCheckInterval: string;
 }
 
 /**
@@ -21,6 +26,8 @@ interface WebhookOptions {
  * Without --cert/--key it creates a CA and a serving certificate for
  * <service>.<namespace>.svc and prints the caBundle to paste into the
  * MutatingWebhookConfiguration (they live only as long as the process).
+ * With --kubeconfig it keeps them in the Secret --tls-secret, renews them and
+ * patches caBundle itself (webhook/ca-bundle.ts), as in examples/deploy.
  */
 export function registerWebhook(program: Command): void {
   program
@@ -35,6 +42,10 @@ export function registerWebhook(program: Command): void {
     .option('--namespace <name>', 'namespace of that Service (for the generated certificate)', 'sluice-system')
     .option('--max-body-bytes <n>', 'largest AdmissionReview accepted (larger: 413)', String(DEFAULT_MAX_BODY_BYTES))
     .option('--max-concurrent <n>', 'admission requests answered at once (more: 429); memory stays below this × --max-body-bytes', String(DEFAULT_MAX_CONCURRENT))
+    .option('--kubeconfig <file>', 'manage the certificate in the cluster ("in-cluster": the pod\'s service account): Secret --tls-secret, caBundle of --webhook-configuration')
+    .option('--tls-secret <name>', 'with --kubeconfig: Secret (in --namespace) holding the CA and serving certificate', 'sluice-webhook-tls')
+    .option('--webhook-configuration <name>', 'with --kubeconfig: MutatingWebhookConfiguration whose caBundle is kept current', 'sluice-sidecar-injector')
+    .option('--cert-check-interval <duration>', 'with --kubeconfig: how often the Secret and caBundle are reconciled', '1m')
     .action(async (opts: WebhookOptions) => {
       if ((opts.cert === undefined) !== (opts.key === undefined)) throw new Error('--cert and --key go together');
       const port = Number(opts.port);
@@ -45,9 +56,28 @@ export function registerWebhook(program: Command): void {
       if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new Error('--max-concurrent must be a whole number ≥ 1');
       const config = opts.config ? await loadInjectionConfig(opts.config) : DEFAULT_INJECTION_CONFIG;
 
+      if (opts.kubeconfig !== undefined && opts.cert !== undefined) throw new Error('--kubeconfig manages the certificate; leave out --cert/--key');
+      const log = rootLogger().child({ component: 'webhook' });
       let cert: string;
       let key: string;
-      if (opts.cert !== undefined && opts.key !== undefined) {
+      let managed: { manager: import('../../../webhook/ca-bundle.js').WebhookCertificateManager; version: string; intervalMs: number } | undefined;
+      if (opts.kubeconfig !== undefined) {
+        const intervalMs = parseDuration(opts.certCheckInterval);
+        if (intervalMs === undefined || intervalMs < 1000) throw new Error(`--cert-check-interval ${opts.certCheckInterval} is not a duration of 1s or more`);
+        const { WebhookCertificateManager } = await import('../../../webhook/ca-bundle.js');
+        const { loadKubeConfig } = await import('../../sources/kubernetes-informers.js');
+        const manager = new WebhookCertificateManager({
+          kubeConfig: loadKubeConfig(opts.kubeconfig === 'in-cluster' ? undefined : opts.kubeconfig),
+          namespace: opts.namespace,
+          secretName: opts.tlsSecret,
+          service: opts.service,
+          webhookConfiguration: opts.webhookConfiguration,
+          log: log.child({ component: 'webhook-certificate' }),
+        });
+        const material = await manager.reconcile(() => undefined);
+        ({ certPem: cert, keyPem: key } = material);
+        managed = { manager, version: material.version, intervalMs };
+      } else if (opts.cert !== undefined && opts.key !== undefined) {
         [cert, key] = await Promise.all([readFile(opts.cert, 'utf8'), readFile(opts.key, 'utf8')]);
       } else {
         // Loaded only here: the X.509 library is heavy and every other command starts without it.
@@ -61,12 +91,13 @@ export function registerWebhook(program: Command): void {
         process.stdout.write(`caBundle: ${generated.caBundle}\n`);
       }
 
-      const log = rootLogger().child({ component: 'webhook' });
       const running = await startWebhookServer({ cert, key, config, host: opts.host, port, maxBodyBytes, maxConcurrent, log });
       process.stdout.write(`listening on https://${running.host}:${running.port}\n`);
+      // A renewed or rotated certificate is served to new connections without a restart.
+      managed?.manager.start((m) => running.server.setSecureContext({ cert: m.certPem, key: m.keyPem, minVersion: 'TLSv1.2' }), managed.intervalMs, managed.version);
       const stop = (signal: string) => {
         log.info({ signal }, 'stopping webhook');
-        running.close().then(() => process.exit(0), () => process.exit(1));
+        Promise.all([managed?.manager.stop(), running.close()]).then(() => process.exit(0), () => process.exit(1));
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
