@@ -9,12 +9,13 @@
  */
 import type { Logger } from '../log/logger.js';
 import { AdminServer } from '../admin/server.js';
+import type { AdminAuthenticator } from '../admin/auth.js';
 import { formatConfigIssue } from '../core/errors.js';
 import { SnapshotStore } from '../model/store.js';
 import type { Snapshot } from '../model/snapshot.js';
 import type { ConfigSource } from '../core/config-source.js';
 import { resourceKinds } from '../translate/resources.js';
-import { proxyIdentityFromNode } from '../translate/proxy-scope.js';
+import { ProxyIdentityError, proxyIdentityFromNode } from '../translate/proxy-scope.js';
 import { XdsCache } from '../xds/cache.js';
 import { CanaryCommandError, CanaryController } from '../canary/controller.js';
 import { MeshEjector, type EjectionSettings } from '../canary/ejection.js';
@@ -36,6 +37,10 @@ export interface ControlPlaneOptions {
   readonly host?: string;
   readonly xdsPort: number;
   readonly adminPort: number;
+  /** Address of the admin port (default 127.0.0.1: only this host can reach it). */
+  readonly adminHost?: string;
+  /** Who may call state-changing admin endpoints (default: nobody). */
+  readonly adminAuth?: AdminAuthenticator;
   readonly tls?: XdsTlsOptions;
   /** Quiet period before a new snapshot is pushed (default 100 ms). */
   readonly debounceMs?: number;
@@ -95,7 +100,7 @@ export class ControlPlane {
     if (options.ejection !== false) {
       this.ejector = new MeshEjector({ store: this.store, telemetry: this.telemetry, logger: logger.child({ component: 'ejection' }), registry: this.metrics.registry, settings: options.ejection, isActive: options.isLeader });
     }
-    this.admin = new AdminServer(logger.child({ component: 'admin' }));
+    this.admin = new AdminServer(logger.child({ component: 'admin' }), { auth: options.adminAuth });
     this.#adminRoutes();
     this.store.subscribe((snapshot) => this.#schedule(snapshot));
   }
@@ -126,7 +131,7 @@ export class ControlPlane {
   }
 
   async start(): Promise<{ xdsPort: number; adminPort: number }> {
-    const adminPort = await this.admin.start(this.options.adminPort, this.options.host);
+    const adminPort = await this.admin.start(this.options.adminPort, this.options.adminHost ?? '127.0.0.1');
     const xdsPort = await this.xds.start();
     await this.options.source.start((load) => {
       const error = this.store.apply(load);
@@ -134,7 +139,7 @@ export class ControlPlane {
     });
     await this.canaries.start();
     this.ejector?.start();
-    this.options.logger.info({ xdsPort, adminPort, source: this.options.source.description, snapshot: this.store.current?.version ?? null }, 'control plane started');
+    this.options.logger.info({ xdsPort, adminPort, adminAuthentication: this.admin.authentication, source: this.options.source.description, snapshot: this.store.current?.version ?? null }, 'control plane started');
     return { xdsPort, adminPort };
   }
 
@@ -180,26 +185,39 @@ export class ControlPlane {
       const view = this.canaries.get(namespace, name);
       return view ? { status: 200, body: view } : { status: 404, body: { error: `no Canary ${namespace}/${name} is being served` } };
     });
-    this.admin.route('POST', '/api/v1/canaries/*', async (_request, url) => {
-      const [namespace, name, action, extra] = url.pathname.slice('/api/v1/canaries/'.length).split('/');
+    // A command is the custom RBAC verb of the same name on canaries.sluice.dev <namespace>/<name>.
+    const canaryCommand = (url: URL) => {
+      const [namespace, name, command, extra] = url.pathname.slice('/api/v1/canaries/'.length).split('/');
       const commands: readonly string[] = ['promote', 'abort', 'pause', 'resume'];
-      if (!namespace || !name || !action || extra !== undefined || !commands.includes(action)) {
-        return { status: 404, body: { error: 'use POST /api/v1/canaries/<namespace>/<name>/{promote|abort|pause|resume}' } };
-      }
+      if (!namespace || !name || !command || extra !== undefined || !commands.includes(command)) return undefined;
+      return { verb: command as CanaryCommand, group: 'sluice.dev', resource: 'canaries', namespace, name };
+    };
+    this.admin.route('POST', '/api/v1/canaries/*', async (_request, url) => {
+      const { namespace, name, verb } = canaryCommand(url)!;
       try {
-        return { status: 200, body: await this.canaries.command(namespace, name, action as CanaryCommand) };
+        return { status: 200, body: await this.canaries.command(namespace, name, verb) };
       } catch (error) {
         if (error instanceof CanaryCommandError) return { status: error.httpStatus, body: { error: error.message, code: error.code } };
         throw error;
       }
-    });
+    }, canaryCommand);
     this.admin.route('GET', '/debug/syncz', () => ({ status: 200, body: this.connections.syncStatus(this.cache.snapshot?.version) }));
-    this.admin.route('GET', '/debug/config_dump', (_request, url) => {
+    this.admin.route('GET', '/debug/config_dump', async (request, url) => {
       const nodeId = url.searchParams.get('proxy');
       if (!nodeId) return { status: 400, body: { error: 'give ?proxy=<node-id> (see /debug/syncz for connected proxies)' } };
       const connection = this.connections.byNodeId(nodeId);
-      const identity = connection?.identity ?? (url.searchParams.get('namespace') || nodeId.includes('.') ? proxyIdentityFromNode(nodeId, Object.fromEntries(url.searchParams)) : undefined);
+      let identity;
+      try {
+        identity = connection?.identity ?? (url.searchParams.get('namespace') || nodeId.includes('.') ? proxyIdentityFromNode(nodeId, Object.fromEntries(url.searchParams)) : undefined);
+      } catch (error) {
+        if (error instanceof ProxyIdentityError) return { status: 400, body: { error: error.message } };
+        throw error;
+      }
       if (!identity) return { status: 404, body: { error: `proxy ${nodeId} is not connected` } };
+      // With client certificates a namespace's config is its own; reading it takes the admin authentication.
+      if (this.options.tls?.clientCaFile) {
+        await this.admin.authorize(request, { verb: 'get', group: 'sluice.dev', resource: 'proxies', subresource: 'configdump', namespace: identity.namespace, name: nodeId });
+      }
       const view = this.cache.view(currentScope(this.cache, identity).scope);
       if (!view) return { status: 503, body: { error: 'no valid snapshot yet' } };
       return {
