@@ -10,9 +10,9 @@ import { ordersService } from '../support/temp-config.js';
 
 const run = promisify(execFile);
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'control-plane/cli/main.ts', 'canary', ...args], { env: { ...process.env, SLUICE_LOG_LEVEL: 'silent' } });
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'control-plane/cli/main.ts', 'canary', ...args], { env: { ...process.env, SLUICE_LOG_LEVEL: 'silent', ...env } });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -53,6 +53,10 @@ describe('sluice canary', () => {
     const status = await cli(['status', '--admin', admin, 'shop/orders']);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/Canary shop\/orders: orders v1 → v2/);
+    // Commands need the admin token; without one the CLI says how to give it.
+    const unauthenticated = await cli(['promote', '--admin', admin, 'shop/orders']);
+    expect(unauthenticated.code).toBe(1);
+    expect(unauthenticated.stderr).toMatch(/Authorization: Bearer.*give --token-file/);
     const waited = await cli(['status', '--wait', '--poll', '100ms', '--admin', admin, 'shop/orders']);
     expect(waited.code).toBe(1);
     expect(waited.stdout).toMatch(/phase: +Failed/);
@@ -63,17 +67,18 @@ describe('sluice canary', () => {
     const running = await startControlPlane({ 'svc.yaml': ordersService, 'tp.yaml': policy, 'canary.yaml': canary('1500ms') });
     stops.push(() => running.stop());
     const admin = `http://127.0.0.1:${running.controlPlane.admin.port}`;
-    const refused = await cli(['resume', '--admin', admin, 'shop/orders']);
+    const token = ['--token-file', running.adminTokenFile];
+    const refused = await cli(['resume', ...token, '--admin', admin, 'shop/orders']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/cannot resume a canary that is (Initializing|Progressing)/);
-    const promoted = await cli(['promote', '--json', '--admin', admin, 'shop/orders']);
+    const promoted = await cli(['promote', '--json', ...token, '--admin', admin, 'shop/orders']);
     expect(JSON.parse(promoted.stdout).phase).toBe('Promoting');
     const timedOut = await cli(['status', '--wait', '--timeout', '100ms', '--poll', '50ms', '--admin', admin, 'shop/orders']);
     expect([0, 3]).toContain(timedOut.code);
     const waited = await cli(['status', '--wait', '--poll', '100ms', '--admin', admin, 'shop/orders']);
     expect(waited.code).toBe(0);
     expect(waited.stdout).toMatch(/phase: +Succeeded/);
-    expect((await cli(['abort', '--admin', admin, 'shop/orders'])).stderr).toMatch(/cannot abort a canary that is Succeeded/);
+    expect((await cli(['abort', '--admin', admin, 'shop/orders'], { SLUICE_ADMIN_TOKEN: running.adminToken })).stderr).toMatch(/cannot abort a canary that is Succeeded/);
     expect((await cli(['status', '--admin', admin, 'shop/missing'])).stderr).toMatch(/no Canary shop\/missing/);
     expect((await cli(['status', '--admin', admin, 'not-a-ref'])).code).toBe(1);
   });

@@ -220,7 +220,7 @@ describe('canary releases driven by proxyless clients\' LRS reports', () => {
     const load = steadyLoad(running.xdsAddress, 'client-manual');
     cleanups.push(() => load.stop());
     await waitForPhase(running, ['Progressing'], 10_000);
-    const post = (action: string) => fetch(`http://127.0.0.1:${running.controlPlane.admin.port}/api/v1/canaries/shop/echo/${action}`, { method: 'POST' });
+    const post = (action: string) => running.command(`/api/v1/canaries/shop/echo/${action}`);
     const paused = await post('pause');
     expect(paused.status).toBe(200);
     const pausedView = (await paused.json()) as View;
@@ -234,6 +234,6 @@ describe('canary releases driven by proxyless clients\' LRS reports', () => {
     expect(((await (await post('promote')).json()) as View).phase).toBe('Promoting');
     await waitForPhase(running, ['Succeeded'], 3000);
     expect((await post('abort')).status).toBe(409);
-    expect((await fetch(`http://127.0.0.1:${running.controlPlane.admin.port}/api/v1/canaries/shop/nope/abort`, { method: 'POST' })).status).toBe(404);
+    expect((await running.command('/api/v1/canaries/shop/nope/abort')).status).toBe(404);
   });
 });

@@ -3,7 +3,12 @@
  * running control plane's admin API, for people and pipelines.
  * `status --wait` blocks until the canary ends: exit 0 on Succeeded, 1 on
  * Failed, 3 on timeout, so a Jenkins stage can gate on it.
+ *
+ * Commands (promote, abort, pause, resume) are authenticated: the bearer token
+ * comes from --token-file, else $SLUICE_ADMIN_TOKEN, else the file named by
+ * $SLUICE_ADMIN_TOKEN_FILE (never a flag holding the token itself, which `ps` would show).
  */
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { parseDuration } from '../../lib/duration.js';
 
@@ -25,7 +30,19 @@ interface CanaryView {
 
 interface CommonOptions {
   admin: string;
+  tokenFile?: string;
   json?: boolean;
+}
+
+/** The admin token to send, if any: YAML mode's --admin-token-file, or a Kubernetes token (e.g. `kubectl create token`). */
+async function adminToken(options: CommonOptions): Promise<string | undefined> {
+  const file = options.tokenFile ?? process.env.SLUICE_ADMIN_TOKEN_FILE;
+  if (options.tokenFile === undefined && process.env.SLUICE_ADMIN_TOKEN) return process.env.SLUICE_ADMIN_TOKEN.trim();
+  if (file === undefined || file === '') return undefined;
+  const text = await readFile(file, 'utf8').catch((error: Error) => {
+    throw new Error(`cannot read the admin token file ${file}: ${error.message}`);
+  });
+  return text.trim();
 }
 
 function parseRef(ref: string): { namespace: string; name: string } {
@@ -34,12 +51,18 @@ function parseRef(ref: string): { namespace: string; name: string } {
   return { namespace: match[1]!, name: match[3]! };
 }
 
-async function call(admin: string, method: 'GET' | 'POST', path: string): Promise<CanaryView> {
+async function call(admin: string, method: 'GET' | 'POST', path: string, token?: string): Promise<CanaryView> {
   const url = new URL(path, admin);
-  const response = await fetch(url, { method }).catch((error: Error) => {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  // Commands are JSON requests: the admin API refuses any other body type (no HTML form can send one).
+  const init = method === 'POST' ? { method, headers: { ...headers, 'content-type': 'application/json' }, body: '{}' } : { method, headers };
+  const response = await fetch(url, init).catch((error: Error) => {
     throw new Error(`cannot reach the control plane at ${admin}: ${error.message}`);
   });
   const body = (await response.json().catch(() => ({}))) as CanaryView & { error?: string };
+  if (response.status === 401 && token === undefined) {
+    throw new Error(`${body.error ?? 'authentication required'} (give --token-file <file> or set SLUICE_ADMIN_TOKEN)`);
+  }
   if (!response.ok) throw new Error(body.error ?? `${url.pathname} answered ${response.status}`);
   return body;
 }
@@ -65,9 +88,13 @@ export function registerCanary(program: Command): void {
 Examples:
   sluice canary status shop/orders
   sluice canary status --wait --timeout 30m shop/orders   # exit 0 on Succeeded, 1 on Failed
-  sluice canary pause shop/orders
-  sluice canary promote shop/orders`);
-  const common = (command: Command) => command.option('--admin <url>', 'admin address of the control plane (the leader, in Kubernetes)', 'http://127.0.0.1:15014').option('--json', 'print JSON');
+  sluice canary pause --token-file ~/.sluice/admin-token shop/orders
+  SLUICE_ADMIN_TOKEN=$(kubectl create token release-bot -n shop) sluice canary promote shop/orders`);
+  const common = (command: Command) =>
+    command
+      .option('--admin <url>', 'admin address of the control plane (the leader, in Kubernetes)', 'http://127.0.0.1:15014')
+      .option('--token-file <file>', 'bearer token for commands: the control plane\'s --admin-token-file, or a Kubernetes token (default: $SLUICE_ADMIN_TOKEN, then the file $SLUICE_ADMIN_TOKEN_FILE)')
+      .option('--json', 'print JSON');
 
   common(canary.command('status <namespace/name>').description('Show a canary\'s phase, weight and checks.'))
     .option('--wait', 'block until the canary succeeds (exit 0) or fails (exit 1)')
@@ -121,7 +148,7 @@ Examples:
   ] as const) {
     common(canary.command(`${action} <namespace/name>`).description(summary)).action(async (ref: string, options: CommonOptions) => {
       const { namespace, name } = parseRef(ref);
-      const view = await call(options.admin, 'POST', `/api/v1/canaries/${namespace}/${name}/${action}`);
+      const view = await call(options.admin, 'POST', `/api/v1/canaries/${namespace}/${name}/${action}`, await adminToken(options));
       process.stdout.write(options.json ? `${JSON.stringify(view)}\n` : renderCanary(view));
     });
   }
