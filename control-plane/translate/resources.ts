@@ -3,6 +3,8 @@
  * names, `Any` as `{"@type": …}`, durations as "3s"), ready for the xDS cache
  * to encode once. Plain data only; versions are assigned by the cache.
  */
+import type { ResourceKind } from '../envoy/resource-types.js';
+
 export { anyOf, envoyTypeOfKind, resourceKinds, type ResourceKind } from '../envoy/resource-types.js';
 
 export type EnvoyJson = { readonly [key: string]: unknown };
@@ -16,6 +18,8 @@ export interface EnvoyResource {
 export interface TranslationIssue {
   readonly severity: 'warning' | 'error';
   readonly resource?: string;
+  /** The kind of `resource`, when the issue is about one resource. */
+  readonly kind?: ResourceKind;
   readonly object?: string;
   readonly message: string;
 }

@@ -138,7 +138,8 @@ export class Translator {
       problems = checkValidateRules(envoyTypeOfKind[kind], resource.body).map((v) => ({
         severity: 'error' as const,
         resource: resource.name,
-        message: `${kind} "${resource.name}" breaks Envoy's rules at ${v.field || '(root)'}: ${v.rule}: ${v.message} (a translation bug; the resource is not sent)`,
+        kind,
+        message: `${kind} "${resource.name}" breaks Envoy's rules at ${v.field || '(root)'}: ${v.rule}: ${v.message}`,
       }));
       this.#validated.set(resource.body, problems);
     }

@@ -38,12 +38,29 @@ export interface ScopeView {
   readonly snapshotVersion: string;
   readonly resources: Readonly<Record<ResourceKind, ReadonlyMap<string, CachedResource>>>;
   readonly issues: readonly TranslationIssue[];
+  /**
+   * Resources that failed Envoy's rules or encoding in this snapshot. Each is
+   * never silently withdrawn: the scope keeps serving its last good version
+   * when it had one (`servedVersion`), and /readyz names it.
+   */
+  readonly withheld: readonly WithheldResource[];
   /** Shared state-of-the-world responses, by `<kind>|<subscription key>`. */
   readonly responses: Map<string, { version: string; bytes: Buffer }>;
 }
 
+export interface WithheldResource {
+  readonly kind: ResourceKind;
+  readonly name: string;
+  readonly problem: string;
+  /** The version still served (the last good one), or undefined when there never was one. */
+  readonly servedVersion?: string;
+}
+
 /** The order in which changes are pushed: clusters before their endpoints, listeners before their routes. */
 export const pushOrder: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes'];
+
+/** Distinct SotW subscriptions whose response is kept per view; beyond it responses are built per request. */
+const maxSharedResponses = 1_024;
 
 export type ScopeListener = (view: ScopeView) => void;
 
@@ -139,22 +156,53 @@ export class XdsCache {
     for (const resource of chosen) digest.update(resource.name).update('\0').update(resource.version).update('\0');
     const version = digest.digest('hex').slice(0, 16);
     const response = { version, bytes: encodeDiscoveryResponse(version, typeUrlOfKind[kind], chosen.map((r) => r.any)) };
-    view.responses.set(cacheKey, response);
+    // Proxies of a scope share a handful of subscriptions; a stream cycling through made-up ones must not grow the view.
+    if (view.responses.size < maxSharedResponses) view.responses.set(cacheKey, response);
     return response;
+  }
+
+  /** Every resource withheld in the current views (for /readyz), one entry per (kind, name). */
+  withheld(): Array<WithheldResource & { readonly scopes: number }> {
+    const byName = new Map<string, WithheldResource & { scopes: number }>();
+    for (const view of this.#views.values()) {
+      for (const item of view.withheld) {
+        const key = `${item.kind}|${item.name}`;
+        const entry = byName.get(key);
+        if (entry) entry.scopes += 1;
+        else byName.set(key, { ...item, scopes: 1 });
+      }
+    }
+    return [...byName.values()];
   }
 
   #build(snapshot: Snapshot, scope: ProxyScope, key: string): ScopeView {
     const translated = this.#translator.translate(snapshot, scope, { validate: this.options.validate ?? true });
-    for (const issue of translated.issues) {
-      if (issue.severity === 'error') this.options.logger.error({ scope: key, resource: issue.resource }, issue.message);
-    }
+    const previous = this.#views.get(key);
+    const withheld: WithheldResource[] = [];
+    // A resource that fails is a bug of ours, but withdrawing it would make Envoy delete a
+    // service's clusters or routes (CDS/LDS are state of the world): keep the last good one.
+    const withhold = (kind: ResourceKind, name: string, problem: string, map: Map<string, CachedResource>): void => {
+      const lastGood = previous?.resources[kind].get(name);
+      if (lastGood) map.set(name, lastGood);
+      withheld.push({ kind, name, problem, servedVersion: lastGood?.version });
+      this.options.logger.error({ scope: key, kind, resource: name, keeping: lastGood?.version ?? null }, `${problem}${lastGood ? '; still serving its last good version' : '; it has no good version to serve'}`);
+    };
     const resources = {} as Record<ResourceKind, Map<string, CachedResource>>;
     for (const kind of resourceKinds) {
       const map = new Map<string, CachedResource>();
-      for (const resource of translated[kind]) map.set(resource.name, this.#encode(kind, resource));
+      for (const resource of translated[kind]) {
+        try {
+          map.set(resource.name, this.#encode(kind, resource));
+        } catch (error) {
+          withhold(kind, resource.name, `${kind} "${resource.name}" cannot be encoded: ${(error as Error).message}`, map);
+        }
+      }
+      for (const issue of translated.issues) {
+        if (issue.severity === 'error' && issue.kind === kind && issue.resource && !map.has(issue.resource)) withhold(kind, issue.resource, issue.message, map);
+      }
       resources[kind] = map;
     }
-    return { key, scope, snapshotVersion: snapshot.version, resources, issues: translated.issues, responses: new Map() };
+    return { key, scope, snapshotVersion: snapshot.version, resources, issues: translated.issues, withheld, responses: new Map() };
   }
 
   #encode(kind: ResourceKind, resource: EnvoyResource): CachedResource {

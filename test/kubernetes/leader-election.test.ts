@@ -11,8 +11,8 @@ import { acceptedOf, seedOrders, silent, startFakeCluster, startSource, trafficP
 
 const timing = { leaseDurationMs: 1_000, renewDeadlineMs: 600, retryPeriodMs: 100 };
 
-function elector(fake: FakeKubeApiServer, user: string): LeaderElector {
-  return new LeaderElector({ kubeconfig: fake.kubeConfig(user), namespace: 'sluice-system', identity: user, logger: silent, ...timing });
+function elector(fake: FakeKubeApiServer, user: string, timings: typeof timing = timing): LeaderElector {
+  return new LeaderElector({ kubeconfig: fake.kubeConfig(user), namespace: 'sluice-system', identity: user, logger: silent, ...timings });
 }
 
 function track(e: LeaderElector): string[] {
@@ -36,27 +36,30 @@ describe('LeaderElector', () => {
   });
 
   it('one of two candidates leads; stop() hands over at once', async () => {
-    const a = elector(fake, 'replica-a');
-    const b = elector(fake, 'replica-b');
+    // A long lease, so "b took over well before it expired" proves the release, even on a loaded machine.
+    const slow = { leaseDurationMs: 6_000, renewDeadlineMs: 4_000, retryPeriodMs: 100 };
+    const a = elector(fake, 'replica-a', slow);
+    const b = elector(fake, 'replica-b', slow);
     electors.push(a, b);
     const logA = track(a);
     const logB = track(b);
     a.start();
     await waitFor(() => a.isLeader(), 3_000, 'a leads');
     b.start();
-    await new Promise((resolve) => setTimeout(resolve, 1_500)); // longer than the lease: a keeps renewing it
+    // a keeps renewing: its renewTime moves while b waits.
+    const firstRenew = lease(fake)!.renewTime;
+    await waitFor(() => lease(fake)!.renewTime !== firstRenew && b.leader === 'replica-a', 3_000, 'a renews while b watches');
     expect(a.isLeader()).toBe(true);
     expect(b.isLeader()).toBe(false);
-    expect(b.leader).toBe('replica-a');
-    expect(lease(fake)).toMatchObject({ holderIdentity: 'replica-a', leaseDurationSeconds: 1 });
+    expect(lease(fake)).toMatchObject({ holderIdentity: 'replica-a', leaseDurationSeconds: 6 });
     expect(lease(fake)!.renewTime).toMatch(/\.\d{6}Z$/);
 
     const stoppedAt = Date.now();
     await a.stop();
     expect(a.isLeader()).toBe(false);
     await waitFor(() => b.isLeader(), 3_000, 'b takes over');
-    // Released, so no need to wait out the lease.
-    expect(Date.now() - stoppedAt).toBeLessThan(800);
+    // Released, so no need to wait out the 6 s lease.
+    expect(Date.now() - stoppedAt).toBeLessThan(3_000);
     expect(lease(fake)!.holderIdentity).toBe('replica-b');
     expect(lease(fake)!.leaseTransitions).toBeGreaterThanOrEqual(1);
     expect(logA).toEqual(['started', 'stopped']);
@@ -120,8 +123,10 @@ describe('LeaderElector', () => {
       fake.apply(trafficPolicy('shop', 'orders', 'orders', { v1: 60, v2: 30 }));
       await waitFor(() => acceptedOf(fake, 'TrafficPolicy', 'shop', 'orders')?.status === 'False', 5_000, 'rejection written');
       expect([...writers()].sort()).toEqual(['replica-a', 'replica-b']);
-      const eventAuthors = fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/events')).map((r) => r.user);
-      expect(eventAuthors).toEqual(['replica-b']);
+      // The Event is written after the condition, not with it: wait for it before asking who wrote it.
+      const eventAuthors = () => fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/events')).map((r) => r.user);
+      await waitFor(() => eventAuthors().length > 0, 5_000, 'rejection event');
+      expect(eventAuthors()).toEqual(['replica-b']);
     } finally {
       await sourceA.stop();
       await sourceB.stop();
