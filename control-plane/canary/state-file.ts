@@ -38,15 +38,21 @@ export class CanaryStateFile implements CanaryPersistence {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new StateFileError('state-file-read', `cannot read ${this.file}: ${(error as Error).message}`, { file: this.file }, { cause: error });
       }
       if (text !== undefined) {
-        let parsed: Partial<FileShape>;
+        let parsed: Partial<FileShape> | null;
         try {
-          parsed = JSON.parse(text) as Partial<FileShape>;
+          parsed = JSON.parse(text) as Partial<FileShape> | null;
         } catch (error) {
           throw new StateFileError('state-file-corrupt', `${this.file} is not valid JSON (${(error as Error).message}); move it away to start canaries afresh`, { file: this.file }, { cause: error });
         }
-        for (const [key, value] of Object.entries(parsed.canaries ?? {})) {
+        // Valid JSON of the wrong shape is as corrupt as bad JSON: dropping entries would silently restart canaries.
+        const canaries: unknown = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed.canaries ?? {}) : undefined;
+        if (!canaries || typeof canaries !== 'object' || Array.isArray(canaries)) {
+          throw new StateFileError('state-file-corrupt', `${this.file} is not a Sluice canary state file (expected {"version": 1, "canaries": {…}}); move it away to start canaries afresh`, { file: this.file });
+        }
+        for (const [key, value] of Object.entries(canaries as Record<string, CanaryState & { generation?: unknown }>)) {
           const state = parseState(value);
-          if (state) this.#states.set(key, { ...state, ...(typeof value.generation === 'number' ? { generation: value.generation } : {}) });
+          if (!state) throw new StateFileError('state-file-corrupt', `${this.file}: the state of canary ${JSON.stringify(key.slice(0, 256))} is unreadable (phase or canaryVersion missing or unknown); fix or remove that entry`, { file: this.file, canary: key.slice(0, 256) });
+          this.#states.set(key, { ...state, ...(typeof value.generation === 'number' ? { generation: value.generation } : {}) });
         }
       }
     }

@@ -10,7 +10,7 @@
 import type { Logger } from '../log/logger.js';
 import { AdminServer } from '../admin/server.js';
 import type { AdminAuthenticator } from '../admin/auth.js';
-import { formatConfigIssue } from '../core/errors.js';
+import { formatConfigIssue, SluiceError } from '../core/errors.js';
 import { SnapshotStore } from '../model/store.js';
 import type { Snapshot } from '../model/snapshot.js';
 import type { ConfigSource } from '../core/config-source.js';
@@ -30,6 +30,7 @@ import { ConnectionRegistry } from '../xds/connections.js';
 import { ControlPlaneMetrics } from '../xds/metrics.js';
 import { XdsServer, type AdditionalService, type XdsTlsOptions } from '../xds/server.js';
 import { currentScope } from '../xds/stream-context.js';
+import type { XdsLimits } from '../xds/stream-limits.js';
 
 export interface ControlPlaneOptions {
   readonly source: ConfigSource;
@@ -56,6 +57,8 @@ export interface ControlPlaneOptions {
   readonly ejection?: EjectionSettings | false;
   /** Whether this replica runs canaries and ejection (leader election); default always. */
   readonly isLeader?: () => boolean;
+  /** xDS stream and subscription budgets (`--xds-max-streams`, `--xds-max-subscriptions`). */
+  readonly xdsLimits?: Partial<XdsLimits>;
 }
 
 export class ControlPlane {
@@ -74,6 +77,8 @@ export class ControlPlane {
   #timer?: NodeJS.Timeout;
   #firstPending = 0;
   #pending?: Snapshot;
+  /** Every part started: until then /readyz says not ready, whatever the cache holds. */
+  #started = false;
 
   constructor(private readonly options: ControlPlaneOptions) {
     const logger = options.logger;
@@ -84,7 +89,7 @@ export class ControlPlane {
     this.loadReporting = new LoadReportingServer({ telemetry: this.telemetry, logger: telemetryLogger, reportIntervalMs: options.telemetry?.lrsReportIntervalMs, localities: () => this.#localityIndex() });
     this.statsSink = new StatsSinkServer({ telemetry: this.telemetry, logger: telemetryLogger });
     this.xds = new XdsServer(
-      { host: options.host, port: options.xdsPort, tls: options.tls },
+      { host: options.host, port: options.xdsPort, tls: options.tls, limits: options.xdsLimits },
       { cache: this.cache, connections: this.connections, metrics: this.metrics, logger: logger.child({ component: 'xds' }) },
       [this.loadReporting.service(), this.statsSink.service(), ...(options.additionalServices ?? [])],
     );
@@ -131,19 +136,36 @@ export class ControlPlane {
   }
 
   async start(): Promise<{ xdsPort: number; adminPort: number }> {
-    const adminPort = await this.admin.start(this.options.adminPort, this.options.adminHost ?? '127.0.0.1');
-    const xdsPort = await this.xds.start();
-    await this.options.source.start((load) => {
-      const error = this.store.apply(load);
-      if (error) this.metrics.configErrors.inc();
-    });
-    await this.canaries.start();
+    const adminPort = await this.#listenAdmin(this.options.adminPort, this.options.adminHost ?? '127.0.0.1');
+    let xdsPort: number;
+    try {
+      xdsPort = await this.xds.start();
+      await this.options.source.start((load) => {
+        const error = this.store.apply(load);
+        if (error) this.metrics.configErrors.inc();
+      });
+      await this.canaries.start();
+    } catch (error) {
+      // Fail fast: stop what did start, so the caller can exit instead of serving half a control plane.
+      await this.stop().catch(() => undefined);
+      throw error;
+    }
+    this.#started = true;
     this.ejector?.start();
     this.options.logger.info({ xdsPort, adminPort, adminAuthentication: this.admin.authentication, source: this.options.source.description, snapshot: this.store.current?.version ?? null }, 'control plane started');
     return { xdsPort, adminPort };
   }
 
+  async #listenAdmin(port: number, host: string | undefined): Promise<number> {
+    try {
+      return await this.admin.start(port, host);
+    } catch (error) {
+      throw new SluiceError('admin-listen', `cannot serve the admin API on port ${port}: ${(error as Error).message} (see --admin-port)`, { host, port }, { cause: error });
+    }
+  }
+
   async stop(): Promise<void> {
+    this.#started = false;
     clearTimeout(this.#timer);
     this.canaries.stop();
     this.ejector?.stop();
@@ -159,11 +181,11 @@ export class ControlPlane {
       const current = this.cache.snapshot;
       const lastError = this.store.lastError;
       const body = {
-        ready: Boolean(current),
+        ready: Boolean(current) && this.#started,
         snapshot: current?.version ?? null,
         lastConfigError: lastError ? { count: lastError.issues.length, issues: lastError.issues.map(formatConfigIssue) } : null,
       };
-      return { status: current ? 200 : 503, body };
+      return { status: body.ready ? 200 : 503, body };
     });
     this.admin.route('GET', '/metrics', async () => ({ status: 200, body: await this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType }));
     this.admin.route('GET', '/debug/telemetry', (_request, url) => {

@@ -12,6 +12,13 @@ export class ControlPlaneMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+  readonly openStreams = new Gauge({ name: 'sluice_xds_open_streams', help: 'ADS streams held open, identified or not (bounded by --xds-max-streams).', registers: [this.registry] });
+  readonly refusedStreams = new Counter({
+    name: 'sluice_xds_streams_refused_total',
+    help: 'xDS streams refused or cut off, by reason: stream-limit, subscription-limit, invalid-node, invalid-request, unauthenticated.',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly nacks = new Counter({ name: 'sluice_xds_nacks_total', help: 'Configurations rejected by proxies, by resource type.', labelNames: ['type'], registers: [this.registry] });
   readonly configErrors = new Counter({ name: 'sluice_config_errors_total', help: 'Configuration loads rejected (the last good snapshot kept serving).', registers: [this.registry] });
   readonly snapshotInfo = new Gauge({ name: 'sluice_snapshot_info', help: 'The snapshot being served (value 1, version label).', labelNames: ['version'], registers: [this.registry] });

@@ -4,11 +4,12 @@
  * snapshot changes, respect write back-pressure, and clean up on close.
  * SotwStream and DeltaStream add the protocol.
  */
-import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { status, type ServerDuplexStream } from '@grpc/grpc-js';
 import { ProxyIdentityError, type ProxyIdentity, type ProxyScope } from '../translate/proxy-scope.js';
 import type { ProxyConnection } from './connections.js';
 import { ProxyAuthenticationError } from './proxy-authentication.js';
 import { currentScope, identify, nodeOf, type StreamContext } from './stream-context.js';
+import { checkNode, clipForLog, endWithStatus, XdsStreamRefusal } from './stream-limits.js';
 
 export abstract class ProxyStream<Request extends { node?: unknown }> {
   protected readonly connection: ProxyConnection;
@@ -26,6 +27,7 @@ export abstract class ProxyStream<Request extends { node?: unknown }> {
   ) {
     this.connection = context.connections.open(protocol, call.getPeer());
     context.openStreams.add(this);
+    context.metrics.openStreams.inc();
     call.on('data', (request: Request) => this.#onRequest(request));
     call.on('end', () => this.#finish('client closed the stream'));
     call.on('cancelled', () => this.#finish('stream cancelled'));
@@ -60,38 +62,50 @@ export abstract class ProxyStream<Request extends { node?: unknown }> {
     this.closed = true;
     this.#unsubscribe?.();
     this.context.openStreams.delete(this);
+    this.context.metrics.openStreams.dec();
     this.context.connections.close(this.connection);
     if (this.identity) {
       this.context.metrics.connectedProxies.dec({ mode: this.identity.mode, protocol: this.protocol });
-      this.context.logger.info({ nodeId: this.identity.nodeId, peer: this.connection.peer, reason }, 'proxy disconnected');
+      this.context.logger.info({ nodeId: clipForLog(this.identity.nodeId), peer: this.connection.peer, reason }, 'proxy disconnected');
     }
   }
 
   #onRequest(request: Request): void {
     if (this.closed) return;
-    if (!this.identity && !this.#authenticate(request)) return;
-    this.handle(request, this.identity!);
+    try {
+      if (!this.identity && !this.#authenticate(request)) return;
+      this.handle(request, this.identity!);
+    } catch (error) {
+      if (!(error instanceof XdsStreamRefusal)) throw error;
+      this.refuse(error);
+    }
+  }
+
+  /**
+   * End the stream with the refusal's gRPC status (the proxy logs it) and
+   * forget everything it held. Counted by reason, logged with clipped input.
+   */
+  protected refuse(refusal: XdsStreamRefusal, nodeId = this.identity?.nodeId): void {
+    if (this.closed) return;
+    this.context.metrics.refusedStreams.inc({ reason: refusal.reason });
+    this.context.logger.warn({ nodeId: clipForLog(nodeId), peer: this.connection.peer, protocol: this.protocol, reason: refusal.reason, ...refusal.context }, `xDS stream refused: ${clipForLog(refusal.message)}`);
+    endWithStatus(this.call as ServerDuplexStream<unknown, unknown>, refusal.grpcCode, refusal.message);
+    this.#finish(refusal.message);
   }
 
   #authenticate(request: Request): boolean {
     const node = nodeOf(request);
-    if (!node) {
-      this.call.destroy(new Error('the first request on a stream must carry the node'));
-      return false;
-    }
+    checkNode(node);
     try {
-      this.identity = identify(this.context, this.call as ServerDuplexStream<unknown, unknown>, node);
+      this.identity = identify(this.context, this.call as ServerDuplexStream<unknown, unknown>, node!);
     } catch (error) {
-      const message = error instanceof ProxyAuthenticationError || error instanceof ProxyIdentityError ? error.message : String(error);
-      this.context.logger.warn({ nodeId: node.id, peer: this.connection.peer }, `proxy refused: ${message}`);
-      // 16 = UNAUTHENTICATED
-      this.call.emit('error', Object.assign(new Error(message), { code: 16 }));
-      this.call.destroy();
+      if (!(error instanceof ProxyAuthenticationError || error instanceof ProxyIdentityError)) throw error;
+      this.refuse(new XdsStreamRefusal(status.UNAUTHENTICATED, 'unauthenticated', error.message), node!.id);
       return false;
     }
     this.connection.identity = this.identity;
     this.context.metrics.connectedProxies.inc({ mode: this.identity.mode, protocol: this.protocol });
-    this.context.logger.info({ nodeId: this.identity.nodeId, namespace: this.identity.namespace, mode: this.identity.mode, peer: this.connection.peer, protocol: this.protocol }, 'proxy connected');
+    this.context.logger.info({ nodeId: clipForLog(this.identity.nodeId), namespace: clipForLog(this.identity.namespace), mode: this.identity.mode, peer: this.connection.peer, protocol: this.protocol }, 'proxy connected');
     this.resubscribe();
     return true;
   }

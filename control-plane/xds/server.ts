@@ -4,8 +4,10 @@
  * rebalance across replicas, and a graceful shutdown that ends every stream.
  */
 import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 import { Server, ServerCredentials, type ServerDuplexStream, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { lookupEnvoyType } from '../envoy/proto-registry.js';
+import { SluiceError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { XdsCache } from './cache.js';
 import type { ConnectionRegistry } from './connections.js';
@@ -13,6 +15,10 @@ import { DeltaStream, type DeltaDiscoveryRequestMessage } from './delta-stream.j
 import type { ControlPlaneMetrics } from './metrics.js';
 import { SotwStream, type DiscoveryRequestMessage } from './sotw-stream.js';
 import type { StreamContext } from './stream-context.js';
+import { checkStreamCount, defaultXdsLimits, endWithStatus, XdsStreamRefusal, type XdsLimits } from './stream-limits.js';
+
+/** The xDS port could not be served (certificate unreadable, port in use): start-up fails with this. */
+export class XdsStartError extends SluiceError {}
 
 export interface XdsTlsOptions {
   readonly certFile: string;
@@ -30,6 +36,17 @@ export interface XdsServerOptions {
   /** Close connections after this age so proxies spread over new replicas; streams reconnect. */
   readonly maxConnectionAgeMs?: number;
   readonly maxConnectionAgeGraceMs?: number;
+  /** Stream and subscription budgets (defaults: 10,000 streams, 10,000 names per type per stream). */
+  readonly limits?: Partial<XdsLimits>;
+}
+
+/** A PEM file the TLS set-up needs, or a start-up error naming the flag and the file. */
+async function pemFile(flag: string, file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    throw new XdsStartError('xds-tls-read', `cannot read ${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { file }, { cause: error });
+  }
 }
 
 /** Extra gRPC services hosted on the xDS port (LRS, the Envoy metrics service…). */
@@ -96,11 +113,12 @@ export class XdsServer {
       metrics: deps.metrics,
       logger: deps.logger,
       requireClientCertificate: Boolean(options.tls?.clientCaFile),
+      limits: { ...defaultXdsLimits, ...options.limits },
       openStreams: new Set(),
     };
     this.#server.addService(adsDefinition(), {
-      StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequestMessage, Buffer>) => new SotwStream(call, this.#context),
-      DeltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequestMessage, Buffer>) => new DeltaStream(call, this.#context),
+      StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequestMessage, Buffer>) => this.#admit(call) && new SotwStream(call, this.#context),
+      DeltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequestMessage, Buffer>) => this.#admit(call) && new DeltaStream(call, this.#context),
     });
     for (const service of additional) this.#server.addService(service.definition, service.implementation);
   }
@@ -109,11 +127,46 @@ export class XdsServer {
     return this.#port;
   }
 
+  /** Streams held now (identified or not), against `limits.maxStreams`. */
+  get openStreams(): number {
+    return this.#context.openStreams.size;
+  }
+
+  #refusedSinceWarning = 0;
+  #lastLimitWarning = 0;
+
+  /**
+   * Refuse a stream beyond the stream budget before it holds anything; the
+   * streams already open are untouched. Warned at most every 10 s (a flood of
+   * refusals must not become a flood of log lines); every one is counted.
+   */
+  #admit(call: ServerDuplexStream<unknown, Buffer>): boolean {
+    try {
+      checkStreamCount(this.#context.openStreams.size, this.#context.limits);
+      return true;
+    } catch (error) {
+      if (!(error instanceof XdsStreamRefusal)) throw error;
+      this.#context.metrics.refusedStreams.inc({ reason: error.reason });
+      this.#refusedSinceWarning++;
+      const now = Date.now();
+      if (now - this.#lastLimitWarning >= 10_000) {
+        this.#context.logger.warn({ limit: this.#context.limits.maxStreams, refused: this.#refusedSinceWarning, peer: call.getPeer() }, 'xDS stream limit reached: new streams are refused with RESOURCE_EXHAUSTED');
+        this.#lastLimitWarning = now;
+        this.#refusedSinceWarning = 0;
+      }
+      endWithStatus(call as ServerDuplexStream<unknown, unknown>, error.grpcCode, error.message);
+      return false;
+    }
+  }
+
   async start(): Promise<number> {
     const credentials = await this.#credentials();
     const host = this.options.host ?? '0.0.0.0';
+    const address = `${host.includes(':') ? `[${host}]` : host}:${this.options.port}`;
     this.#port = await new Promise<number>((resolve, reject) => {
-      this.#server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${this.options.port}`, credentials, (error, port) => (error ? reject(error) : resolve(port)));
+      this.#server.bindAsync(address, credentials, (error, port) =>
+        error ? reject(new XdsStartError('xds-listen', `cannot serve xDS on ${address}: ${error.message} (is the port in use? see --xds-port)`, { address }, { cause: error })) : resolve(port),
+      );
     });
     if (!this.options.tls) {
       this.#context.logger.warn({ port: this.#port }, 'xDS is served in plaintext: anyone who reaches this port can read the mesh topology. Use --xds-tls-cert/--xds-tls-key (and --xds-client-ca) outside local use.');
@@ -126,8 +179,15 @@ export class XdsServer {
   async #credentials(): Promise<ServerCredentials> {
     const tls = this.options.tls;
     if (!tls) return ServerCredentials.createInsecure();
-    const [cert, key, ca] = await Promise.all([readFile(tls.certFile), readFile(tls.keyFile), tls.clientCaFile ? readFile(tls.clientCaFile) : Promise.resolve(null)]);
-    return ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], Boolean(ca));
+    const [cert, key, ca] = await Promise.all([pemFile('--xds-tls-cert', tls.certFile), pemFile('--xds-tls-key', tls.keyFile), tls.clientCaFile ? pemFile('--xds-client-ca', tls.clientCaFile) : Promise.resolve(null)]);
+    try {
+      // Parse them now: grpc-js would otherwise only fail at the first TLS handshake, long after start-up said "ready".
+      createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
+      return ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], Boolean(ca));
+    } catch (error) {
+      const files = [tls.certFile, tls.keyFile, tls.clientCaFile].filter(Boolean).join(', ');
+      throw new XdsStartError('xds-tls', `the xDS TLS certificate, key or CA (${files}) cannot be used: ${(error as Error).message}`, { files }, { cause: error });
+    }
   }
 
   /** End every stream (proxies reconnect to another replica), then stop; force after `graceMs`. */

@@ -11,6 +11,7 @@ import type { XdsCache } from './cache.js';
 import type { ConnectionRegistry } from './connections.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import { authenticateProxy } from './proxy-authentication.js';
+import { clipForLog, type XdsLimits } from './stream-limits.js';
 
 export interface StreamContext {
   readonly cache: XdsCache;
@@ -18,6 +19,7 @@ export interface StreamContext {
   readonly metrics: ControlPlaneMetrics;
   readonly logger: Logger;
   readonly requireClientCertificate: boolean;
+  readonly limits: XdsLimits;
   /** Streams register here so a graceful shutdown can end them. */
   readonly openStreams: Set<{ close(): void }>;
 }
@@ -37,7 +39,7 @@ export function peerCertificate(call: ServerDuplexStream<unknown, unknown>): Pee
 export function identify(context: StreamContext, call: ServerDuplexStream<unknown, unknown>, node: { id: string; metadata: Record<string, unknown> }): ProxyIdentity {
   const { identity, overridden } = authenticateProxy(node.id, node.metadata, peerCertificate(call), context.requireClientCertificate);
   if (overridden) {
-    context.logger.warn({ nodeId: node.id, claimed: overridden, certified: identity.namespace }, 'node metadata claims another namespace than its certificate; serving the certificate\'s');
+    context.logger.warn({ nodeId: clipForLog(node.id), claimed: clipForLog(overridden), certified: identity.namespace }, 'node metadata claims another namespace than its certificate; serving the certificate\'s');
   }
   return identity;
 }

@@ -35,6 +35,8 @@ interface Options {
   credentials?: ChannelCredentials;
   /** Decode resources (tests) or keep them as bytes (benchmarks). */
   decode?: boolean;
+  /** Send the first request without a node (hostile-input tests). */
+  omitNode?: boolean;
 }
 
 const service = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -84,6 +86,7 @@ abstract class AdsStream<Response> {
   protected node(): unknown {
     if (!this.firstRequest) return undefined;
     this.firstRequest = false;
+    if (this.options.omitNode) return undefined;
     return messageFromEnvoyJson('envoy.config.core.v3.Node', { id: this.options.nodeId, metadata: this.options.metadata ?? {} });
   }
 

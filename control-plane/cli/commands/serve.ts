@@ -20,6 +20,8 @@ interface ServeOptions {
   xdsTlsCert?: string;
   xdsTlsKey?: string;
   xdsClientCa?: string;
+  xdsMaxStreams: string;
+  xdsMaxSubscriptions: string;
   debounce: string;
   stateDir?: string;
   prometheusUrl?: string;
@@ -91,6 +93,8 @@ export function registerServe(program: Command): void {
     .option('--xds-tls-cert <file>', 'serve xDS over TLS with this certificate (PEM)')
     .option('--xds-tls-key <file>', 'private key of --xds-tls-cert (PEM)')
     .option('--xds-client-ca <file>', 'require client certificates signed by this CA; a proxy\'s namespace then comes from its SPIFFE ID')
+    .option('--xds-max-streams <n>', 'most xDS (ADS) streams held at once; more are refused with RESOURCE_EXHAUSTED (see docs/limits.md)', '10000')
+    .option('--xds-max-subscriptions <n>', 'most resource names one xDS stream may subscribe to, per resource type; a stream asking for more is ended with RESOURCE_EXHAUSTED', '10000')
     .option('--debounce <duration>', 'quiet period before pushing a new snapshot', '100ms')
     .option('--state-dir <dir>', 'YAML mode: keep canary progress in <dir>/canaries.json so a restart resumes at the same step (the YAML is never rewritten)')
     .option('--prometheus-url <url>', 'Prometheus for canary metrics with source: prometheus, e.g. http://prometheus:9090')
@@ -141,13 +145,19 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         adminAuth,
         tls: options.xdsTlsCert ? { certFile: options.xdsTlsCert, keyFile: options.xdsTlsKey!, clientCaFile: options.xdsClientCa } : undefined,
         debounceMs,
+        xdsLimits: { maxStreams: number('--xds-max-streams', options.xdsMaxStreams, 1, 1e7), maxSubscriptions: number('--xds-max-subscriptions', options.xdsMaxSubscriptions, 1, 1e7) },
         telemetry: { lrsReportIntervalMs },
         canaryPersistence: kubernetes?.persistence ?? (options.stateDir ? new CanaryStateFile(options.stateDir) : undefined),
         isLeader: kubernetes?.isLeader,
         prometheusUrl: options.prometheusUrl,
         ejection,
       });
-      const ports = await controlPlane.start();
+      const ports = await controlPlane.start().catch(async (error: unknown) => {
+        // Fail fast: one line naming what failed (file, port), exit 1; never a half-started process.
+        await kubernetes?.stop().catch(() => undefined);
+        process.stderr.write(`sluice: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(1);
+      });
       process.stderr.write(`sluice: serving xDS on ${options.host}:${ports.xdsPort}, admin on http://${options.adminAddress}:${ports.adminPort} (config: ${source.description})\n`);
       let stopping = false;
       const stop = (signal: string) => {
