@@ -1,0 +1,267 @@
+/**
+ * The install as shipped, on a fresh (fake) cluster: the manifests are
+ * applied in the order kustomize gives (`kubectl kustomize examples`) and in
+ * the plain `kubectl apply -f` order of docs/install.md, against an API server
+ * that refuses objects in a missing namespace and custom resources before
+ * their CRD. Then every reference between them must resolve — Services to
+ * pods and named ports, ServiceAccounts, ConfigMaps, RBAC bindings, the
+ * webhook's Service, and the xDS address in every injected bootstrap — and the
+ * shipped `sluice webhook` arguments, run against that cluster with the
+ * webhook's own RBAC, produce the Secret and a caBundle the API server would
+ * trust.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { request } from 'node:https';
+import { writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_INJECTION_CONFIG, loadInjectionConfig } from '../../webhook/config.js';
+import { ROUTES } from '../../webhook/server.js';
+import { generateServingCertificates } from '../../webhook/certificates.js';
+import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
+import { readYamlDocuments, repoRoot, yamlFilesUnder } from '../kubernetes/helpers.js';
+
+type Manifest = Record<string, any>;
+const run = promisify(execFile);
+
+/** Unpack v1 Lists as `kubectl apply -f` does. */
+const unpack = (docs: Manifest[]): Manifest[] => docs.flatMap((d) => (d.apiVersion === 'v1' && d.kind === 'List' ? (d.items as Manifest[]) : [d]));
+
+/** `kubectl apply -f examples/crds -f examples/deploy -f examples/webhook`: directories in that order, files sorted. */
+async function plainOrder(): Promise<Manifest[]> {
+  const out: Manifest[] = [];
+  for (const dir of ['crds', 'deploy', 'webhook']) {
+    for (const file of await yamlFilesUnder(path.join(repoRoot, 'examples', dir))) out.push(...unpack(await readYamlDocuments(file)));
+  }
+  return out;
+}
+
+async function kubectl(): Promise<string | undefined> {
+  return run('kubectl', ['version', '--client']).then(() => 'kubectl', () => undefined);
+}
+
+async function kustomizeOrder(): Promise<Manifest[]> {
+  const { stdout } = await run('kubectl', ['kustomize', path.join(repoRoot, 'examples')], { maxBuffer: 16 * 1024 * 1024 });
+  return parseAllDocuments(stdout).map((d) => d.toJS() as Manifest);
+}
+
+const id = (m: Manifest) => `${m.kind} ${m.metadata.namespace ? `${m.metadata.namespace}/` : ''}${m.metadata.name}`;
+
+/** Apply in order; the API server says no to anything whose prerequisites are missing. */
+async function applyInOrder(manifests: Manifest[]): Promise<FakeKubeApiServer> {
+  const fake = await FakeKubeApiServer.start({ namespaceLifecycle: true });
+  for (const manifest of manifests) {
+    try {
+      fake.apply(manifest);
+    } catch (error) {
+      await fake.close();
+      throw new Error(`applying ${id(manifest)} failed: ${(error as Error).message}`);
+    }
+  }
+  return fake;
+}
+
+/** Every reference between the installed objects; returns the ones that do not resolve. */
+async function unresolved(fake: FakeKubeApiServer): Promise<string[]> {
+  const problems: string[] = [];
+  const deployments = fake.list('apps/v1', 'Deployment');
+  const services = fake.list('v1', 'Service');
+  const exists = (apiVersion: string, kind: string, ns: string | undefined, name: string) => fake.get(apiVersion, kind, ns, name) !== undefined;
+  const podsOf = (ns: string, selector: Record<string, string>) => deployments.filter((d) => d.metadata.namespace === ns && Object.entries(selector).every(([k, v]) => (d as Manifest).spec.template.metadata.labels?.[k] === v));
+
+  for (const d of deployments as Manifest[]) {
+    const ns = d.metadata.namespace;
+    const pod = d.spec.template.spec;
+    if (!exists('v1', 'ServiceAccount', ns, pod.serviceAccountName ?? 'default')) problems.push(`${id(d)}: ServiceAccount ${pod.serviceAccountName} missing`);
+    for (const volume of pod.volumes ?? []) {
+      if (volume.configMap && !exists('v1', 'ConfigMap', ns, volume.configMap.name)) problems.push(`${id(d)}: ConfigMap ${volume.configMap.name} missing`);
+      if (volume.secret && !volume.secret.optional && !exists('v1', 'Secret', ns, volume.secret.secretName)) problems.push(`${id(d)}: Secret ${volume.secret.secretName} missing`);
+    }
+    if (!Object.entries(d.spec.selector.matchLabels).every(([k, v]) => d.spec.template.metadata.labels[k] === v)) problems.push(`${id(d)}: selector does not match its template`);
+  }
+  for (const svc of services as Manifest[]) {
+    const targets = podsOf(svc.metadata.namespace, svc.spec.selector ?? {});
+    if (targets.length === 0) problems.push(`${id(svc)}: selects no Deployment`);
+    const ports = targets.flatMap((t) => (t as Manifest).spec.template.spec.containers.flatMap((c: Manifest) => c.ports ?? []));
+    for (const port of svc.spec.ports) {
+      if (!ports.some((p: Manifest) => p.name === port.targetPort || p.containerPort === port.targetPort)) problems.push(`${id(svc)}: targetPort ${port.targetPort} is no container port`);
+    }
+  }
+  for (const pdb of fake.list('policy/v1', 'PodDisruptionBudget') as Manifest[]) {
+    if (podsOf(pdb.metadata.namespace, pdb.spec.selector.matchLabels).length === 0) problems.push(`${id(pdb)}: selects no Deployment`);
+  }
+  for (const [bindingKind, roleNamespaced] of [['RoleBinding', true], ['ClusterRoleBinding', false]] as const) {
+    for (const binding of fake.list('rbac.authorization.k8s.io/v1', bindingKind) as Manifest[]) {
+      const roleNs = roleNamespaced && binding.roleRef.kind === 'Role' ? binding.metadata.namespace : undefined;
+      if (!exists('rbac.authorization.k8s.io/v1', binding.roleRef.kind, roleNs, binding.roleRef.name)) problems.push(`${id(binding)}: ${binding.roleRef.kind} ${binding.roleRef.name} missing`);
+      for (const s of binding.subjects) if (s.kind === 'ServiceAccount' && !exists('v1', 'ServiceAccount', s.namespace, s.name)) problems.push(`${id(binding)}: ServiceAccount ${s.namespace}/${s.name} missing`);
+    }
+  }
+  for (const mwc of fake.list('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration') as Manifest[]) {
+    for (const webhook of mwc.webhooks) {
+      const ref = webhook.clientConfig.service;
+      const svc = fake.get('v1', 'Service', ref.namespace, ref.name) as Manifest | undefined;
+      if (!svc?.spec.ports.some((p: Manifest) => p.port === (ref.port ?? 443))) problems.push(`${id(mwc)} ${webhook.name}: Service ${ref.namespace}/${ref.name}:${ref.port} missing`);
+      if (!(ref.path in ROUTES)) problems.push(`${id(mwc)} ${webhook.name}: path ${ref.path} is not served`);
+    }
+  }
+  // The xDS address of every bootstrap (built-in default and shipped ConfigMap) is a Service port in front of `serve`'s --xds-port.
+  const configMap = fake.get('v1', 'ConfigMap', 'sluice-system', 'sluice-injection-config') as Manifest | undefined;
+  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-install-'));
+  try {
+    const shipped = configMap ? await writeFile(path.join(dir, 'cm.yaml'), JSON.stringify(configMap)).then(() => loadInjectionConfig(path.join(dir, 'cm.yaml'))) : undefined;
+    if (!shipped) problems.push('ConfigMap sluice-system/sluice-injection-config missing');
+    for (const [what, address] of [['default', DEFAULT_INJECTION_CONFIG.controlPlaneAddress], ['ConfigMap', shipped?.controlPlaneAddress ?? '']]) {
+      const [, name, ns, port] = /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?:(\d+)$/.exec(address!) ?? [];
+      const svc = name ? (fake.get('v1', 'Service', ns, name!) as Manifest | undefined) : undefined;
+      const servicePort = svc?.spec.ports.find((p: Manifest) => p.port === Number(port));
+      const serve = deployments.find((d) => (d as Manifest).spec.template.spec.containers.some((c: Manifest) => c.args?.[0] === 'serve')) as Manifest | undefined;
+      const container = serve?.spec.template.spec.containers.find((c: Manifest) => c.args?.[0] === 'serve');
+      const containerPort = container?.ports.find((p: Manifest) => p.name === servicePort?.targetPort);
+      const xdsPort = container?.args[container.args.indexOf('--xds-port') + 1];
+      if (!svc || !servicePort || !containerPort || String(containerPort.containerPort) !== xdsPort || !podsOf(ns!, svc.spec.selector).includes(serve as never)) {
+        problems.push(`${what} controlPlaneAddress ${address} does not reach serve's xDS port`);
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return problems;
+}
+
+/** Does `rules` (Roles in their namespace, ClusterRoles anywhere) allow `request`? As RBAC decides. */
+function allowedBy(fake: FakeKubeApiServer, account: { namespace: string; name: string }) {
+  const bound = (kind: string, ns?: string) => (fake.list('rbac.authorization.k8s.io/v1', kind, ns) as Manifest[]).filter((b) => b.subjects.some((s: Manifest) => s.kind === 'ServiceAccount' && s.name === account.name && s.namespace === account.namespace));
+  const rules = [
+    ...bound('ClusterRoleBinding').flatMap((b) => ((fake.get('rbac.authorization.k8s.io/v1', 'ClusterRole', undefined, b.roleRef.name) as Manifest).rules as Manifest[]).map((r) => ({ ...r, namespace: undefined }))),
+    ...bound('RoleBinding').flatMap((b) => ((fake.get('rbac.authorization.k8s.io/v1', 'Role', b.metadata.namespace, b.roleRef.name) as Manifest).rules as Manifest[]).map((r) => ({ ...r, namespace: b.metadata.namespace as string }))),
+  ];
+  return (r: { verb: string; group: string; resource: string; namespace?: string; name?: string }) => rules.some((rule) =>
+    (rule.namespace === undefined || rule.namespace === r.namespace) && rule.apiGroups.includes(r.group) && rule.resources.includes(r.resource) && rule.verbs.includes(r.verb) &&
+    (!rule.resourceNames || (r.name !== undefined && rule.resourceNames.includes(r.name))));
+}
+
+function requestOf(method: string, url: string, query: Record<string, string>) {
+  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?$/.exec(url)!;
+  const [, group = '', namespace, resource, name] = m;
+  const verb = method === 'GET' ? (query.watch ? 'watch' : name ? 'get' : 'list') : ({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, string>)[method]!;
+  return { verb, group, resource: resource!, namespace, name };
+}
+
+/** Run the shipped webhook container's arguments (kubelet's $(VAR) expansion done) against `fake`; resolves once it listens. */
+async function runShippedWebhook(fake: FakeKubeApiServer, kubeconfig: string): Promise<{ port: number; stop: () => Promise<void>; stderr: () => string }> {
+  const deployment = fake.get('apps/v1', 'Deployment', 'sluice-system', 'sluice-webhook') as Manifest;
+  const container = deployment.spec.template.spec.containers[0];
+  const env: Record<string, string> = { POD_NAMESPACE: deployment.metadata.namespace };
+  const args = (container.args as string[])
+    .map((a) => a.replace(/\$\((\w+)\)/g, (_, v: string) => env[v]!))
+    // Outside a pod: a kubeconfig instead of the service account, any free port, the ConfigMap's file from the repository.
+    .map((a) => (a === '--kubeconfig=in-cluster' ? `--kubeconfig=${kubeconfig}` : a.startsWith('--port=') ? '--port=0' : a.startsWith('--config=') ? '--config=examples/webhook/injection-config.yaml' : a));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'control-plane/cli/main.ts', ...args, '--host', '127.0.0.1'], { cwd: repoRoot, env: { ...process.env, SLUICE_LOG_LEVEL: 'warn' } });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`webhook did not start: ${stderr}`)), 20_000);
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const m = /listening on https:\/\/[^:]+:(\d+)/.exec(stdout);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`webhook exited ${code}: ${stderr}`)));
+  });
+  return {
+    port,
+    stderr: () => stderr,
+    stop: () => new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+function healthz(port: number, ca: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/healthz', ca, servername: 'sluice-webhook.sluice-system.svc' }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('install as shipped', async () => {
+  const haveKubectl = await kubectl();
+
+  it('kubectl apply -f examples/crds -f examples/deploy -f examples/webhook applies in order on a fresh cluster, and every reference resolves', async () => {
+    const manifests = await plainOrder();
+    const fake = await applyInOrder(manifests);
+    try {
+      expect(await unresolved(fake)).toEqual([]);
+    } finally {
+      await fake.close();
+    }
+    // The control: out of order (a namespaced object before its Namespace, a custom resource before its CRD) is refused.
+    const deployIndex = manifests.findIndex((m) => m.kind === 'Deployment');
+    await expect(applyInOrder([manifests[deployIndex]!])).rejects.toThrow(/namespaces "sluice-system" not found/);
+    await expect(applyInOrder([{ apiVersion: 'sluice.dev/v1alpha1', kind: 'Canary', metadata: { name: 'c', namespace: 'default' } }])).rejects.toThrow(/does not serve/);
+  });
+
+  it.skipIf(!haveKubectl)('kubectl kustomize examples (apply -k): the same objects, CRDs and Namespace first, the webhook configuration last', async () => {
+    const ordered = await kustomizeOrder();
+    expect(ordered.map(id).sort()).toEqual((await plainOrder()).map(id).sort());
+    const firstNamespaced = ordered.findIndex((m) => m.metadata.namespace);
+    expect(ordered.slice(0, firstNamespaced).map((m) => m.kind).sort()).toEqual(['CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition', 'Namespace']);
+    expect(ordered.at(-1)!.kind).toBe('MutatingWebhookConfiguration');
+    // Every file of the three directories is listed, so a new CRD or manifest cannot be left out of -k.
+    const kustomization = (await readYamlDocuments(path.join(repoRoot, 'examples/kustomization.yaml')))[0]!;
+    const files = (await Promise.all(['crds', 'deploy', 'webhook'].map((d) => yamlFilesUnder(path.join(repoRoot, 'examples', d))))).flat().map((f) => path.relative(path.join(repoRoot, 'examples'), f));
+    expect([...kustomization.resources].sort()).toEqual(files.sort());
+    const fake = await applyInOrder(ordered);
+    try {
+      expect(await unresolved(fake)).toEqual([]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('the shipped webhook arguments, with the webhook\'s RBAC only, create the certificate Secret and a caBundle the API server trusts', async () => {
+    const fake = await applyInOrder(await plainOrder());
+    const account = { namespace: 'sluice-system', name: 'sluice-webhook' };
+    const user = `system:serviceaccount:${account.namespace}:${account.name}`;
+    const kubeconfig = await fake.writeKubeconfig(user);
+    const webhook = await runShippedWebhook(fake, kubeconfig);
+    try {
+      const mwc = fake.get('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', undefined, 'sluice-sidecar-injector') as Manifest;
+      const bundles = new Set(mwc.webhooks.map((w: Manifest) => w.clientConfig.caBundle));
+      expect(bundles.size).toBe(1);
+      const ca = Buffer.from([...bundles][0] as string, 'base64').toString('utf8');
+      expect(ca).toMatch(/BEGIN CERTIFICATE/);
+      expect(fake.get('v1', 'Secret', 'sluice-system', 'sluice-webhook-tls')).toBeDefined();
+      expect(await healthz(webhook.port, ca)).toBe(200);
+      // The control: a CA it was not issued by is refused.
+      const other = await generateServingCertificates({ dnsNames: ['x'] });
+      await expect(healthz(webhook.port, other.caPem)).rejects.toThrow(/self.signed|unable to verify|certificate/i);
+      expect(await unresolved(fake)).toEqual([]);
+    } finally {
+      await webhook.stop();
+      await fake.close();
+    }
+    const allowed = allowedBy(fake, account);
+    const made = fake.requests.filter((r) => r.user === user);
+    expect(made.length).toBeGreaterThanOrEqual(4);
+    for (const r of made) {
+      const req = requestOf(r.method, r.path, r.query);
+      expect({ req, allowed: allowed(req) }).toEqual({ req, allowed: true });
+    }
+    // And nothing more: the control plane's account may not touch Secrets at all.
+    expect(allowedBy(fake, { namespace: 'sluice-system', name: 'sluice' })({ verb: 'get', group: '', resource: 'secrets', namespace: 'sluice-system', name: 'sluice-webhook-tls' })).toBe(false);
+  }, 30_000);
+});
