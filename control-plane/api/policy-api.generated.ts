@@ -505,7 +505,7 @@ export const policySchemas: Record<PolicyKind, { spec: object; status: object }>
                   "statsSink",
                   "prometheus"
                 ],
-                "default": "statsSink"
+                "description": "Where the numbers come from. Without it, every telemetry source the version has (LRS from proxyless clients and the Envoy stats sink, summed)."
               },
               "query": {
                 "type": "string",
@@ -886,6 +886,9 @@ export interface CanarySpec {
      * Upper bound of a custom query's result.
      */
     max?: number;
+    /**
+     * Where the numbers come from. Without it, every telemetry source the version has (LRS from proxyless clients and the Envoy stats sink, summed).
+     */
     source?: "lrs" | "statsSink" | "prometheus";
     /**
      * PromQL query, for source prometheus.

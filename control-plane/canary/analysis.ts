@@ -2,19 +2,29 @@
  * One interval's check of a canary: every metric of spec.metrics against its
  * bound, on the canary version's telemetry over the last interval.
  *
+ * A metric without a `source` reads every telemetry source there is for the
+ * version — LRS from proxyless clients and the stats sink from sidecars,
+ * summed (they report different proxies, so nothing is counted twice) — and
+ * is "no data" only when no source has enough.
+ *
+ * Proxies that NACK the service's configuration come first: traffic that
+ * cannot be routed as the canary says is a failed check naming the NACK,
+ * never "no data".
+ *
  * - success-rate (percent of non-error requests) ≥ min (default 99);
  * - latency-p99 (ms, from histograms) ≤ maxMs;
  * - custom, or any metric with source prometheus: the PromQL query's value
  *   within [min, max] (latency-p99 from Prometheus compares with maxMs).
  * Fewer than minRequests requests (or latency samples) is "no data". LRS
- * carries no latency, so latency-p99 from LRS is always "no data" with a
- * message saying so.
+ * carries no latency, so latency-p99 from LRS alone is always "no data" with
+ * a message saying so.
  */
 import type { CanaryMetricSpec } from '../api/types.js';
 import type { Canary } from '../model/snapshot.js';
 import { serviceHost } from '../model/snapshot.js';
 import { PrometheusQueryError, renderQuery, type PrometheusClient } from '../telemetry/prometheus-query.js';
-import type { TelemetryStore } from '../telemetry/telemetry-store.js';
+import type { TelemetryStore, WindowStats } from '../telemetry/telemetry-store.js';
+import type { ProxyNack } from '../xds/connections.js';
 import type { CheckVerdict } from './state-machine.js';
 
 export interface MetricResult {
@@ -37,10 +47,43 @@ const round = (n: number) => Math.round(n * 100) / 100;
 export interface AnalysisDeps {
   readonly telemetry: TelemetryStore;
   readonly prometheus?: PrometheusClient;
+  /** Proxies currently rejecting some configuration (from the xDS connections). */
+  readonly nacks?: () => readonly ProxyNack[];
+}
+
+/** Requests of a version from one source, or from all of them summed (no `source` given). */
+function versionStats(telemetry: TelemetryStore, source: 'lrs' | 'statsSink' | 'any', host: string, version: string, windowMs: number): WindowStats {
+  if (source !== 'any') return telemetry.versionWindow(source, host, version, windowMs);
+  const lrs = telemetry.versionWindow('lrs', host, version, windowMs);
+  const sink = telemetry.versionWindow('statsSink', host, version, windowMs);
+  const requests = lrs.requests + sink.requests;
+  const successes = lrs.successes + sink.successes;
+  // Only the stats sink carries latency, so its quantiles stand for both.
+  return { ...sink, requests, successes, errors: lrs.errors + sink.errors, successRate: requests > 0 ? (100 * successes) / requests : undefined };
+}
+
+/** NACKs of resources that carry `host` (its routes, clusters, endpoints, listener). */
+export function nacksOfHost(nacks: readonly ProxyNack[], host: string): ProxyNack[] {
+  return nacks.filter((nack) => (nack.resources === 'wildcard' ? false : nack.resources.some((name) => name.includes(host))) || nack.message.includes(host));
+}
+
+/** "3 proxies NACKed routes echo.shop…:9090: <error_detail>", one clause per (type, message). */
+export function describeNacks(nacks: readonly ProxyNack[], host: string): string {
+  const groups = new Map<string, { type: string; resources: Set<string>; message: string; proxies: Set<string> }>();
+  for (const nack of nacks) {
+    const key = `${nack.type}\u0000${nack.message}`;
+    const group = groups.get(key) ?? { type: nack.type, resources: new Set<string>(), message: nack.message, proxies: new Set<string>() };
+    groups.set(key, group);
+    group.proxies.add(nack.nodeId);
+    for (const name of nack.resources === 'wildcard' ? [] : nack.resources) if (name.includes(host)) group.resources.add(name);
+  }
+  return [...groups.values()]
+    .map((g) => `${g.proxies.size} ${g.proxies.size === 1 ? 'proxy' : 'proxies'} NACKed ${g.type}${g.resources.size ? ` ${[...g.resources].sort().join(', ')}` : ''}: ${g.message}`)
+    .join('; ');
 }
 
 async function checkMetric(canary: Canary, metric: CanaryMetricSpec, windowMs: number, deps: AnalysisDeps): Promise<MetricResult> {
-  const source = metric.source ?? 'statsSink';
+  const source = metric.source ?? 'any';
   const minRequests = metric.minRequests ?? 20;
   const name = metric.name;
   const base = { metric: name, source };
@@ -64,9 +107,9 @@ async function checkMetric(canary: Canary, metric: CanaryMetricSpec, windowMs: n
     }
   }
   const host = serviceHost(canary.spec.service, canary.namespace);
-  const stats = deps.telemetry.versionWindow(source, host, canary.spec.canary, windowMs);
+  const stats = versionStats(deps.telemetry, source, host, canary.spec.canary, windowMs);
   if (name === 'success-rate') {
-    if (stats.requests < minRequests || stats.successRate === undefined) return { ...base, outcome: 'no-data', requests: stats.requests, message: `success-rate: ${stats.requests} requests < minRequests ${minRequests}` };
+    if (stats.requests < minRequests || stats.successRate === undefined) return { ...base, outcome: 'no-data', requests: stats.requests, message: `success-rate: ${stats.requests} requests < minRequests ${minRequests}${source === 'any' ? ' (LRS and stats sink summed)' : ''}` };
     const min = metric.min ?? 99;
     const value = stats.successRate;
     if (value < min) return { ...base, outcome: 'fail', value, requests: stats.requests, message: `success-rate ${round(value)}% < ${min}% (${stats.errors}/${stats.requests} errors)` };
@@ -75,14 +118,17 @@ async function checkMetric(canary: Canary, metric: CanaryMetricSpec, windowMs: n
   // latency-p99
   if (source === 'lrs') return { ...base, outcome: 'no-data', message: 'latency-p99: LRS reports carry no latency; use source statsSink or prometheus' };
   if (metric.maxMs === undefined) return { ...base, outcome: 'fail', message: 'latency-p99 needs maxMs' };
-  if (stats.latencySamples < minRequests || stats.p99Ms === undefined) return { ...base, outcome: 'no-data', requests: stats.latencySamples, message: `latency-p99: ${stats.latencySamples} samples < minRequests ${minRequests}` };
+  if (stats.latencySamples < minRequests || stats.p99Ms === undefined) return { ...base, outcome: 'no-data', requests: stats.latencySamples, message: `latency-p99: ${stats.latencySamples} samples < minRequests ${minRequests}${source === 'any' && stats.requests > stats.latencySamples ? ' (LRS reports from proxyless clients carry no latency; sidecars\' stats sink or prometheus do)' : ''}` };
   const value = stats.p99Ms;
   if (value > metric.maxMs) return { ...base, outcome: 'fail', value, requests: stats.latencySamples, message: `latency-p99 ${round(value)}ms > ${metric.maxMs}ms` };
   return { ...base, outcome: 'pass', value, requests: stats.latencySamples, message: `latency-p99 ${round(value)}ms` };
 }
 
 export async function analyse(canary: Canary, windowMs: number, deps: AnalysisDeps, now = new Date()): Promise<AnalysisResult> {
-  const results = await Promise.all(canary.spec.metrics.map((metric) => checkMetric(canary, metric, windowMs, deps)));
+  const host = serviceHost(canary.spec.service, canary.namespace);
+  const nacked = nacksOfHost(deps.nacks?.() ?? [], host);
+  const metricResults = await Promise.all(canary.spec.metrics.map((metric) => checkMetric(canary, metric, windowMs, deps)));
+  const results: MetricResult[] = nacked.length ? [{ metric: 'xds-delivery', source: 'xds', outcome: 'fail', message: describeNacks(nacked, host) }, ...metricResults] : metricResults;
   const failed = results.filter((r) => r.outcome === 'fail');
   const missing = results.filter((r) => r.outcome === 'no-data');
   const verdict: CheckVerdict = failed.length

@@ -16,6 +16,7 @@ import type { Canary, Snapshot } from '../model/snapshot.js';
 import type { SnapshotStore } from '../model/store.js';
 import type { PrometheusClient } from '../telemetry/prometheus-query.js';
 import type { TelemetryStore } from '../telemetry/telemetry-store.js';
+import type { ProxyNack } from '../xds/connections.js';
 import { analyse, type AnalysisResult } from './analysis.js';
 import { canaryOverrides, type CanaryRouting } from './routing-overrides.js';
 import { canaryKey, MemoryPersistence, type CanaryPersistence } from './persistence.js';
@@ -38,6 +39,8 @@ export interface CanaryControllerOptions {
   readonly logger: Logger;
   readonly registry: Registry;
   readonly prometheus?: PrometheusClient;
+  /** Proxies rejecting configuration right now: a canary whose routes are NACKed fails naming them. */
+  readonly proxyNacks?: () => readonly ProxyNack[];
   readonly persistence?: CanaryPersistence;
   /** This replica runs analyses (default: always). */
   readonly isActive?: () => boolean;
@@ -216,7 +219,7 @@ export class CanaryController {
       }
       let event: CanaryEvent = { type: 'tick' };
       if (analysingPhases.has(entry.state.phase)) {
-        const analysis = await analyse(entry.canary, entry.intervalMs, { telemetry: this.options.telemetry, prometheus: this.options.prometheus }, this.#now());
+        const analysis = await analyse(entry.canary, entry.intervalMs, { telemetry: this.options.telemetry, prometheus: this.options.prometheus, nacks: this.options.proxyNacks }, this.#now());
         entry.lastAnalysis = analysis;
         // The state may have moved (a command) while the analysis awaited Prometheus.
         if (!analysingPhases.has(entry.state.phase) || this.#entries.get(key) !== entry) return;

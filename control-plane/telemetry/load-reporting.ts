@@ -48,6 +48,18 @@ export interface LoadStatsRequest {
   cluster_stats?: ClusterStats[];
 }
 
+/**
+ * gRPC C-core sends load reports at most once a second whatever interval it
+ * is given, so a shorter interval would make clients disagree: `serve`
+ * clamps --lrs-interval to this (tests may still ask for less).
+ */
+export const minClientLrsIntervalMs = 1000;
+
+/** The interval to ask clients for, and whether the request had to be raised. */
+export function clampLrsInterval(requestedMs: number): { readonly intervalMs: number; readonly clamped: boolean } {
+  return requestedMs < minClientLrsIntervalMs ? { intervalMs: minClientLrsIntervalMs, clamped: true } : { intervalMs: requestedMs, clamped: false };
+}
+
 export interface LoadReportingOptions {
   readonly telemetry: TelemetryStore;
   readonly logger: Logger;

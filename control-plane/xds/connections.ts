@@ -10,8 +10,30 @@ export interface TypeSyncState {
   acked?: string;
   nacked?: string;
   nackMessage?: string;
+  /** The resources of the rejected response (names; 'wildcard' when the proxy asked for all). */
+  nackedResources?: readonly string[] | 'wildcard';
   /** Number of resources in the last response (SotW) or known to the proxy (delta). */
   resources: number;
+}
+
+export type SyncStatus = 'NACKED' | 'NOT SENT' | 'SYNCED' | 'STALE';
+
+/** A NACK is current while the rejected version is the last one sent; a newer push supersedes it. */
+export function syncStatusOf(state: TypeSyncState): SyncStatus {
+  if (state.nacked !== undefined && state.nacked === state.sent) return 'NACKED';
+  if (state.sent === undefined) return 'NOT SENT';
+  return state.acked === state.sent ? 'SYNCED' : 'STALE';
+}
+
+/** One proxy currently rejecting one resource type. */
+export interface ProxyNack {
+  readonly nodeId: string;
+  readonly namespace: string;
+  readonly mode: string;
+  readonly type: ResourceKind;
+  readonly version: string;
+  readonly resources: readonly string[] | 'wildcard';
+  readonly message: string;
 }
 
 export interface ProxyConnection {
@@ -60,15 +82,34 @@ export class ConnectionRegistry {
         peer: c.peer,
         connectedAt: c.connectedAt,
         snapshot: currentVersion ?? null,
-        types: Object.fromEntries(
-          Object.entries(c.types).map(([kind, state]) => [
-            kind,
-            {
-              ...state,
-              status: state!.nacked && state!.nacked === state!.sent ? 'NACKED' : state!.sent === undefined ? 'NOT SENT' : state!.acked === state!.sent ? 'SYNCED' : 'STALE',
-            },
-          ]),
-        ),
+        types: Object.fromEntries(Object.entries(c.types).map(([kind, state]) => [kind, syncRow(state!)])),
       }));
   }
+
+  /** Every proxy whose last response of a type was rejected: /readyz, metrics and canaries report these. */
+  nacks(): ProxyNack[] {
+    const result: ProxyNack[] = [];
+    for (const c of this.all()) {
+      if (!c.identity) continue;
+      for (const [kind, state] of Object.entries(c.types) as Array<[ResourceKind, TypeSyncState]>) {
+        if (syncStatusOf(state) !== 'NACKED') continue;
+        result.push({ nodeId: c.identity.nodeId, namespace: c.identity.namespace, mode: c.identity.mode, type: kind, version: state.nacked!, resources: state.nackedResources ?? [], message: state.nackMessage ?? '' });
+      }
+    }
+    return result.sort((a, b) => a.nodeId.localeCompare(b.nodeId) || a.type.localeCompare(b.type));
+  }
+}
+
+/**
+ * A /debug/syncz cell. Once a newer version has been sent the old NACK is no
+ * longer the proxy's state: it is dropped when that version is ACKed, and
+ * kept as `lastNack` while the newer one is still in flight.
+ */
+function syncRow(state: TypeSyncState): Record<string, unknown> {
+  const status = syncStatusOf(state);
+  const { nacked, nackMessage, nackedResources, ...rest } = state;
+  if (nacked === undefined) return { ...rest, status };
+  if (status === 'NACKED') return { ...rest, nacked, nackMessage, nackedResources, status };
+  if (status === 'STALE') return { ...rest, status, lastNack: { version: nacked, message: nackMessage } };
+  return { ...rest, status };
 }

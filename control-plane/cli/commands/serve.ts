@@ -1,12 +1,12 @@
 import { Command } from 'commander';
 import { ControlPlane } from '../../pipeline/control-plane.js';
 import { rootLogger } from '../../log/logger.js';
+import { clampLrsInterval } from '../../telemetry/load-reporting.js';
 import { parseDuration } from '../../lib/duration.js';
 import type { ConfigSource } from '../../core/config-source.js';
 import { YamlDirectorySource } from '../../sources/yaml-directory.js';
 import type { CanaryPersistence } from '../../canary/persistence.js';
 import { CanaryStateFile } from '../../canary/state-file.js';
-import { AdminTokenFile, type AdminAuthenticator } from '../../admin/auth.js';
 
 interface ServeOptions {
   config: string;
@@ -15,13 +15,9 @@ interface ServeOptions {
   host: string;
   xdsPort: string;
   adminPort: string;
-  adminAddress: string;
-  adminTokenFile?: string;
   xdsTlsCert?: string;
   xdsTlsKey?: string;
   xdsClientCa?: string;
-  xdsMaxStreams: string;
-  xdsMaxSubscriptions: string;
   debounce: string;
   stateDir?: string;
   prometheusUrl?: string;
@@ -51,7 +47,7 @@ function number(flag: string, text: string, min: number, max: number): number {
  * xDS, only the leader writes status and Events (and runs canaries).
  * Loaded only when asked for, so YAML mode does not pay for the Kubernetes client.
  */
-async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean; adminAuth: AdminAuthenticator }> {
+async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean }> {
   const { kubernetesSource: createKubernetesSource } = await import('../../pipeline/kubernetes-source.js');
   const { LeaderElector } = await import('../../sources/leader-election.js');
   const kubeconfig = options.kubeconfig === 'in-cluster' ? undefined : options.kubeconfig;
@@ -72,10 +68,8 @@ async function kubernetesSource(options: ServeOptions): Promise<{ source: Config
     identity: process.env.POD_NAME ?? 'sluice',
     logger: logger.child({ component: 'canary' }),
   });
-  const { KubernetesAdminAuthenticator } = await import('../../admin/kubernetes-auth.js');
-  const adminAuth = new KubernetesAdminAuthenticator(source.kubeConfig, logger.child({ component: 'admin' }));
   elector.start();
-  return { source, stop: () => elector.stop(), persistence, isLeader: () => elector.isLeader(), adminAuth };
+  return { source, stop: () => elector.stop(), persistence, isLeader: () => elector.isLeader() };
 }
 
 export function registerServe(program: Command): void {
@@ -87,18 +81,14 @@ export function registerServe(program: Command): void {
     .option('--namespaces <list>', 'with --kubeconfig: only these namespaces, comma-separated')
     .option('--host <address>', 'address to listen on', '0.0.0.0')
     .option('--xds-port <port>', 'xDS gRPC port', '15010')
-    .option('--admin-port <port>', 'admin HTTP port (/healthz, /readyz, /metrics, /debug/*, /api/v1/canaries)', '15014')
-    .option('--admin-address <address>', 'address of the admin port; 0.0.0.0 opens it to the network (in a pod: for probes and the CLI)', '127.0.0.1')
-    .option('--admin-token-file <file>', 'YAML mode: state-changing admin requests (canary commands) need "Authorization: Bearer <this file\'s token>"; without it they are refused. With --kubeconfig, Kubernetes RBAC decides instead')
+    .option('--admin-port <port>', 'admin HTTP port (/healthz, /readyz, /metrics, /debug/*)', '15014')
     .option('--xds-tls-cert <file>', 'serve xDS over TLS with this certificate (PEM)')
     .option('--xds-tls-key <file>', 'private key of --xds-tls-cert (PEM)')
     .option('--xds-client-ca <file>', 'require client certificates signed by this CA; a proxy\'s namespace then comes from its SPIFFE ID')
-    .option('--xds-max-streams <n>', 'most xDS (ADS) streams held at once; more are refused with RESOURCE_EXHAUSTED (see docs/limits.md)', '10000')
-    .option('--xds-max-subscriptions <n>', 'most resource names one xDS stream may subscribe to, per resource type; a stream asking for more is ended with RESOURCE_EXHAUSTED', '10000')
     .option('--debounce <duration>', 'quiet period before pushing a new snapshot', '100ms')
     .option('--state-dir <dir>', 'YAML mode: keep canary progress in <dir>/canaries.json so a restart resumes at the same step (the YAML is never rewritten)')
     .option('--prometheus-url <url>', 'Prometheus for canary metrics with source: prometheus, e.g. http://prometheus:9090')
-    .option('--lrs-interval <duration>', 'how often proxies send load reports (LRS)', '1s')
+    .option('--lrs-interval <duration>', 'how often proxies send load reports (LRS); at least 1s, what gRPC C-core clients honour', '1s')
     .option('--no-mesh-ejection', 'turn off mesh-wide ejection of endpoints failing for every proxy')
     .option('--ejection-interval <duration>', 'mesh-wide ejection: how often endpoints are judged, over that window', '10s')
     .option('--ejection-error-rate <share>', 'mesh-wide ejection: error share (0-1) that ejects an endpoint', '0.5')
@@ -108,7 +98,6 @@ export function registerServe(program: Command): void {
     .addHelpText('after', `
 Examples:
   sluice serve --config examples
-  sluice serve --config examples --admin-token-file ~/.sluice/admin-token   # enables sluice canary promote/abort/pause/resume
   sluice serve --config /etc/sluice --state-dir /var/lib/sluice --prometheus-url http://prometheus:9090
   sluice serve --kubeconfig ~/.kube/config --namespaces shop,gov-portal
   sluice serve --config /etc/sluice --xds-tls-cert tls.crt --xds-tls-key tls.key --xds-client-ca ca.crt
@@ -121,7 +110,8 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
       const debounceMs = parseDuration(options.debounce);
       if (debounceMs === undefined) throw new Error(`--debounce ${JSON.stringify(options.debounce)} is not a duration such as 100ms`);
       if (options.kubeconfig && options.stateDir) throw new Error('--state-dir is for YAML mode; with --kubeconfig canary progress is kept in each Canary\'s status');
-      const lrsReportIntervalMs = duration('--lrs-interval', options.lrsInterval);
+      const { intervalMs: lrsReportIntervalMs, clamped: lrsClamped } = clampLrsInterval(duration('--lrs-interval', options.lrsInterval));
+      if (lrsClamped) logger.warn({ requested: options.lrsInterval, used: `${lrsReportIntervalMs}ms` }, `--lrs-interval ${options.lrsInterval} is below what gRPC C-core clients honour (one report a second): every client is asked for ${lrsReportIntervalMs}ms`);
       const ejection = options.meshEjection
         ? {
             intervalMs: duration('--ejection-interval', options.ejectionInterval),
@@ -131,9 +121,7 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
             maxEjectionPercent: number('--ejection-max-percent', options.ejectionMaxPercent, 0, 100),
           }
         : (false as const);
-      if (options.kubeconfig && options.adminTokenFile) throw new Error('--admin-token-file is for YAML mode; with --kubeconfig admin commands are authorised by Kubernetes RBAC (TokenReview and SubjectAccessReview)');
       const kubernetes = options.kubeconfig ? await kubernetesSource(options) : undefined;
-      const adminAuth = kubernetes?.adminAuth ?? (options.adminTokenFile ? await AdminTokenFile.load(options.adminTokenFile) : undefined);
       const source = kubernetes?.source ?? new YamlDirectorySource({ directory: options.config, logger: logger.child({ component: 'yaml-source' }) });
       const controlPlane = new ControlPlane({
         source,
@@ -141,24 +129,16 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         host: options.host,
         xdsPort: Number(options.xdsPort),
         adminPort: Number(options.adminPort),
-        adminHost: options.adminAddress,
-        adminAuth,
         tls: options.xdsTlsCert ? { certFile: options.xdsTlsCert, keyFile: options.xdsTlsKey!, clientCaFile: options.xdsClientCa } : undefined,
         debounceMs,
-        xdsLimits: { maxStreams: number('--xds-max-streams', options.xdsMaxStreams, 1, 1e7), maxSubscriptions: number('--xds-max-subscriptions', options.xdsMaxSubscriptions, 1, 1e7) },
         telemetry: { lrsReportIntervalMs },
         canaryPersistence: kubernetes?.persistence ?? (options.stateDir ? new CanaryStateFile(options.stateDir) : undefined),
         isLeader: kubernetes?.isLeader,
         prometheusUrl: options.prometheusUrl,
         ejection,
       });
-      const ports = await controlPlane.start().catch(async (error: unknown) => {
-        // Fail fast: one line naming what failed (file, port), exit 1; never a half-started process.
-        await kubernetes?.stop().catch(() => undefined);
-        process.stderr.write(`sluice: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
-        process.exit(1);
-      });
-      process.stderr.write(`sluice: serving xDS on ${options.host}:${ports.xdsPort}, admin on http://${options.adminAddress}:${ports.adminPort} (config: ${source.description})\n`);
+      const ports = await controlPlane.start();
+      process.stderr.write(`sluice: serving xDS on ${options.host}:${ports.xdsPort}, admin on http://${options.host}:${ports.adminPort} (config: ${source.description})\n`);
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

@@ -6,7 +6,7 @@ interface SyncRow {
   mode: string;
   protocol: string;
   snapshot: string | null;
-  types: Record<string, { status: string; sent?: string; acked?: string; nackMessage?: string; resources: number }>;
+  types: Record<string, { status: string; sent?: string; acked?: string; nackMessage?: string; nackedResources?: string[] | 'wildcard'; resources: number }>;
 }
 
 const columns: Array<[string, string]> = [['clusters', 'CDS'], ['listeners', 'LDS'], ['endpoints', 'EDS'], ['routes', 'RDS']];
@@ -18,8 +18,15 @@ export function renderStatusTable(rows: SyncRow[]): string {
   }
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
   const lines = table.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
-  const nacks = rows.flatMap((row) => Object.entries(row.types).filter(([, t]) => t.status === 'NACKED').map(([kind, t]) => `${row.nodeId} rejected ${kind}: ${t.nackMessage ?? ''}`));
-  return `${lines.join('\n')}\n${nacks.length ? `\n${nacks.join('\n')}\n` : ''}`;
+  const nacks = rows.flatMap((row) =>
+    Object.entries(row.types)
+      .filter(([, t]) => t.status === 'NACKED')
+      .map(([kind, t]) => `${row.nodeId} NACKED ${kind}${Array.isArray(t.nackedResources) && t.nackedResources.length ? ` ${t.nackedResources.join(', ')}` : ''}: ${t.nackMessage ?? ''}`),
+  );
+  const nacking = rows.filter((row) => Object.values(row.types).some((t) => t.status === 'NACKED')).length;
+  // The rejections are the point of the command: a count first, then each proxy's error_detail.
+  const summary = nacking ? `\n${nacking} of ${rows.length} ${rows.length === 1 ? 'proxy rejects' : 'proxies reject'} the latest configuration (each keeps its last accepted one):\n${nacks.join('\n')}\n` : '';
+  return `${lines.join('\n')}\n${summary}`;
 }
 
 export function registerStatus(program: Command): void {
