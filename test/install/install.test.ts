@@ -39,8 +39,16 @@ async function plainOrder(): Promise<Manifest[]> {
   return out;
 }
 
-async function kubectl(): Promise<string | undefined> {
-  return run('kubectl', ['version', '--client']).then(() => 'kubectl', () => undefined);
+/**
+ * Why the kustomize check cannot run here, if it cannot: it needs kubectl
+ * with kustomize v4 or later (kubectl ≥ 1.21; Debian bookworm's
+ * kubernetes-client is 1.20, with kustomize v2, which orders differently).
+ */
+async function kustomizeUnavailable(): Promise<string | undefined> {
+  const version = await run('kubectl', ['version', '--client']).then(({ stdout }) => stdout, () => undefined);
+  if (version === undefined) return 'kubectl is not installed';
+  const kustomize = /Kustomize Version: v(\d+)/.exec(version)?.[1];
+  return kustomize && Number(kustomize) >= 4 ? undefined : `kubectl embeds kustomize ${kustomize ? `v${kustomize}` : 'older than v4'}`;
 }
 
 async function kustomizeOrder(): Promise<Manifest[]> {
@@ -198,7 +206,8 @@ function healthz(port: number, ca: string): Promise<number> {
 }
 
 describe('install as shipped', async () => {
-  const haveKubectl = await kubectl();
+  const noKustomize = await kustomizeUnavailable();
+  if (noKustomize) console.warn(`skipping the kubectl kustomize check: ${noKustomize}`);
 
   it('kubectl apply -f examples/crds -f examples/deploy -f examples/webhook applies in order on a fresh cluster, and every reference resolves', async () => {
     const manifests = await plainOrder();
@@ -214,7 +223,7 @@ describe('install as shipped', async () => {
     await expect(applyInOrder([{ apiVersion: 'sluice.dev/v1alpha1', kind: 'Canary', metadata: { name: 'c', namespace: 'default' } }])).rejects.toThrow(/does not serve/);
   });
 
-  it.skipIf(!haveKubectl)('kubectl kustomize examples (apply -k): the same objects, CRDs and Namespace first, the webhook configuration last', async () => {
+  it.skipIf(noKustomize !== undefined)('kubectl kustomize examples (apply -k): the same objects, CRDs and Namespace first, the webhook configuration last', async () => {
     const ordered = await kustomizeOrder();
     expect(ordered.map(id).sort()).toEqual((await plainOrder()).map(id).sort());
     const firstNamespaced = ordered.findIndex((m) => m.metadata.namespace);
