@@ -143,7 +143,7 @@ async function unresolved(fake: FakeKubeApiServer): Promise<string[]> {
 /** Does `rules` (Roles in their namespace, ClusterRoles anywhere) allow `request`? As RBAC decides. */
 function allowedBy(fake: FakeKubeApiServer, account: { namespace: string; name: string }) {
   const bound = (kind: string, ns?: string) => (fake.list('rbac.authorization.k8s.io/v1', kind, ns) as Manifest[]).filter((b) => b.subjects.some((s: Manifest) => s.kind === 'ServiceAccount' && s.name === account.name && s.namespace === account.namespace));
-  const rules = [
+  const rules: Array<Manifest & { namespace?: string }> = [
     ...bound('ClusterRoleBinding').flatMap((b) => ((fake.get('rbac.authorization.k8s.io/v1', 'ClusterRole', undefined, b.roleRef.name) as Manifest).rules as Manifest[]).map((r) => ({ ...r, namespace: undefined }))),
     ...bound('RoleBinding').flatMap((b) => ((fake.get('rbac.authorization.k8s.io/v1', 'Role', b.metadata.namespace, b.roleRef.name) as Manifest).rules as Manifest[]).map((r) => ({ ...r, namespace: b.metadata.namespace as string }))),
   ];
