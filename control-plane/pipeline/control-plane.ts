@@ -9,12 +9,13 @@
  */
 import type { Logger } from '../log/logger.js';
 import { AdminServer } from '../admin/server.js';
-import { formatConfigIssue } from '../core/errors.js';
+import type { AdminAuthenticator } from '../admin/auth.js';
+import { formatConfigIssue, SluiceError } from '../core/errors.js';
 import { SnapshotStore } from '../model/store.js';
 import type { Snapshot } from '../model/snapshot.js';
 import type { ConfigSource } from '../core/config-source.js';
 import { resourceKinds } from '../translate/resources.js';
-import { proxyIdentityFromNode } from '../translate/proxy-scope.js';
+import { ProxyIdentityError, proxyIdentityFromNode } from '../translate/proxy-scope.js';
 import { XdsCache } from '../xds/cache.js';
 import { CanaryCommandError, CanaryController } from '../canary/controller.js';
 import { MeshEjector, type EjectionSettings } from '../canary/ejection.js';
@@ -29,6 +30,7 @@ import { ConnectionRegistry } from '../xds/connections.js';
 import { ControlPlaneMetrics } from '../xds/metrics.js';
 import { XdsServer, type AdditionalService, type XdsTlsOptions } from '../xds/server.js';
 import { currentScope } from '../xds/stream-context.js';
+import type { XdsLimits } from '../xds/stream-limits.js';
 
 export interface ControlPlaneOptions {
   readonly source: ConfigSource;
@@ -36,6 +38,10 @@ export interface ControlPlaneOptions {
   readonly host?: string;
   readonly xdsPort: number;
   readonly adminPort: number;
+  /** Address of the admin port (default 127.0.0.1: only this host can reach it). */
+  readonly adminHost?: string;
+  /** Who may call state-changing admin endpoints (default: nobody). */
+  readonly adminAuth?: AdminAuthenticator;
   readonly tls?: XdsTlsOptions;
   /** Quiet period before a new snapshot is pushed (default 100 ms). */
   readonly debounceMs?: number;
@@ -51,6 +57,8 @@ export interface ControlPlaneOptions {
   readonly ejection?: EjectionSettings | false;
   /** Whether this replica runs canaries and ejection (leader election); default always. */
   readonly isLeader?: () => boolean;
+  /** xDS stream and subscription budgets (`--xds-max-streams`, `--xds-max-subscriptions`). */
+  readonly xdsLimits?: Partial<XdsLimits>;
 }
 
 export class ControlPlane {
@@ -69,6 +77,8 @@ export class ControlPlane {
   #timer?: NodeJS.Timeout;
   #firstPending = 0;
   #pending?: Snapshot;
+  /** Every part started: until then /readyz says not ready, whatever the cache holds. */
+  #started = false;
 
   constructor(private readonly options: ControlPlaneOptions) {
     const logger = options.logger;
@@ -80,7 +90,7 @@ export class ControlPlane {
     this.statsSink = new StatsSinkServer({ telemetry: this.telemetry, logger: telemetryLogger });
     this.metrics.trackNacks(() => this.connections.nacks());
     this.xds = new XdsServer(
-      { host: options.host, port: options.xdsPort, tls: options.tls },
+      { host: options.host, port: options.xdsPort, tls: options.tls, limits: options.xdsLimits },
       { cache: this.cache, connections: this.connections, metrics: this.metrics, logger: logger.child({ component: 'xds' }) },
       [this.loadReporting.service(), this.statsSink.service(), ...(options.additionalServices ?? [])],
     );
@@ -97,7 +107,7 @@ export class ControlPlane {
     if (options.ejection !== false) {
       this.ejector = new MeshEjector({ store: this.store, telemetry: this.telemetry, logger: logger.child({ component: 'ejection' }), registry: this.metrics.registry, settings: options.ejection, isActive: options.isLeader });
     }
-    this.admin = new AdminServer(logger.child({ component: 'admin' }));
+    this.admin = new AdminServer(logger.child({ component: 'admin' }), { auth: options.adminAuth });
     this.#adminRoutes();
     this.store.subscribe((snapshot) => this.#schedule(snapshot));
   }
@@ -128,19 +138,36 @@ export class ControlPlane {
   }
 
   async start(): Promise<{ xdsPort: number; adminPort: number }> {
-    const adminPort = await this.admin.start(this.options.adminPort, this.options.host);
-    const xdsPort = await this.xds.start();
-    await this.options.source.start((load) => {
-      const error = this.store.apply(load);
-      if (error) this.metrics.configErrors.inc();
-    });
-    await this.canaries.start();
+    const adminPort = await this.#listenAdmin(this.options.adminPort, this.options.adminHost ?? '127.0.0.1');
+    let xdsPort: number;
+    try {
+      xdsPort = await this.xds.start();
+      await this.options.source.start((load) => {
+        const error = this.store.apply(load);
+        if (error) this.metrics.configErrors.inc();
+      });
+      await this.canaries.start();
+    } catch (error) {
+      // Fail fast: stop what did start, so the caller can exit instead of serving half a control plane.
+      await this.stop().catch(() => undefined);
+      throw error;
+    }
+    this.#started = true;
     this.ejector?.start();
-    this.options.logger.info({ xdsPort, adminPort, source: this.options.source.description, snapshot: this.store.current?.version ?? null }, 'control plane started');
+    this.options.logger.info({ xdsPort, adminPort, adminAuthentication: this.admin.authentication, source: this.options.source.description, snapshot: this.store.current?.version ?? null }, 'control plane started');
     return { xdsPort, adminPort };
   }
 
+  async #listenAdmin(port: number, host: string | undefined): Promise<number> {
+    try {
+      return await this.admin.start(port, host);
+    } catch (error) {
+      throw new SluiceError('admin-listen', `cannot serve the admin API on port ${port}: ${(error as Error).message} (see --admin-port)`, { host, port }, { cause: error });
+    }
+  }
+
   async stop(): Promise<void> {
+    this.#started = false;
     clearTimeout(this.#timer);
     this.canaries.stop();
     this.ejector?.stop();
@@ -156,13 +183,13 @@ export class ControlPlane {
       const current = this.cache.snapshot;
       const lastError = this.store.lastError;
       const body = {
-        ready: Boolean(current),
+        ready: Boolean(current) && this.#started,
         snapshot: current?.version ?? null,
         lastConfigError: lastError ? { count: lastError.issues.length, issues: lastError.issues.map(formatConfigIssue) } : null,
         // Served but rejected: the control plane is ready, the proxies keep older config. Named here so it is never silent.
         proxyNacks: this.connections.nacks().map((n) => `${n.nodeId} NACKed ${n.type}${n.resources === 'wildcard' ? '' : ` ${n.resources.join(', ')}`}: ${n.message}`),
       };
-      return { status: current ? 200 : 503, body };
+      return { status: body.ready ? 200 : 503, body };
     });
     this.admin.route('GET', '/metrics', async () => ({ status: 200, body: await this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType }));
     this.admin.route('GET', '/debug/telemetry', (_request, url) => {
@@ -184,26 +211,39 @@ export class ControlPlane {
       const view = this.canaries.get(namespace, name);
       return view ? { status: 200, body: view } : { status: 404, body: { error: `no Canary ${namespace}/${name} is being served` } };
     });
-    this.admin.route('POST', '/api/v1/canaries/*', async (_request, url) => {
-      const [namespace, name, action, extra] = url.pathname.slice('/api/v1/canaries/'.length).split('/');
+    // A command is the custom RBAC verb of the same name on canaries.sluice.dev <namespace>/<name>.
+    const canaryCommand = (url: URL) => {
+      const [namespace, name, command, extra] = url.pathname.slice('/api/v1/canaries/'.length).split('/');
       const commands: readonly string[] = ['promote', 'abort', 'pause', 'resume'];
-      if (!namespace || !name || !action || extra !== undefined || !commands.includes(action)) {
-        return { status: 404, body: { error: 'use POST /api/v1/canaries/<namespace>/<name>/{promote|abort|pause|resume}' } };
-      }
+      if (!namespace || !name || !command || extra !== undefined || !commands.includes(command)) return undefined;
+      return { verb: command as CanaryCommand, group: 'sluice.dev', resource: 'canaries', namespace, name };
+    };
+    this.admin.route('POST', '/api/v1/canaries/*', async (_request, url) => {
+      const { namespace, name, verb } = canaryCommand(url)!;
       try {
-        return { status: 200, body: await this.canaries.command(namespace, name, action as CanaryCommand) };
+        return { status: 200, body: await this.canaries.command(namespace, name, verb) };
       } catch (error) {
         if (error instanceof CanaryCommandError) return { status: error.httpStatus, body: { error: error.message, code: error.code } };
         throw error;
       }
-    });
+    }, canaryCommand);
     this.admin.route('GET', '/debug/syncz', () => ({ status: 200, body: this.connections.syncStatus(this.cache.snapshot?.version) }));
-    this.admin.route('GET', '/debug/config_dump', (_request, url) => {
+    this.admin.route('GET', '/debug/config_dump', async (request, url) => {
       const nodeId = url.searchParams.get('proxy');
       if (!nodeId) return { status: 400, body: { error: 'give ?proxy=<node-id> (see /debug/syncz for connected proxies)' } };
       const connection = this.connections.byNodeId(nodeId);
-      const identity = connection?.identity ?? (url.searchParams.get('namespace') || nodeId.includes('.') ? proxyIdentityFromNode(nodeId, Object.fromEntries(url.searchParams)) : undefined);
+      let identity;
+      try {
+        identity = connection?.identity ?? (url.searchParams.get('namespace') || nodeId.includes('.') ? proxyIdentityFromNode(nodeId, Object.fromEntries(url.searchParams)) : undefined);
+      } catch (error) {
+        if (error instanceof ProxyIdentityError) return { status: 400, body: { error: error.message } };
+        throw error;
+      }
       if (!identity) return { status: 404, body: { error: `proxy ${nodeId} is not connected` } };
+      // With client certificates a namespace's config is its own; reading it takes the admin authentication.
+      if (this.options.tls?.clientCaFile) {
+        await this.admin.authorize(request, { verb: 'get', group: 'sluice.dev', resource: 'proxies', subresource: 'configdump', namespace: identity.namespace, name: nodeId });
+      }
       const view = this.cache.view(currentScope(this.cache, identity).scope);
       if (!view) return { status: 503, body: { error: 'no valid snapshot yet' } };
       return {

@@ -15,6 +15,7 @@ import { pushOrder } from './cache.js';
 import type { TypeSyncState } from './connections.js';
 import { ProxyStream } from './proxy-stream.js';
 import type { StreamContext } from './stream-context.js';
+import { checkResourceName, checkSubscriptionCount, clipForLog, maxNackMessageLength } from './stream-limits.js';
 import { encodeDeltaDiscoveryResponse } from './wire.js';
 
 export interface DeltaDiscoveryRequestMessage {
@@ -53,11 +54,17 @@ export class DeltaStream extends ProxyStream<DeltaDiscoveryRequestMessage> {
     if (!kind) return;
     const subscribe = request.resource_names_subscribe ?? [];
     const unsubscribe = request.resource_names_unsubscribe ?? [];
+    for (const name of subscribe) checkResourceName(name);
     let state = this.#types.get(kind);
     if (!state) {
+      const initialVersions = Object.entries(request.initial_resource_versions ?? {});
+      // What a reconnecting proxy says it has is kept per name too: it counts against the same budget.
+      checkSubscriptionCount(initialVersions.length, kind, this.context.limits);
+      for (const [name] of initialVersions) checkResourceName(name);
       // The first request of a type: no names at all means wildcard (for every type, per the delta protocol).
       state = { wildcard: subscribe.length === 0 || subscribe.includes('*'), names: new Set(), known: new Map(), rejected: new Map(), dirty: true, sync: { resources: 0 } };
-      for (const [name, version] of Object.entries(request.initial_resource_versions ?? {})) state.known.set(name, version);
+      // Sluice's versions are 16-hex-digit hashes: a longer claimed version never matches, so its tail need not be kept.
+      for (const [name, version] of initialVersions) state.known.set(name, version.slice(0, 64));
       this.#types.set(kind, state);
       this.connection.types[kind] = state.sync;
     }
@@ -68,10 +75,10 @@ export class DeltaStream extends ProxyStream<DeltaDiscoveryRequestMessage> {
       if (request.error_detail && (request.error_detail.code || request.error_detail.message)) {
         for (const [name, version] of changes) if (version !== null) state.rejected.set(name, version);
         state.sync.nacked = nonce;
-        state.sync.nackMessage = request.error_detail.message ?? '';
+        state.sync.nackMessage = (request.error_detail.message ?? '').slice(0, maxNackMessageLength);
         state.sync.nackedResources = [...changes].filter(([, version]) => version !== null).map(([name]) => name).sort();
         this.context.metrics.nacks.inc({ type: kind });
-        this.context.logger.warn({ nodeId: identity.nodeId, type: kind, nonce, errorDetail: request.error_detail.message }, 'proxy rejected configuration (NACK)');
+        this.context.logger.warn({ nodeId: clipForLog(identity.nodeId), type: kind, nonce, errorDetail: clipForLog(request.error_detail.message) }, 'proxy rejected configuration (NACK)');
       } else {
         for (const [name, version] of changes) {
           if (version === null) state.known.delete(name);
@@ -87,6 +94,8 @@ export class DeltaStream extends ProxyStream<DeltaDiscoveryRequestMessage> {
       else state.names.add(name);
       state.dirty = true;
     }
+    // Delta subscriptions accumulate over requests: the stream is cut off once the set outgrows the budget.
+    checkSubscriptionCount(state.names.size, kind, this.context.limits);
     for (const name of unsubscribe) {
       if (name === '*') state.wildcard = false;
       state.names.delete(name);

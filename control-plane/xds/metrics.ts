@@ -12,6 +12,13 @@ export class ControlPlaneMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+  readonly openStreams = new Gauge({ name: 'sluice_xds_open_streams', help: 'ADS streams held open, identified or not (bounded by --xds-max-streams).', registers: [this.registry] });
+  readonly refusedStreams = new Counter({
+    name: 'sluice_xds_streams_refused_total',
+    help: 'xDS streams refused or cut off, by reason: stream-limit, subscription-limit, invalid-node, invalid-request, unauthenticated.',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly nacks = new Counter({ name: 'sluice_xds_nacks_total', help: 'Configurations rejected by proxies, by resource type.', labelNames: ['type'], registers: [this.registry] });
   /** Proxies whose latest response of a type is rejected right now (a counter alone hides whether it is still so). */
   readonly nackedProxies = new Gauge({

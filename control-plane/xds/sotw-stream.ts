@@ -17,6 +17,7 @@ import { pushOrder, type ScopeView } from './cache.js';
 import type { TypeSyncState } from './connections.js';
 import { ProxyStream } from './proxy-stream.js';
 import type { StreamContext } from './stream-context.js';
+import { checkResourceName, checkSubscriptionCount, clipForLog, maxNackMessageLength } from './stream-limits.js';
 
 export interface DiscoveryRequestMessage {
   version_info?: string;
@@ -46,25 +47,36 @@ interface TypeState {
 /**
  * Subscriptions are interned: a thousand sidecars of a scope name the same
  * hundreds of EDS clusters, and one shared Set costs far less than a thousand.
+ * The table is keyed by a digest, not the names, and holds each Set weakly,
+ * so it never holds more than the live streams' subscriptions (each within
+ * the per-stream budget) plus a digest for those not yet collected.
  */
 const internedSubscriptions = new Map<string, WeakRef<Set<string>>>();
 const forgetSubscription = new FinalizationRegistry<string>((key) => {
   if (internedSubscriptions.get(key)?.deref() === undefined) internedSubscriptions.delete(key);
 });
 
-function internNames(names: readonly string[]): Set<string> {
-  const key = [...names].sort().join('\n');
+/** A digest of the name set, independent of order and duplicates; also the SotW response cache key. */
+function subscriptionDigest(names: readonly string[]): string {
+  const digest = createHash('sha256');
+  let previous: string | undefined;
+  for (const name of [...names].sort()) {
+    if (name === previous) continue;
+    previous = name;
+    // Length-prefixed, so no choice of names can make two different sets hash alike by concatenation.
+    digest.update(`${name.length}:${name}`);
+  }
+  return digest.digest('hex').slice(0, 32);
+}
+
+function internNames(names: readonly string[]): { names: Set<string>; key: string } {
+  const key = subscriptionDigest(names);
   const existing = internedSubscriptions.get(key)?.deref();
-  if (existing) return existing;
+  if (existing && names.every((name) => existing.has(name))) return { names: existing, key };
   const set = new Set(names);
   internedSubscriptions.set(key, new WeakRef(set));
   forgetSubscription.register(set, key);
-  return set;
-}
-
-function subscriptionKeyOf(names: Set<string> | 'wildcard'): string {
-  if (names === 'wildcard') return '*';
-  return createHash('sha256').update([...names].sort().join('\n')).digest('hex').slice(0, 16);
+  return { names: set, key };
 }
 
 function sameNames(a: Set<string> | 'wildcard', b: Set<string> | 'wildcard'): boolean {
@@ -85,13 +97,13 @@ export class SotwStream extends ProxyStream<DiscoveryRequestMessage> {
   protected handle(request: DiscoveryRequestMessage, identity: ProxyIdentity): void {
     const kind = kindOfTypeUrl.get(request.type_url ?? '');
     if (!kind) {
-      this.context.logger.debug({ nodeId: identity.nodeId, typeUrl: request.type_url }, 'request for a resource type Sluice does not serve; ignored');
+      this.context.logger.debug({ nodeId: clipForLog(identity.nodeId), typeUrl: clipForLog(request.type_url) }, 'request for a resource type Sluice does not serve; ignored');
       return;
     }
-    const names = this.#requestedNames(kind, request.resource_names ?? []);
+    const { names, key } = this.#requestedNames(kind, request.resource_names ?? []);
     let state = this.#types.get(kind);
     if (!state) {
-      state = { names, subscriptionKey: subscriptionKeyOf(names), dirty: false, mustRespond: true, sync: { resources: 0 } };
+      state = { names, subscriptionKey: key, dirty: false, mustRespond: true, sync: { resources: 0 } };
       this.#types.set(kind, state);
       this.connection.types[kind] = state.sync;
     } else {
@@ -103,11 +115,11 @@ export class SotwStream extends ProxyStream<DiscoveryRequestMessage> {
         if (request.error_detail && (request.error_detail.code || request.error_detail.message)) {
           state.nackedVersion = nonce;
           state.sync.nacked = nonce;
-          state.sync.nackMessage = request.error_detail.message ?? '';
+          state.sync.nackMessage = (request.error_detail.message ?? '').slice(0, maxNackMessageLength);
           state.sync.nackedResources = state.names === 'wildcard' ? 'wildcard' : [...state.names].sort();
           this.context.metrics.nacks.inc({ type: kind });
           this.context.logger.warn(
-            { nodeId: identity.nodeId, type: kind, rejectedVersion: nonce, keptVersion: request.version_info ?? '', errorDetail: request.error_detail.message },
+            { nodeId: clipForLog(identity.nodeId), type: kind, rejectedVersion: nonce, keptVersion: clipForLog(request.version_info ?? ''), errorDetail: clipForLog(request.error_detail.message) },
             'proxy rejected configuration (NACK)',
           );
         } else {
@@ -117,7 +129,7 @@ export class SotwStream extends ProxyStream<DiscoveryRequestMessage> {
       }
       if (!sameNames(names, state.names)) {
         state.names = names;
-        state.subscriptionKey = subscriptionKeyOf(names);
+        state.subscriptionKey = key;
         state.mustRespond = true;
       }
     }
@@ -125,9 +137,11 @@ export class SotwStream extends ProxyStream<DiscoveryRequestMessage> {
   }
 
   /** LDS and CDS with no names (or `*`) mean "everything"; RDS and EDS always name what they want. */
-  #requestedNames(kind: ResourceKind, names: string[]): Set<string> | 'wildcard' {
-    if (names.includes('*')) return 'wildcard';
-    if (names.length === 0 && (kind === 'listeners' || kind === 'clusters')) return 'wildcard';
+  #requestedNames(kind: ResourceKind, names: string[]): { names: Set<string> | 'wildcard'; key: string } {
+    if (names.includes('*') || (names.length === 0 && (kind === 'listeners' || kind === 'clusters'))) return { names: 'wildcard', key: '*' };
+    // Checked before anything is interned or cached: SotW resends the whole list, so the list is the budget.
+    checkSubscriptionCount(names.length, kind, this.context.limits);
+    for (const name of names) checkResourceName(name);
     return internNames(names);
   }
 
@@ -171,6 +185,6 @@ export class SotwStream extends ProxyStream<DiscoveryRequestMessage> {
     state.sync.resources = state.names === 'wildcard' ? view.resources[kind].size : [...state.names].filter((n) => view.resources[kind].has(n)).length;
     this.context.metrics.pushes.inc({ type: kind });
     this.write(response.bytes);
-    if (this.context.logger.isLevelEnabled('debug')) this.context.logger.debug({ nodeId: this.identity?.nodeId, type: kind, version: response.version, typeUrl: typeUrlOfKind[kind] }, 'pushed');
+    if (this.context.logger.isLevelEnabled('debug')) this.context.logger.debug({ nodeId: clipForLog(this.identity?.nodeId), type: kind, version: response.version, typeUrl: typeUrlOfKind[kind] }, 'pushed');
   }
 }

@@ -7,6 +7,7 @@ import type { ConfigSource } from '../../core/config-source.js';
 import { YamlDirectorySource } from '../../sources/yaml-directory.js';
 import type { CanaryPersistence } from '../../canary/persistence.js';
 import { CanaryStateFile } from '../../canary/state-file.js';
+import { AdminTokenFile, type AdminAuthenticator } from '../../admin/auth.js';
 
 interface ServeOptions {
   config: string;
@@ -15,9 +16,13 @@ interface ServeOptions {
   host: string;
   xdsPort: string;
   adminPort: string;
+  adminAddress: string;
+  adminTokenFile?: string;
   xdsTlsCert?: string;
   xdsTlsKey?: string;
   xdsClientCa?: string;
+  xdsMaxStreams: string;
+  xdsMaxSubscriptions: string;
   debounce: string;
   stateDir?: string;
   prometheusUrl?: string;
@@ -47,7 +52,7 @@ function number(flag: string, text: string, min: number, max: number): number {
  * xDS, only the leader writes status and Events (and runs canaries).
  * Loaded only when asked for, so YAML mode does not pay for the Kubernetes client.
  */
-async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean }> {
+async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean; adminAuth: AdminAuthenticator }> {
   const { kubernetesSource: createKubernetesSource } = await import('../../pipeline/kubernetes-source.js');
   const { LeaderElector } = await import('../../sources/leader-election.js');
   const kubeconfig = options.kubeconfig === 'in-cluster' ? undefined : options.kubeconfig;
@@ -68,8 +73,10 @@ async function kubernetesSource(options: ServeOptions): Promise<{ source: Config
     identity: process.env.POD_NAME ?? 'sluice',
     logger: logger.child({ component: 'canary' }),
   });
+  const { KubernetesAdminAuthenticator } = await import('../../admin/kubernetes-auth.js');
+  const adminAuth = new KubernetesAdminAuthenticator(source.kubeConfig, logger.child({ component: 'admin' }));
   elector.start();
-  return { source, stop: () => elector.stop(), persistence, isLeader: () => elector.isLeader() };
+  return { source, stop: () => elector.stop(), persistence, isLeader: () => elector.isLeader(), adminAuth };
 }
 
 export function registerServe(program: Command): void {
@@ -81,10 +88,14 @@ export function registerServe(program: Command): void {
     .option('--namespaces <list>', 'with --kubeconfig: only these namespaces, comma-separated')
     .option('--host <address>', 'address to listen on', '0.0.0.0')
     .option('--xds-port <port>', 'xDS gRPC port', '15010')
-    .option('--admin-port <port>', 'admin HTTP port (/healthz, /readyz, /metrics, /debug/*)', '15014')
+    .option('--admin-port <port>', 'admin HTTP port (/healthz, /readyz, /metrics, /debug/*, /api/v1/canaries)', '15014')
+    .option('--admin-address <address>', 'address of the admin port; 0.0.0.0 opens it to the network (in a pod: for probes and the CLI)', '127.0.0.1')
+    .option('--admin-token-file <file>', 'YAML mode: state-changing admin requests (canary commands) need "Authorization: Bearer <this file\'s token>"; without it they are refused. With --kubeconfig, Kubernetes RBAC decides instead')
     .option('--xds-tls-cert <file>', 'serve xDS over TLS with this certificate (PEM)')
     .option('--xds-tls-key <file>', 'private key of --xds-tls-cert (PEM)')
     .option('--xds-client-ca <file>', 'require client certificates signed by this CA; a proxy\'s namespace then comes from its SPIFFE ID')
+    .option('--xds-max-streams <n>', 'most xDS (ADS) streams held at once; more are refused with RESOURCE_EXHAUSTED (see docs/limits.md)', '10000')
+    .option('--xds-max-subscriptions <n>', 'most resource names one xDS stream may subscribe to, per resource type; a stream asking for more is ended with RESOURCE_EXHAUSTED', '10000')
     .option('--debounce <duration>', 'quiet period before pushing a new snapshot', '100ms')
     .option('--state-dir <dir>', 'YAML mode: keep canary progress in <dir>/canaries.json so a restart resumes at the same step (the YAML is never rewritten)')
     .option('--prometheus-url <url>', 'Prometheus for canary metrics with source: prometheus, e.g. http://prometheus:9090')
@@ -98,6 +109,7 @@ export function registerServe(program: Command): void {
     .addHelpText('after', `
 Examples:
   sluice serve --config examples
+  sluice serve --config examples --admin-token-file ~/.sluice/admin-token   # enables sluice canary promote/abort/pause/resume
   sluice serve --config /etc/sluice --state-dir /var/lib/sluice --prometheus-url http://prometheus:9090
   sluice serve --kubeconfig ~/.kube/config --namespaces shop,gov-portal
   sluice serve --config /etc/sluice --xds-tls-cert tls.crt --xds-tls-key tls.key --xds-client-ca ca.crt
@@ -121,7 +133,9 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
             maxEjectionPercent: number('--ejection-max-percent', options.ejectionMaxPercent, 0, 100),
           }
         : (false as const);
+      if (options.kubeconfig && options.adminTokenFile) throw new Error('--admin-token-file is for YAML mode; with --kubeconfig admin commands are authorised by Kubernetes RBAC (TokenReview and SubjectAccessReview)');
       const kubernetes = options.kubeconfig ? await kubernetesSource(options) : undefined;
+      const adminAuth = kubernetes?.adminAuth ?? (options.adminTokenFile ? await AdminTokenFile.load(options.adminTokenFile) : undefined);
       const source = kubernetes?.source ?? new YamlDirectorySource({ directory: options.config, logger: logger.child({ component: 'yaml-source' }) });
       const controlPlane = new ControlPlane({
         source,
@@ -129,16 +143,24 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         host: options.host,
         xdsPort: Number(options.xdsPort),
         adminPort: Number(options.adminPort),
+        adminHost: options.adminAddress,
+        adminAuth,
         tls: options.xdsTlsCert ? { certFile: options.xdsTlsCert, keyFile: options.xdsTlsKey!, clientCaFile: options.xdsClientCa } : undefined,
         debounceMs,
+        xdsLimits: { maxStreams: number('--xds-max-streams', options.xdsMaxStreams, 1, 1e7), maxSubscriptions: number('--xds-max-subscriptions', options.xdsMaxSubscriptions, 1, 1e7) },
         telemetry: { lrsReportIntervalMs },
         canaryPersistence: kubernetes?.persistence ?? (options.stateDir ? new CanaryStateFile(options.stateDir) : undefined),
         isLeader: kubernetes?.isLeader,
         prometheusUrl: options.prometheusUrl,
         ejection,
       });
-      const ports = await controlPlane.start();
-      process.stderr.write(`sluice: serving xDS on ${options.host}:${ports.xdsPort}, admin on http://${options.host}:${ports.adminPort} (config: ${source.description})\n`);
+      const ports = await controlPlane.start().catch(async (error: unknown) => {
+        // Fail fast: one line naming what failed (file, port), exit 1; never a half-started process.
+        await kubernetes?.stop().catch(() => undefined);
+        process.stderr.write(`sluice: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(1);
+      });
+      process.stderr.write(`sluice: serving xDS on ${options.host}:${ports.xdsPort}, admin on http://${options.adminAddress}:${ports.adminPort} (config: ${source.description})\n`);
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
