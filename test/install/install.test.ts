@@ -61,6 +61,11 @@ const id = (m: Manifest) => `${m.kind} ${m.metadata.namespace ? `${m.metadata.na
 /** Apply in order; the API server says no to anything whose prerequisites are missing. */
 async function applyInOrder(manifests: Manifest[]): Promise<FakeKubeApiServer> {
   const fake = await FakeKubeApiServer.start({ namespaceLifecycle: true });
+  // What every cluster has from its first start (the API server's bootstrap RBAC policy).
+  fake.apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'system:auth-delegator' }, rules: [
+    { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+    { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
+  ] });
   for (const manifest of manifests) {
     try {
       fake.apply(manifest);
