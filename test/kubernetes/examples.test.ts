@@ -87,7 +87,8 @@ describe('examples/deploy against Kubernetes OpenAPI schemas', () => {
   it('every manifest is a valid Kubernetes object with no unknown fields', async () => {
     const docs = await documents(path.join(repoRoot, 'examples/deploy'));
     expect(docs.map(({ doc }) => `${doc.kind} ${doc.metadata.name}`).sort()).toEqual([
-      'ClusterRole sluice-control-plane', 'ClusterRole sluice-webhook-ca-bundle', 'ClusterRoleBinding sluice-control-plane', 'ClusterRoleBinding sluice-webhook-ca-bundle',
+      'ClusterRole sluice-canary-operator', 'ClusterRole sluice-control-plane', 'ClusterRole sluice-webhook-ca-bundle',
+      'ClusterRoleBinding sluice-control-plane', 'ClusterRoleBinding sluice-control-plane-auth-delegator', 'ClusterRoleBinding sluice-webhook-ca-bundle',
       'Deployment sluice-control-plane', 'Deployment sluice-webhook',
       'Namespace sluice-system', 'PodDisruptionBudget sluice-control-plane', 'PodDisruptionBudget sluice-webhook', 'Role sluice-leader-election', 'Role sluice-webhook-certificate',
       'RoleBinding sluice-leader-election', 'RoleBinding sluice-webhook-certificate', 'Service sluice-metrics', 'Service sluice-webhook', 'Service sluice-xds', 'ServiceAccount sluice', 'ServiceAccount sluice-webhook',

@@ -18,6 +18,8 @@
  *   for custom resources, as the real server), the status subresource (spec
  *   changes bump metadata.generation; writes to /status change only status),
  *   CRD schema validation (422 Invalid), MicroTime format checks on Leases.
+ * - Delegated auth: TokenReview (tokens from issueToken()) and
+ *   SubjectAccessReview, decided by the stored RBAC objects.
  * - Test controls: drop live watch connections mid-stream, compact history
  *   (forcing 410), inject failures, inspect the request log.
  */
@@ -221,6 +223,8 @@ export class FakeKubeApiServer {
   readonly #ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
   /** Bearer tokens issued by kubeconfigYaml(); any other request gets 401. */
   readonly #tokens = new Set<string>();
+  /** Tokens of users who call other servers (issueToken), answered by TokenReview. */
+  readonly #users = new Map<string, { username: string; uid: string; groups: string[] }>();
   #rv = 1000;
   /** Events at or below this resourceVersion are gone (compacted). */
   #compactedRv = 1000;
@@ -266,6 +270,18 @@ export class FakeKubeApiServer {
       contexts: [{ name: 'fake', context: { cluster: 'fake', user } }],
       'current-context': 'fake',
     });
+  }
+
+  /**
+   * A bearer token for `username` (with `groups`), as a user or a
+   * `kubectl create token` service-account token would be: TokenReview
+   * authenticates it, SubjectAccessReview decides by the RBAC objects stored here.
+   */
+  issueToken(username: string, groups: readonly string[] = []): string {
+    const token = `token-${randomUUID()}`;
+    this.#users.set(token, { username, uid: randomUUID(), groups: [...groups, 'system:authenticated'] });
+    this.#tokens.add(token);
+    return token;
   }
 
   /** Write a kubeconfig file pointing at this server; returns its path. */
@@ -520,7 +536,55 @@ export class FakeKubeApiServer {
     });
   }
 
+  /** TokenReview: who holds `spec.token` (issueToken users; kubeconfig tokens are their own user name). */
+  #tokenReview(review: Record<string, any>): Record<string, unknown> {
+    const token = typeof review.spec?.token === 'string' ? review.spec.token : '';
+    const user = this.#users.get(token) ?? (this.#tokens.has(token) ? { username: token, uid: token, groups: ['system:authenticated'] } : undefined);
+    return { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', metadata: {}, spec: review.spec, status: user ? { authenticated: true, user } : { authenticated: false, error: 'invalid bearer token' } };
+  }
+
+  /**
+   * SubjectAccessReview decided by the RBAC authorizer's rules over the stored
+   * Roles, ClusterRoles and their bindings: a RoleBinding grants in its own
+   * namespace only; verbs, apiGroups, resources (`resource/subresource`) and
+   * resourceNames must each match, `*` matching anything.
+   */
+  #subjectAccessReview(review: Record<string, any>): Record<string, unknown> {
+    const spec = review.spec ?? {};
+    const attributes = spec.resourceAttributes ?? {};
+    const groups: string[] = Array.isArray(spec.groups) ? spec.groups : [];
+    const isSubject = (subject: Record<string, any>) =>
+      (subject.kind === 'User' && subject.name === spec.user) ||
+      (subject.kind === 'Group' && groups.includes(subject.name)) ||
+      (subject.kind === 'ServiceAccount' && spec.user === `system:serviceaccount:${subject.namespace}:${subject.name}`);
+    const resource = attributes.subresource ? `${attributes.resource}/${attributes.subresource}` : attributes.resource;
+    const has = (list: unknown, value: string | undefined) => Array.isArray(list) && (list.includes('*') || (value !== undefined && list.includes(value)));
+    const grants = (rule: Record<string, any>) =>
+      has(rule.verbs, attributes.verb) && has(rule.apiGroups, attributes.group ?? '') && has(rule.resources, resource) &&
+      (!Array.isArray(rule.resourceNames) || rule.resourceNames.length === 0 || rule.resourceNames.includes(attributes.name));
+    const rulesOf = (roleRef: Record<string, any>, namespace?: string): Record<string, any>[] => {
+      const role = roleRef.kind === 'ClusterRole' ? this.get('rbac.authorization.k8s.io/v1', 'ClusterRole', undefined, roleRef.name) : this.get('rbac.authorization.k8s.io/v1', 'Role', namespace, roleRef.name);
+      return (role?.rules as Record<string, any>[] | undefined) ?? [];
+    };
+    const bindings = [
+      ...this.list('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding').map((b) => ({ b, namespace: undefined })),
+      ...this.list('rbac.authorization.k8s.io/v1', 'RoleBinding').filter((b) => b.metadata.namespace === attributes.namespace).map((b) => ({ b, namespace: b.metadata.namespace })),
+    ];
+    const by = bindings.find(({ b, namespace }) => ((b.subjects as Record<string, any>[] | undefined) ?? []).some(isSubject) && rulesOf(b.roleRef as Record<string, any>, namespace).some(grants));
+    const status = by ? { allowed: true, reason: `RBAC: allowed by ${by.namespace ? 'RoleBinding' : 'ClusterRoleBinding'} "${by.b.metadata.name}"` } : { allowed: false, reason: '' };
+    return { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', metadata: {}, spec, status };
+  }
+
   #route(req: IncomingMessage, res: ServerResponse, url: URL, record: RequestRecord, body: string | undefined): void {
+    if (req.method === 'POST' && (url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews' || url.pathname === '/apis/authorization.k8s.io/v1/subjectaccessreviews')) {
+      let review: Record<string, any>;
+      try {
+        review = JSON.parse(body ?? '') as Record<string, any>;
+      } catch {
+        throw new HttpStatus(400, 'BadRequest', 'the request body is not valid JSON');
+      }
+      return this.#reply(res, record, 201, url.pathname.endsWith('tokenreviews') ? this.#tokenReview(review) : this.#subjectAccessReview(review));
+    }
     const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     let group: string;
     let version: string;
