@@ -98,10 +98,11 @@ describe.skipIf(missing !== undefined)(`canaries from gRPC C-core ${'version' in
     // Everything the client made from here on, against what its reports say once they are all in.
     await new Promise((r) => setTimeout(r, 1200));
     const windowMs = 60_000;
-    const before = ((await running.admin(`/debug/telemetry?windowMs=${windowMs}`)).json() as { versions: Array<{ source: string; version: string; requests: number; errors: number }> }).versions;
+    type Rows = { versions: Array<{ source: string; version: string; requests: number; errors: number }> };
+    const before = ((await running.admin(`/debug/telemetry?windowMs=${windowMs}`)).json() as Rows).versions;
     const observed = sum([await client.tally(400), await client.tally(200, { metadata: { 'x-user-id': 'u-5' } })]);
     await new Promise((r) => setTimeout(r, 2300));
-    const after = ((await running.admin(`/debug/telemetry?windowMs=${windowMs}`)).json() as typeof before).versions;
+    const after = ((await running.admin(`/debug/telemetry?windowMs=${windowMs}`)).json() as Rows).versions;
     const delta = (version: string, field: 'requests' | 'errors') =>
       (after.find((r) => r.source === 'lrs' && r.version === version)?.[field] ?? 0) - (before.find((r) => r.source === 'lrs' && r.version === version)?.[field] ?? 0);
     // v2 fails every other call with INTERNAL (13): the client sees answers from v1 and v2, and errors only from v2.
