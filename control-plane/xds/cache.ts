@@ -12,9 +12,8 @@
  * - Only the latest snapshot is kept: a slow proxy skips intermediate versions.
  */
 import { createHash } from 'node:crypto';
-import { lookupEnvoyType } from '../envoy/proto-registry.js';
 import { typeUrlOfKind } from '../envoy/resource-types.js';
-import { messageFromEnvoyJson } from '../envoy/proto-json.js';
+import { encodeResource } from '../envoy/codec.js';
 import type { Logger } from '../log/logger.js';
 import type { Snapshot } from '../model/snapshot.js';
 import { scopeKey, type ProxyScope } from '../translate/proxy-scope.js';
@@ -209,7 +208,7 @@ export class XdsCache {
     const known = this.#encoded.get(resource.body);
     if (known) return known;
     const typeName = envoyTypeOfKind[kind];
-    const bytes = lookupEnvoyType(typeName).encode(messageFromEnvoyJson(typeName, resource.body)).finish();
+    const bytes = encodeResource(typeName, resource.body, resource.name);
     const version = hash(bytes);
     const any = encodeAny(typeUrlOfKind[kind], bytes);
     const cached: CachedResource = { name: resource.name, version, any, deltaResource: encodeDeltaResource(resource.name, version, any), body: resource.body };

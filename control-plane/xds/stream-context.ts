@@ -4,7 +4,7 @@
  */
 import type { PeerCertificate } from 'node:tls';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { messageToEnvoyJson } from '../envoy/proto-json.js';
+import { protobufjsMessageToJson } from '../envoy/codec.js';
 import type { Logger } from '../log/logger.js';
 import { scopeKey, scopeOf, type ProxyIdentity, type ProxyScope } from '../translate/proxy-scope.js';
 import type { XdsCache } from './cache.js';
@@ -27,7 +27,7 @@ export interface StreamContext {
 /** The node of a first request as JSON (metadata as a plain object). */
 export function nodeOf(request: { node?: unknown }): { id: string; metadata: Record<string, unknown> } | undefined {
   if (!request.node) return undefined;
-  const node = messageToEnvoyJson('envoy.config.core.v3.Node', request.node as Record<string, unknown>) as { id?: string; metadata?: Record<string, unknown> };
+  const node = protobufjsMessageToJson('envoy.config.core.v3.Node', request.node as Record<string, unknown>) as { id?: string; metadata?: Record<string, unknown> };
   return { id: node.id ?? '', metadata: node.metadata ?? {} };
 }
 

@@ -4,7 +4,7 @@
  * cases a real client hides (NACKs, stale nonces, reconnect with versions).
  */
 import { credentials as grpcCredentials, makeGenericClientConstructor, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
-import { decodeEnvoy, messageFromEnvoyJson } from '../../control-plane/envoy/proto-json.js';
+import { decodeToJson, encodeResource } from '../../control-plane/envoy/codec.js';
 import { lookupEnvoyType, typeNameOfUrl } from '../../control-plane/envoy/proto-registry.js';
 
 export const typeUrls = {
@@ -87,7 +87,8 @@ abstract class AdsStream<Response> {
     if (!this.firstRequest) return undefined;
     this.firstRequest = false;
     if (this.options.omitNode) return undefined;
-    return messageFromEnvoyJson('envoy.config.core.v3.Node', { id: this.options.nodeId, metadata: this.options.metadata ?? {} });
+    // Encoded by the codec, decoded into the protobufjs shape the request serializer takes.
+    return lookupEnvoyType('envoy.config.core.v3.Node').decode(encodeResource('envoy.config.core.v3.Node', { id: this.options.nodeId, metadata: this.options.metadata ?? {} }));
   }
 
   private deliver(response: Response): void {
@@ -139,7 +140,7 @@ abstract class AdsStream<Response> {
 
 function decodeAny(any: { type_url: string; value: Uint8Array }, decode: boolean): Record<string, unknown> {
   if (!decode) return { type_url: any.type_url, bytes: any.value.length };
-  return decodeEnvoy(typeNameOfUrl(any.type_url), any.value) as Record<string, unknown>;
+  return decodeToJson(typeNameOfUrl(any.type_url), any.value) as Record<string, unknown>;
 }
 
 export class SotwClient extends AdsStream<SotwResponse> {
