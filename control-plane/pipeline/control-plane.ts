@@ -27,6 +27,8 @@ import { PrometheusClient } from '../telemetry/prometheus-query.js';
 import { StatsSinkServer } from '../telemetry/stats-sink.js';
 import { TelemetryStore } from '../telemetry/telemetry-store.js';
 import { ConnectionRegistry } from '../xds/connections.js';
+import { registerConsole, type ConsoleHandle } from '../console/console.js';
+import type { TimelineOptions } from '../console/timeline.js';
 import { ControlPlaneMetrics } from '../xds/metrics.js';
 import { XdsServer, type AdditionalService, type XdsTlsOptions } from '../xds/server.js';
 import { currentScope } from '../xds/stream-context.js';
@@ -57,6 +59,8 @@ export interface ControlPlaneOptions {
   readonly ejection?: EjectionSettings | false;
   /** Whether this replica runs canaries and ejection (leader election); default always. */
   readonly isLeader?: () => boolean;
+  /** The web console's sampling (default: every 1 s, rates over 10 s). */
+  readonly console?: TimelineOptions;
   /** xDS stream and subscription budgets (`--xds-max-streams`, `--xds-max-subscriptions`). */
   readonly xdsLimits?: Partial<XdsLimits>;
 }
@@ -73,6 +77,7 @@ export class ControlPlane {
   readonly statsSink: StatsSinkServer;
   readonly canaries: CanaryController;
   readonly ejector?: MeshEjector;
+  readonly console: ConsoleHandle;
   #localities?: { version: string; index: LocalityIndex };
   #timer?: NodeJS.Timeout;
   #firstPending = 0;
@@ -109,6 +114,12 @@ export class ControlPlane {
     }
     this.admin = new AdminServer(logger.child({ component: 'admin' }), { auth: options.adminAuth });
     this.#adminRoutes();
+    this.console = registerConsole(
+      this.admin,
+      { snapshot: () => this.store.current, servedVersion: () => this.cache.snapshot?.version, telemetry: this.telemetry, canaries: () => this.canaries.list(), proxies: (version) => this.connections.syncStatus(version) },
+      logger.child({ component: 'console' }),
+      options.console,
+    );
     this.store.subscribe((snapshot) => this.#schedule(snapshot));
   }
 
@@ -154,6 +165,7 @@ export class ControlPlane {
     }
     this.#started = true;
     this.ejector?.start();
+    this.console.start();
     this.options.logger.info({ xdsPort, adminPort, adminAuthentication: this.admin.authentication, source: this.options.source.description, snapshot: this.store.current?.version ?? null }, 'control plane started');
     return { xdsPort, adminPort };
   }
@@ -171,6 +183,7 @@ export class ControlPlane {
     clearTimeout(this.#timer);
     this.canaries.stop();
     this.ejector?.stop();
+    this.console.stop();
     this.loadReporting.close();
     await this.options.source.stop();
     await this.xds.stop();

@@ -1,0 +1,97 @@
+/**
+ * The read-only web console on the admin port, under /console: services and
+ * their versions' golden signals, routes and live split, canary timelines and
+ * connected proxies' sync status.
+ *
+ * Everything it needs ships with it: the page, its script and the chart
+ * library (uPlot, read from node_modules at start) are served from memory, so
+ * it works in an air-gapped cluster with no CDN. Live updates are long polls
+ * of GET /console/api/state?since=<last sample>&wait=1, answered at the next
+ * sample; they go through the admin server's ordinary `route()` API, GET only.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AdminServer } from '../admin/server.js';
+import { SluiceError } from '../core/errors.js';
+import type { Logger } from '../log/logger.js';
+import { buildConsoleState, type ConsoleStateSources } from './console-state.js';
+import { ConsoleTimeline, type TimelineOptions, type TimelineSources } from './timeline.js';
+
+export class ConsoleAssetError extends SluiceError {}
+
+export type ConsoleSources = TimelineSources & ConsoleStateSources;
+
+interface Asset {
+  readonly body: string;
+  readonly contentType: string;
+}
+
+/** Longest a live page's poll is held before it is answered unchanged. */
+const MAX_WAIT_MS = 15_000;
+
+/** The page's own files: next to this module when run from source, or under the package root when run from dist/. */
+function assetDirectory(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [path.join(here, 'assets'), path.resolve(here, '../../../control-plane/console/assets')];
+  const found = candidates.find((dir) => existsSync(path.join(dir, 'index.html')));
+  if (!found) throw new ConsoleAssetError('console-assets-missing', 'the console\'s page (control-plane/console/assets) was not found', { searched: candidates });
+  return found;
+}
+
+function loadAssets(): Map<string, Asset> {
+  const dir = assetDirectory();
+  const require = createRequire(import.meta.url);
+  const read = (file: string) => readFileSync(file, 'utf8');
+  let uplotScript: string;
+  let uplotStyle: string;
+  try {
+    uplotScript = read(require.resolve('uplot/dist/uPlot.iife.min.js'));
+    uplotStyle = read(require.resolve('uplot/dist/uPlot.min.css'));
+  } catch (error) {
+    throw new ConsoleAssetError('console-assets-missing', 'the chart library (npm package uplot) is not installed', {}, { cause: error });
+  }
+  return new Map<string, Asset>([
+    ['index.html', { body: read(path.join(dir, 'index.html')), contentType: 'text/html; charset=utf-8' }],
+    ['console.js', { body: read(path.join(dir, 'console.js')), contentType: 'text/javascript; charset=utf-8' }],
+    ['console.css', { body: read(path.join(dir, 'console.css')), contentType: 'text/css; charset=utf-8' }],
+    ['uPlot.iife.min.js', { body: uplotScript, contentType: 'text/javascript; charset=utf-8' }],
+    ['uPlot.min.css', { body: uplotStyle, contentType: 'text/css; charset=utf-8' }],
+  ]);
+}
+
+export interface ConsoleHandle {
+  readonly timeline: ConsoleTimeline;
+  start(): void;
+  stop(): void;
+}
+
+/** Register the console's GET routes on the admin server; `start()` begins sampling. */
+export function registerConsole(admin: AdminServer, sources: ConsoleSources, logger: Logger, options: TimelineOptions = {}): ConsoleHandle {
+  const assets = loadAssets();
+  const timeline = new ConsoleTimeline(sources, logger, options);
+  const page = assets.get('index.html')!;
+  admin.route('GET', '/console', () => ({ status: 200, body: page.body, contentType: page.contentType }));
+  admin.route('GET', '/console/*', async (_request, url) => {
+    const rest = url.pathname.slice('/console/'.length);
+    if (rest === '') return { status: 200, body: page.body, contentType: page.contentType };
+    if (rest.startsWith('assets/')) {
+      const asset = assets.get(rest.slice('assets/'.length));
+      return asset ? { status: 200, body: asset.body, contentType: asset.contentType } : { status: 404, body: { error: `no console asset ${rest}` } };
+    }
+    if (rest === 'api/state') {
+      const since = Number(url.searchParams.get('since') ?? 0);
+      const cursor = Number.isFinite(since) && since > 0 ? since : 0;
+      // A live page asks for what comes after its last sample: hold the request until there is some.
+      if (url.searchParams.get('wait') === '1' && cursor > 0 && timeline.lastSample <= cursor) await timeline.nextSample(MAX_WAIT_MS);
+      return { status: 200, body: buildConsoleState(sources, timeline, cursor) };
+    }
+    return { status: 404, body: { error: `no such console page: ${url.pathname} (open /console)` } };
+  });
+  return {
+    timeline,
+    start: () => timeline.start(),
+    stop: () => timeline.stop(),
+  };
+}

@@ -1,0 +1,320 @@
+/**
+ * What the web console plots over time, sampled from the live control plane:
+ * per service version its request rate, error ratio and p99 (from the
+ * telemetry store), and per canary its weight, each metric's checked value and
+ * every decision with its reason.
+ *
+ * The control plane itself keeps only current state (the canary controller
+ * holds one state per canary, the telemetry store a rolling window), so the
+ * history an operator wants to see is recorded here. Memory is bounded: at most
+ * `maxPoints` samples per series and `maxDecisions` decisions per canary; a
+ * series disappears with its service or canary.
+ */
+import type { CanaryMetricSpec } from '../api/types.js';
+import { SluiceError } from '../core/errors.js';
+import type { Logger } from '../log/logger.js';
+import type { Snapshot } from '../model/snapshot.js';
+import type { CanaryView } from '../canary/controller.js';
+import type { TelemetryStore, WindowStats } from '../telemetry/telemetry-store.js';
+
+export interface TimelineSources {
+  /** The served model (with the canary overlay applied: its routes are the live split). */
+  readonly snapshot: () => Snapshot | undefined;
+  readonly telemetry: TelemetryStore;
+  readonly canaries: () => readonly CanaryView[];
+}
+
+export interface TimelineOptions {
+  /** How often to sample (default 1 s). */
+  readonly sampleMs?: number;
+  /** The window rates and ratios are computed over (default 10 s). */
+  readonly rateWindowMs?: number;
+  /** Samples kept per series (default 900: 15 minutes at 1 s). */
+  readonly maxPoints?: number;
+  /** Decisions kept per canary (default 500). */
+  readonly maxDecisions?: number;
+  readonly now?: () => number;
+}
+
+export class TimelineError extends SluiceError {}
+
+/** One version's golden signals at one sample; undefined where there is nothing to say (no requests, no histograms). */
+export interface VersionSignals {
+  readonly rps: number;
+  readonly requests: number;
+  readonly errorRatio?: number;
+  readonly p50Ms?: number;
+  readonly p99Ms?: number;
+}
+
+/** Samples of one service: a shared time axis and one column per version and signal, aligned (null = no value). */
+export interface ServiceSeries {
+  readonly t: number[];
+  readonly versions: Record<string, { rps: Array<number | null>; errorRatio: Array<number | null>; p99Ms: Array<number | null> }>;
+}
+
+export interface CanaryDecision {
+  readonly at: number;
+  readonly from?: string;
+  readonly phase: string;
+  readonly weight: number;
+  readonly failedChecks: number;
+  readonly reason: string;
+}
+
+export interface MetricSeries {
+  readonly t: number[];
+  readonly value: Array<number | null>;
+  readonly outcome: string[];
+}
+
+export interface CanaryTimeline {
+  readonly t: number[];
+  readonly weight: number[];
+  readonly metrics: Record<string, MetricSeries>;
+  readonly decisions: CanaryDecision[];
+}
+
+/** A metric's bound as the analysis applies it (docs/canary.md). */
+export interface MetricBound {
+  readonly name: string;
+  readonly source: string;
+  readonly min?: number;
+  readonly max?: number;
+  readonly unit: '%' | 'ms' | '';
+}
+
+export function metricBound(metric: CanaryMetricSpec): MetricBound {
+  const source = metric.source ?? 'statsSink';
+  if (metric.name === 'success-rate' && source !== 'prometheus') return { name: metric.name, source, min: metric.min ?? 99, unit: '%' };
+  if (metric.name === 'latency-p99') return { name: metric.name, source, max: metric.maxMs, unit: 'ms' };
+  return { name: metric.name, source, min: metric.min, max: metric.max, unit: '' };
+}
+
+/** Points with `t > since`, from the end (the arrays are in time order). */
+function tail<T>(t: readonly number[], values: readonly T[], since: number): T[] {
+  let from = t.length;
+  while (from > 0 && t[from - 1]! > since) from--;
+  return values.slice(from);
+}
+
+function trim(arrays: Array<unknown[]>, max: number): void {
+  const excess = (arrays[0]?.length ?? 0) - max;
+  if (excess > 0) for (const a of arrays) a.splice(0, excess);
+}
+
+export class ConsoleTimeline {
+  readonly sampleMs: number;
+  readonly rateWindowMs: number;
+  readonly #maxPoints: number;
+  readonly #maxDecisions: number;
+  readonly #now: () => number;
+  readonly #services = new Map<string, ServiceSeries>();
+  readonly #canaries = new Map<string, CanaryTimeline & { last?: CanaryView; lastAnalysisAt?: string }>();
+  readonly #signals = new Map<string, Map<string, VersionSignals>>();
+  #lastSample = 0;
+  #timer?: NodeJS.Timeout;
+  #waiters = new Set<() => void>();
+
+  constructor(
+    private readonly sources: TimelineSources,
+    private readonly logger: Logger,
+    options: TimelineOptions = {},
+  ) {
+    this.sampleMs = options.sampleMs ?? 1000;
+    this.rateWindowMs = options.rateWindowMs ?? 10_000;
+    this.#maxPoints = options.maxPoints ?? 900;
+    this.#maxDecisions = options.maxDecisions ?? 500;
+    this.#now = options.now ?? Date.now;
+    if (!(this.sampleMs > 0) || !(this.rateWindowMs > 0) || !(this.#maxPoints > 0) || !(this.#maxDecisions > 0)) {
+      throw new TimelineError('console-timeline-options', 'console sampleMs, rateWindowMs, maxPoints and maxDecisions must be positive', { ...options, now: undefined });
+    }
+  }
+
+  /** Time of the latest sample (ms since the epoch; 0 before the first). */
+  get lastSample(): number {
+    return this.#lastSample;
+  }
+
+  start(): void {
+    this.sample();
+    this.#timer = setInterval(() => {
+      try {
+        this.sample();
+      } catch (error) {
+        this.logger.error({ err: error }, 'console sample failed');
+      }
+    }, this.sampleMs);
+    this.#timer.unref?.();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#wake();
+  }
+
+  /** Resolves at the next sample, or after `timeoutMs` (long-polling clients). */
+  nextSample(timeoutMs: number): Promise<void> {
+    if (this.#timer === undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref?.();
+      this.#waiters.add(done);
+    });
+  }
+
+  #wake(): void {
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+
+  /** The latest signals of each version of `host` (over the rate window). */
+  signals(host: string): ReadonlyMap<string, VersionSignals> {
+    return this.#signals.get(host) ?? new Map();
+  }
+
+  /** Take one sample of every service and canary. */
+  sample(): void {
+    // Timestamps only move forward, so `since` cursors of clients stay valid.
+    const now = Math.max(this.#now(), this.#lastSample + 1);
+    this.#sampleServices(now);
+    this.#sampleCanaries(now);
+    this.#lastSample = now;
+    this.#wake();
+  }
+
+  #versionSignals(host: string, version: string): VersionSignals {
+    const { telemetry } = this.sources;
+    const lrs = telemetry.versionWindow('lrs', host, version, this.rateWindowMs);
+    const sink = telemetry.versionWindow('statsSink', host, version, this.rateWindowMs);
+    // LRS (proxyless clients) and the stats sink (sidecars) count different callers: their requests add up.
+    const requests = lrs.requests + sink.requests;
+    const errors = lrs.errors + sink.errors;
+    const latency: WindowStats = sink;
+    return {
+      requests,
+      rps: requests / (sink.windowMs / 1000),
+      ...(requests > 0 ? { errorRatio: errors / requests } : {}),
+      ...(latency.p50Ms !== undefined ? { p50Ms: latency.p50Ms } : {}),
+      ...(latency.p99Ms !== undefined ? { p99Ms: latency.p99Ms } : {}),
+    };
+  }
+
+  #sampleServices(now: number): void {
+    const snapshot = this.sources.snapshot();
+    if (!snapshot) return;
+    const seen = new Set<string>();
+    for (const service of snapshot.services.values()) {
+      if (service.versions.size === 0) continue;
+      seen.add(service.host);
+      let series = this.#services.get(service.host);
+      if (!series) {
+        series = { t: [], versions: {} };
+        this.#services.set(service.host, series);
+      }
+      const signals = new Map<string, VersionSignals>();
+      for (const version of service.versions.keys()) {
+        const s = this.#versionSignals(service.host, version);
+        signals.set(version, s);
+        let column = series.versions[version];
+        if (!column) {
+          // A version that appears later is padded, so every column stays aligned with `t`.
+          const pad = () => new Array<number | null>(series.t.length).fill(null);
+          column = series.versions[version] = { rps: pad(), errorRatio: pad(), p99Ms: pad() };
+        }
+        column.rps.push(s.rps);
+        column.errorRatio.push(s.errorRatio ?? null);
+        column.p99Ms.push(s.p99Ms ?? null);
+      }
+      for (const [name, column] of Object.entries(series.versions)) {
+        if (signals.has(name)) continue;
+        column.rps.push(null);
+        column.errorRatio.push(null);
+        column.p99Ms.push(null);
+      }
+      series.t.push(now);
+      this.#signals.set(service.host, signals);
+      trim([series.t, ...Object.values(series.versions).flatMap((c) => [c.rps, c.errorRatio, c.p99Ms])], this.#maxPoints);
+    }
+    for (const host of this.#services.keys()) {
+      if (seen.has(host)) continue;
+      this.#services.delete(host);
+      this.#signals.delete(host);
+    }
+  }
+
+  #sampleCanaries(now: number): void {
+    const seen = new Set<string>();
+    for (const view of this.sources.canaries()) {
+      const key = `${view.namespace}/${view.name}`;
+      seen.add(key);
+      let timeline = this.#canaries.get(key);
+      if (!timeline) {
+        timeline = { t: [], weight: [], metrics: {}, decisions: [] };
+        this.#canaries.set(key, timeline);
+      }
+      timeline.t.push(now);
+      timeline.weight.push(view.canaryWeight);
+      trim([timeline.t, timeline.weight], this.#maxPoints);
+      const last = timeline.last;
+      // A decision: the phase, the weight or the failed-check count moved, or the controller said something new.
+      if (!last || last.phase !== view.phase || last.canaryWeight !== view.canaryWeight || last.failedChecks !== view.failedChecks || last.message !== view.message) {
+        timeline.decisions.push({
+          at: now,
+          ...(last && last.phase !== view.phase ? { from: last.phase } : {}),
+          phase: view.phase,
+          weight: view.canaryWeight,
+          failedChecks: view.failedChecks,
+          reason: view.message,
+        });
+        if (timeline.decisions.length > this.#maxDecisions) timeline.decisions.splice(0, timeline.decisions.length - this.#maxDecisions);
+      }
+      const analysis = view.lastAnalysis;
+      if (analysis && analysis.at !== timeline.lastAnalysisAt) {
+        timeline.lastAnalysisAt = analysis.at;
+        // Stamped with the sample time (within sampleMs of the analysis), so a client's `since` cursor never skips it.
+        for (const result of analysis.results) {
+          const series = (timeline.metrics[result.metric] ??= { t: [], value: [], outcome: [] });
+          series.t.push(now);
+          series.value.push(result.value ?? null);
+          series.outcome.push(result.outcome);
+          trim([series.t, series.value, series.outcome], this.#maxPoints);
+        }
+      }
+      timeline.last = view;
+    }
+    for (const key of this.#canaries.keys()) if (!seen.has(key)) this.#canaries.delete(key);
+  }
+
+  /** Service samples taken after `since` (0: everything kept). */
+  serviceSeries(host: string, since = 0): ServiceSeries | undefined {
+    const series = this.#services.get(host);
+    if (!series) return undefined;
+    const versions: ServiceSeries['versions'] = {};
+    for (const [name, c] of Object.entries(series.versions)) {
+      versions[name] = { rps: tail(series.t, c.rps, since), errorRatio: tail(series.t, c.errorRatio, since), p99Ms: tail(series.t, c.p99Ms, since) };
+    }
+    return { t: tail(series.t, series.t, since), versions };
+  }
+
+  /** A canary's timeline after `since` (0: everything kept). */
+  canaryTimeline(namespace: string, name: string, since = 0): CanaryTimeline | undefined {
+    const timeline = this.#canaries.get(`${namespace}/${name}`);
+    if (!timeline) return undefined;
+    const metrics: Record<string, MetricSeries> = {};
+    for (const [metric, s] of Object.entries(timeline.metrics)) {
+      metrics[metric] = { t: tail(s.t, s.t, since), value: tail(s.t, s.value, since), outcome: tail(s.t, s.outcome, since) };
+    }
+    return {
+      t: tail(timeline.t, timeline.t, since),
+      weight: tail(timeline.t, timeline.weight, since),
+      metrics,
+      decisions: timeline.decisions.filter((d) => d.at > since),
+    };
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The console's timeline recorder and state document, on a real model store
+ * and telemetry store with a controlled clock: the numbers per version, the
+ * bounds on memory, the incremental `since` cursor, and the live split.
+ */
+import { describe, expect, it } from 'vitest';
+import type { CanaryView } from '../../control-plane/canary/controller.js';
+import { buildConsoleState, describeMatch } from '../../control-plane/console/console-state.js';
+import { ConsoleTimeline, TimelineError } from '../../control-plane/console/timeline.js';
+import { createLogger } from '../../control-plane/log/logger.js';
+import { SnapshotStore } from '../../control-plane/model/store.js';
+import { matchEverything } from '../../control-plane/model/traffic.js';
+import { loadFromTexts } from '../../control-plane/sources/yaml-directory.js';
+import { LATENCY_BOUNDS_MS, TelemetryStore } from '../../control-plane/telemetry/telemetry-store.js';
+import { ordersPolicy, ordersService } from '../support/temp-config.js';
+
+const host = 'orders.shop.svc.cluster.local';
+const logger = createLogger('silent');
+
+function setup(options: { maxPoints?: number; maxDecisions?: number } = {}) {
+  let now = 1_000_000;
+  const store = new SnapshotStore(logger);
+  store.apply(loadFromTexts([['svc.yaml', ordersService], ['tp.yaml', ordersPolicy([90, 10])]]));
+  const telemetry = new TelemetryStore({ slotMs: 100, now: () => now });
+  const canaries: CanaryView[] = [];
+  const timeline = new ConsoleTimeline({ snapshot: () => store.current, telemetry, canaries: () => canaries }, logger, { sampleMs: 1000, rateWindowMs: 1000, now: () => now, ...options });
+  return { store, telemetry, canaries, timeline, advance: (ms: number) => (now += ms), at: () => now };
+}
+
+const view = (changes: Partial<CanaryView> = {}): CanaryView => ({
+  namespace: 'shop', name: 'orders', service: 'orders', stable: 'v1', canary: 'v2', steps: [20, 50], interval: '1s', threshold: 3,
+  phase: 'Progressing', canaryWeight: 20, stepIndex: 0, failedChecks: 0, canaryVersion: 'v2', lastTransitionTime: new Date(0).toISOString(), message: 'weight 20%',
+  ...changes,
+});
+
+describe('console timeline', () => {
+  it('samples each version\'s rate, error ratio and p99 from both telemetry sources', () => {
+    const { telemetry, timeline } = setup();
+    const latency = { boundsMs: [...LATENCY_BOUNDS_MS], counts: LATENCY_BOUNDS_MS.map((b) => (b === 250 ? 100 : 0)) };
+    telemetry.recordVersion('statsSink', host, 'v2', 90, 10, latency);
+    telemetry.recordVersion('lrs', host, 'v1', 50, 0);
+    telemetry.recordVersion('statsSink', host, 'v1', 30, 0);
+    timeline.sample();
+    const v2 = timeline.signals(host).get('v2')!;
+    expect(v2.rps).toBe(100);
+    expect(v2.errorRatio).toBeCloseTo(0.1);
+    expect(v2.p99Ms).toBeGreaterThan(100);
+    expect(v2.p99Ms).toBeLessThanOrEqual(250);
+    const v1 = timeline.signals(host).get('v1')!;
+    expect(v1.rps).toBe(80);
+    expect(v1.errorRatio).toBe(0);
+    expect(v1.p99Ms).toBeUndefined();
+    expect(timeline.serviceSeries(host)!.versions.v2!.rps).toEqual([100]);
+  });
+
+  it('keeps at most maxPoints samples per series and maxDecisions per canary', () => {
+    const { canaries, timeline, advance } = setup({ maxPoints: 5, maxDecisions: 3 });
+    canaries.push(view());
+    for (let i = 0; i < 8; i++) {
+      canaries[0] = view({ canaryWeight: 20 + i, message: `step ${i}` });
+      timeline.sample();
+      advance(1000);
+    }
+    expect(timeline.serviceSeries(host)!.t).toHaveLength(5);
+    expect(timeline.serviceSeries(host)!.versions.v1!.rps).toHaveLength(5);
+    const history = timeline.canaryTimeline('shop', 'orders')!;
+    expect(history.weight).toEqual([23, 24, 25, 26, 27]);
+    expect(history.decisions.map((d) => d.reason)).toEqual(['step 5', 'step 6', 'step 7']);
+  });
+
+  it('records a decision only when something moved, each metric once per analysis, and answers `since` with what came after', () => {
+    const { canaries, timeline, advance } = setup();
+    const analysis = { verdict: { kind: 'pass' as const, message: 'ok' }, results: [{ metric: 'success-rate', source: 'lrs', outcome: 'pass' as const, value: 99.5, message: 'ok' }], at: new Date(0).toISOString() };
+    canaries.push(view({ lastAnalysis: analysis }));
+    timeline.sample();
+    const first = timeline.lastSample;
+    advance(1000);
+    timeline.sample(); // nothing moved, same analysis
+    advance(1000);
+    canaries[0] = view({ phase: 'Progressing', canaryWeight: 50, stepIndex: 1, message: 'checks passed; canary weight 50%', lastAnalysis: { ...analysis, at: new Date(1).toISOString(), results: [{ ...analysis.results[0]!, value: 98 }] } });
+    timeline.sample();
+    const all = timeline.canaryTimeline('shop', 'orders')!;
+    expect(all.decisions.map((d) => [d.weight, d.reason])).toEqual([[20, 'weight 20%'], [50, 'checks passed; canary weight 50%']]);
+    expect(all.metrics['success-rate']!.value).toEqual([99.5, 98]);
+    const later = timeline.canaryTimeline('shop', 'orders', first)!;
+    expect(later.weight).toEqual([20, 50]);
+    expect(later.decisions).toHaveLength(1);
+    expect(later.metrics['success-rate']!.value).toEqual([98]);
+    expect(timeline.serviceSeries(host, first)!.t).toHaveLength(2);
+  });
+
+  it('forgets a canary that is no longer served', () => {
+    const { canaries, timeline } = setup();
+    canaries.push(view());
+    timeline.sample();
+    canaries.pop();
+    timeline.sample();
+    expect(timeline.canaryTimeline('shop', 'orders')).toBeUndefined();
+  });
+
+  it('refuses settings that would not bound it', () => {
+    expect(() => new ConsoleTimeline({ snapshot: () => undefined, telemetry: new TelemetryStore(), canaries: () => [] }, logger, { maxPoints: 0 })).toThrow(TimelineError);
+  });
+
+  it('long-polling waits for the next sample, and returns at once when stopped', async () => {
+    const { timeline } = setup();
+    timeline.start();
+    const before = timeline.lastSample;
+    const waiting = timeline.nextSample(60_000);
+    timeline.sample();
+    await waiting;
+    expect(timeline.lastSample).toBeGreaterThan(before);
+    timeline.stop();
+    await timeline.nextSample(60_000);
+  });
+});
+
+describe('console state', () => {
+  it('shows the served routes: a canary override\'s live split, matches in words', () => {
+    const { store, timeline } = setup();
+    store.setOverrides('canary', [
+      {
+        kind: 'routes',
+        service: host,
+        routes: [
+          { name: 'canary-cohort', match: { ...matchEverything, userId: { source: { kind: 'header', name: 'x-user-id' }, match: { kind: 'oneOf', values: ['u-1', 'u-2'] } } }, destinations: [{ version: 'v2', weight: 100 }] },
+          { name: 'canary-split', match: matchEverything, destinations: [{ version: 'v1', weight: 70 }, { version: 'v2', weight: 30 }] },
+        ],
+      },
+    ]);
+    timeline.sample();
+    const state = buildConsoleState({ snapshot: () => store.current, servedVersion: () => 'v-served', canaries: () => [], proxies: () => [] }, timeline);
+    const orders = state.services.find((s) => s.host === host)!;
+    expect(orders.routes).toEqual([
+      { name: 'canary-cohort', match: 'user ID (header x-user-id) in [u-1, u-2]', to: [{ version: 'v2', weight: 100 }] },
+      { name: 'canary-split', to: [{ version: 'v1', weight: 70 }, { version: 'v2', weight: 30 }] },
+    ]);
+    expect(orders.versions.map((v) => [v.name, v.endpoints])).toEqual([['v1', 1], ['v2', 1]]);
+    expect(state).toMatchObject({ full: true, served: 'v-served', snapshot: store.current!.version });
+    expect(describeMatch({ path: { kind: 'prefix', value: '/api' }, headers: [{ name: 'x-debug', kind: 'present', present: true }] })).toBe('header x-debug present and path starts with /api');
+  });
+});
