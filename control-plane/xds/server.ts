@@ -4,8 +4,9 @@
  * rebalance across replicas, and a graceful shutdown that ends every stream.
  */
 import { readFile } from 'node:fs/promises';
+import { format } from 'node:util';
 import { createSecureContext } from 'node:tls';
-import { Server, ServerCredentials, type ServerDuplexStream, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials, setLogger as setGrpcLogger, type ServerDuplexStream, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { lookupEnvoyType } from '../envoy/proto-registry.js';
 import { SluiceError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
@@ -160,6 +161,9 @@ export class XdsServer {
   }
 
   async start(): Promise<number> {
+    // grpc-js prints its own errors to stderr ("E No address added…"); keep them in the structured log instead.
+    const grpcLogger = this.#context.logger.child({ library: 'grpc-js' });
+    setGrpcLogger({ error: (...args: unknown[]) => grpcLogger.warn(format(...args)) });
     const credentials = await this.#credentials();
     const host = this.options.host ?? '0.0.0.0';
     const address = `${host.includes(':') ? `[${host}]` : host}:${this.options.port}`;
