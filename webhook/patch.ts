@@ -7,12 +7,15 @@ import type { Operation } from 'fast-json-patch';
 import { ANNOTATIONS, DEFAULT_CONTAINER_ANNOTATION } from './annotations.js';
 import type { InjectionConfig } from './config.js';
 import type { Container, Pod } from './kube.js';
+import { PROMETHEUS_PATH, PROMETHEUS_PORT } from './bootstrap.js';
 import { buildInitContainer, INIT_CONTAINER_NAME } from './init-container.js';
 import { resolveProxySettings } from './pod-settings.js';
 import { buildSidecarContainer, PROXY_CONTAINER_NAME } from './sidecar.js';
 import { workloadName } from './workload-name.js';
 
 export type { Operation };
+
+const PROMETHEUS_ANNOTATION_PREFIX = 'prometheus.io/';
 
 /** Bump when the injected shape changes in a way an upgrade tool must know about. */
 export const INJECTION_VERSION = 1;
@@ -44,6 +47,15 @@ export function buildInjectionPatch(pod: Pod, config: InjectionConfig, workload?
       containers: native ? [] : [PROXY_CONTAINER_NAME],
     }),
   };
+  // Prometheus' conventional scrape annotations point at Envoy's stats (the
+  // sluice-prometheus listener of the bootstrap). A pod that already has any
+  // prometheus.io/* annotation keeps its own: its app's metrics stay scraped,
+  // and the proxy is still found by its container port name (examples/observability/).
+  if (!Object.keys(meta.annotations ?? {}).some((key) => key.startsWith(PROMETHEUS_ANNOTATION_PREFIX))) {
+    annotations[`${PROMETHEUS_ANNOTATION_PREFIX}scrape`] = 'true';
+    annotations[`${PROMETHEUS_ANNOTATION_PREFIX}port`] = String(PROMETHEUS_PORT);
+    annotations[`${PROMETHEUS_ANNOTATION_PREFIX}path`] = PROMETHEUS_PATH;
+  }
   const firstApp = pod.spec?.containers?.[0]?.name;
   if (firstApp !== undefined && meta.annotations?.[DEFAULT_CONTAINER_ANNOTATION] === undefined) {
     annotations[DEFAULT_CONTAINER_ANNOTATION] = firstApp;
