@@ -63,14 +63,68 @@ function translateService(service: MeshService, mode: ProxyMode, callerNamespace
 
 const byName = (a: EnvoyResource, b: EnvoyResource) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
+/** What every proxy of one mode in one namespace shares (everything but a sidecar's inbound side). */
+interface NamespaceResources {
+  readonly listeners: readonly EnvoyResource[];
+  readonly routes: readonly EnvoyResource[];
+  readonly clusters: readonly EnvoyResource[];
+  readonly endpoints: readonly EnvoyResource[];
+  readonly issues: readonly TranslationIssue[];
+}
+
+/**
+ * Memoised translation. Three levels of reuse, none of which changes results:
+ * - per service (its fingerprint, the mode, and whether the caller shares its
+ *   namespace): its clusters, endpoints, virtual hosts, proxyless listeners;
+ * - per (snapshot, mode, namespace): the lists every proxy there gets, and the
+ *   per-port route tables and listeners, which are also kept across snapshots
+ *   while the virtual hosts they hold are the same objects;
+ * - per set of inbound ports: a sidecar's inbound listener and clusters.
+ * Reused resources are the same objects, so the xDS cache encodes (and checks
+ * against Envoy's rules) each distinct resource once, not once per scope.
+ */
 export class Translator {
   readonly #pieces = new Map<string, { pieces: ServicePieces; lastUsed: string }>();
+  readonly #namespaces = new Map<string, NamespaceResources>();
+  readonly #scoped = new Map<string, ScopeResources>();
+  /** Route tables and outbound listeners by content key (the virtual hosts' identities), kept one snapshot back. */
+  readonly #composites = new Map<string, { resource: EnvoyResource; lastUsed: string }>();
+  readonly #inbound = new Map<string, { listener: EnvoyResource; clusters: readonly EnvoyResource[]; lastUsed: string }>();
   readonly #validated = new WeakMap<EnvoyJson, TranslationIssue[]>();
+  /** Identity tokens for virtual-host objects, so a composite's key is cheap to build and compare. */
+  readonly #ids = new WeakMap<object, number>();
+  #nextId = 1;
   #currentSnapshot = '';
   #previousSnapshot = '';
 
+  /**
+   * Scopes that share a namespace and inbound ports get the same result object
+   * (and the same arrays), so the cache can share its per-kind maps and responses.
+   */
   translate(snapshot: Snapshot, scope: ProxyScope, options: TranslateOptions = {}): ScopeResources {
     this.#sweep(snapshot.version);
+    const shared = this.#namespaceResources(snapshot, scope.mode, scope.namespace, options);
+    if (scope.mode !== 'sidecar') return shared;
+    const ports = inboundPorts(snapshot, scope);
+    const key = `${snapshot.version}|${scope.namespace}|${ports.map((p) => `${p.port}${p.http ? 'h' : 't'}`).join(',')}|${options.validate ? 'v' : ''}`;
+    const known = this.#scoped.get(key);
+    if (known) return known;
+    const inbound = this.#inboundResources(snapshot.version, ports, options);
+    const result: ScopeResources = {
+      listeners: [...shared.listeners, ...inbound.listeners],
+      routes: shared.routes,
+      clusters: [...shared.clusters, ...inbound.clusters],
+      endpoints: shared.endpoints,
+      issues: [...shared.issues, ...inbound.issues],
+    };
+    this.#scoped.set(key, result);
+    return result;
+  }
+
+  #namespaceResources(snapshot: Snapshot, mode: ProxyMode, namespace: string, options: TranslateOptions): NamespaceResources {
+    const key = `${snapshot.version}|${mode}|${namespace}|${options.validate ? 'v' : ''}`;
+    const known = this.#namespaces.get(key);
+    if (known) return known;
     const listeners: EnvoyResource[] = [];
     const routes: EnvoyResource[] = [];
     const clusters: EnvoyResource[] = [...passthroughClusters()];
@@ -79,7 +133,7 @@ export class Translator {
     const portHosts = new Map<number, { virtualHosts: EnvoyJson[]; jsonPointers: string[] }>();
 
     for (const service of snapshot.services.values()) {
-      const pieces = this.#piecesOf(service, scope, snapshot.version);
+      const pieces = this.#piecesOf(service, mode, namespace, snapshot.version);
       clusters.push(...pieces.clusters);
       endpoints.push(...pieces.endpoints);
       listeners.push(...pieces.listeners);
@@ -93,39 +147,76 @@ export class Translator {
       }
     }
 
-    if (scope.mode === 'sidecar') {
-      listeners.push(virtualOutboundListener());
+    if (mode === 'sidecar') {
+      listeners.push(this.#composite('virtualOutbound', snapshot.version, virtualOutboundListener));
       for (const [port, { virtualHosts, jsonPointers }] of portHosts) {
-        listeners.push(outboundHttpListener(port, jsonPointers));
-        routes.push({ name: String(port), body: { name: String(port), virtual_hosts: [...virtualHosts, passthroughVirtualHost], validate_clusters: false } });
+        const hostsKey = virtualHosts.map((host) => this.#idOf(host)).join(',');
+        listeners.push(this.#composite(`listener|${port}|${jsonPointers.join('\0')}`, snapshot.version, () => outboundHttpListener(port, jsonPointers)));
+        routes.push(this.#composite(`routes|${port}|${hostsKey}`, snapshot.version, () => ({ name: String(port), body: { name: String(port), virtual_hosts: [...virtualHosts, passthroughVirtualHost], validate_clusters: false } })));
       }
-      const inbound = inboundPorts(snapshot, scope);
-      listeners.push(virtualInboundListener(inbound));
-      clusters.push(...inboundClusters(inbound.map((p) => p.port)));
     }
 
     // Order is deterministic (services in host order) but not sorted by name: sorting six
     // thousand names on every change costs more than the rest of an incremental
     // translation, and the cache keys resources by name anyway. translateScope sorts.
     const result = { listeners, routes, clusters, endpoints };
-    if (options.validate) {
-      for (const kind of Object.keys(result) as ResourceKind[]) {
-        result[kind] = result[kind].filter((resource) => {
-          const problems = this.#check(kind, resource);
-          issues.push(...problems);
-          return problems.length === 0;
-        });
-      }
-    }
-    return { ...result, issues };
+    if (options.validate) this.#keepValid(result, issues);
+    const resources: NamespaceResources = { ...result, issues };
+    this.#namespaces.set(key, resources);
+    return resources;
   }
 
-  #piecesOf(service: MeshService, scope: ProxyScope, snapshotVersion: string): ServicePieces {
-    const sameNamespace = service.namespace === scope.namespace;
-    const key = `${service.fingerprint}|${scope.mode}|${sameNamespace ? scope.namespace : ''}`;
+  #inboundResources(snapshotVersion: string, ports: readonly InboundPort[], options: TranslateOptions): { listeners: readonly EnvoyResource[]; clusters: readonly EnvoyResource[]; issues: TranslationIssue[] } {
+    const key = ports.map((p) => `${p.port}${p.http ? 'h' : 't'}`).join(',');
+    let entry = this.#inbound.get(key);
+    if (!entry) {
+      entry = { listener: virtualInboundListener(ports), clusters: inboundClusters(ports.map((p) => p.port)), lastUsed: snapshotVersion };
+      this.#inbound.set(key, entry);
+    }
+    entry.lastUsed = snapshotVersion;
+    const issues: TranslationIssue[] = [];
+    const result = { listeners: [entry.listener], routes: [], clusters: [...entry.clusters], endpoints: [] };
+    // An inbound resource that fails is left out and reported; the cache keeps its last good version.
+    if (options.validate) this.#keepValid(result, issues);
+    return { listeners: result.listeners, clusters: result.clusters, issues };
+  }
+
+  /** Drop (and report) resources that break Envoy's rules; each distinct object is checked once. */
+  #keepValid(result: Record<ResourceKind, EnvoyResource[]>, issues: TranslationIssue[]): void {
+    for (const kind of Object.keys(result) as ResourceKind[]) {
+      result[kind] = result[kind].filter((resource) => {
+        const problems = this.#check(kind, resource);
+        issues.push(...problems);
+        return problems.length === 0;
+      });
+    }
+  }
+
+  #composite(key: string, snapshotVersion: string, build: () => EnvoyResource): EnvoyResource {
+    let entry = this.#composites.get(key);
+    if (!entry) {
+      entry = { resource: build(), lastUsed: snapshotVersion };
+      this.#composites.set(key, entry);
+    }
+    entry.lastUsed = snapshotVersion;
+    return entry.resource;
+  }
+
+  #idOf(value: object): number {
+    let id = this.#ids.get(value);
+    if (id === undefined) {
+      id = this.#nextId++;
+      this.#ids.set(value, id);
+    }
+    return id;
+  }
+
+  #piecesOf(service: MeshService, mode: ProxyMode, namespace: string, snapshotVersion: string): ServicePieces {
+    const sameNamespace = service.namespace === namespace;
+    const key = `${service.fingerprint}|${mode}|${sameNamespace ? namespace : ''}`;
     let entry = this.#pieces.get(key);
     if (!entry) {
-      entry = { pieces: translateService(service, scope.mode, scope.namespace), lastUsed: snapshotVersion };
+      entry = { pieces: translateService(service, mode, namespace), lastUsed: snapshotVersion };
       this.#pieces.set(key, entry);
     }
     entry.lastUsed = snapshotVersion;
@@ -146,14 +237,16 @@ export class Translator {
     return problems;
   }
 
-  /** Keep pieces used by the current or previous snapshot; drop older ones so memory tracks the mesh, not its history. */
+  /** Keep what the current or previous snapshot used; drop older entries so memory tracks the mesh, not its history. */
   #sweep(version: string): void {
     if (version === this.#currentSnapshot) return;
     this.#previousSnapshot = this.#currentSnapshot;
     this.#currentSnapshot = version;
-    for (const [key, entry] of this.#pieces) {
-      if (entry.lastUsed !== this.#previousSnapshot && entry.lastUsed !== this.#currentSnapshot) this.#pieces.delete(key);
+    const stale = (entry: { lastUsed: string }) => entry.lastUsed !== this.#previousSnapshot && entry.lastUsed !== this.#currentSnapshot;
+    for (const map of [this.#pieces, this.#composites, this.#inbound] as Array<Map<string, { lastUsed: string }>>) {
+      for (const [key, entry] of map) if (stale(entry)) map.delete(key);
     }
+    for (const map of [this.#namespaces, this.#scoped]) for (const key of map.keys()) if (!key.startsWith(`${version}|`)) map.delete(key);
   }
 }
 

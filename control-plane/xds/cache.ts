@@ -79,6 +79,15 @@ export class XdsCache {
   readonly #views = new Map<string, ScopeView>();
   readonly #listeners = new Map<string, Set<ScopeListener>>();
   readonly #scopes = new Map<string, ProxyScope>();
+  /**
+   * SotW responses of the current snapshot by kind and content digest: scopes
+   * whose resources are the same (most scopes of a namespace) share one buffer.
+   */
+  readonly #sharedResponses = new Map<string, { version: string; bytes: Buffer }>();
+  /** Encoded maps by the translated list they came from: scopes given the same list share one map. */
+  readonly #maps = new WeakMap<readonly EnvoyResource[], Map<string, CachedResource>>();
+  /** Digest of a whole map (the wildcard response's version), computed once per map. */
+  readonly #wildcardDigests = new WeakMap<ReadonlyMap<string, CachedResource>, string>();
   #snapshot?: Snapshot;
   #updatedAt = 0;
 
@@ -128,6 +137,7 @@ export class XdsCache {
     const started = performance.now();
     this.#snapshot = snapshot;
     this.#updatedAt = Date.now();
+    this.#sharedResponses.clear();
     const changed: ScopeView[] = [];
     for (const [key, scope] of this.#scopes) {
       const view = this.#build(snapshot, scope, key);
@@ -151,10 +161,19 @@ export class XdsCache {
       const resource = all.get(name);
       if (resource) chosen.push(resource);
     }
-    const digest = createHash('sha256');
-    for (const resource of chosen) digest.update(resource.name).update('\0').update(resource.version).update('\0');
-    const version = digest.digest('hex').slice(0, 16);
-    const response = { version, bytes: encodeDiscoveryResponse(version, typeUrlOfKind[kind], chosen.map((r) => r.any)) };
+    let version = names === 'wildcard' ? this.#wildcardDigests.get(all) : undefined;
+    if (version === undefined) {
+      const digest = createHash('sha256');
+      for (const resource of chosen) digest.update(resource.name).update('\0').update(resource.version).update('\0');
+      version = digest.digest('hex').slice(0, 16);
+      if (names === 'wildcard') this.#wildcardDigests.set(all, version);
+    }
+    const sharedKey = `${kind}|${version}`;
+    let response = this.#sharedResponses.get(sharedKey);
+    if (!response) {
+      response = { version, bytes: encodeDiscoveryResponse(version, typeUrlOfKind[kind], chosen.map((r) => r.any)) };
+      if (this.#sharedResponses.size < maxSharedResponses * 4) this.#sharedResponses.set(sharedKey, response);
+    }
     // Proxies of a scope share a handful of subscriptions; a stream cycling through made-up ones must not grow the view.
     if (view.responses.size < maxSharedResponses) view.responses.set(cacheKey, response);
     return response;
@@ -188,6 +207,12 @@ export class XdsCache {
     };
     const resources = {} as Record<ResourceKind, Map<string, CachedResource>>;
     for (const kind of resourceKinds) {
+      const failed = translated.issues.some((i) => i.severity === 'error' && i.kind === kind);
+      const shared = failed ? undefined : this.#maps.get(translated[kind]);
+      if (shared) {
+        resources[kind] = shared;
+        continue;
+      }
       const map = new Map<string, CachedResource>();
       for (const resource of translated[kind]) {
         try {
@@ -199,6 +224,8 @@ export class XdsCache {
       for (const issue of translated.issues) {
         if (issue.severity === 'error' && issue.kind === kind && issue.resource && !map.has(issue.resource)) withhold(kind, issue.resource, issue.message, map);
       }
+      // Only a clean list is shared: a withheld resource depends on this scope's previous view.
+      if (!failed && map.size === translated[kind].length) this.#maps.set(translated[kind], map);
       resources[kind] = map;
     }
     return { key, scope, snapshotVersion: snapshot.version, resources, issues: translated.issues, withheld, responses: new Map() };
