@@ -3,15 +3,22 @@
  * `ads` mode: raw SotW ADS clients subscribing like an Envoy sidecar (CDS and
  * LDS wildcard, named EDS and RDS) and ACKing every response. `bare` mode: one
  * bidirectional stream each to a bare grpc-js server, answering each message.
+ * `sidecar` mode: simulated Envoy sidecars (serve-path-sidecar.ts), each with
+ * its own identity, over state of the world or delta; they report when a
+ * watched change arrives and how many bytes they received.
  * Every proxy has its own connection (local subchannel pool), as real proxies do.
  */
 import { credentials, makeGenericClientConstructor, type ClientDuplexStream } from '@grpc/grpc-js';
 import { SotwClient, typeUrls, type SotwResponse } from '../support/ads-client.js';
+import { SimulatedSidecar, type SidecarIdentity, type XdsProtocol } from './serve-path-sidecar.js';
 
 interface ConnectCommand {
   cmd: 'connect';
-  mode: 'ads' | 'bare';
+  mode: 'ads' | 'bare' | 'sidecar';
   address: string;
+  /** sidecar mode: one identity per proxy, and the protocol. */
+  sidecars?: SidecarIdentity[];
+  protocol?: XdsProtocol;
   count: number;
   firstIndex: number;
   edsNames: string[];
@@ -23,6 +30,7 @@ const now = () => performance.timeOrigin + performance.now();
 
 let adsClients: SotwClient[] = [];
 let bareStreams: Array<ClientDuplexStream<Buffer, Buffer>> = [];
+let sidecars: SimulatedSidecar[] = [];
 let waitingForUpdate: { received: number[]; expected: number; typeUrl: string } | undefined;
 
 function onUpdate(typeUrl: string): void {
@@ -99,19 +107,56 @@ async function connectBare(command: ConnectCommand): Promise<void> {
   await Promise.all(ready);
 }
 
-process.on('message', (message: { cmd: string } & Partial<ConnectCommand> & { expected?: number; typeUrl?: string }) => {
+async function connectSidecars(command: ConnectCommand): Promise<void> {
+  const synced: Array<Promise<void>> = [];
+  for (const [i, identity] of (command.sidecars ?? []).entries()) {
+    const sidecar = new SimulatedSidecar(command.address, identity, command.protocol ?? 'sotw');
+    sidecars.push(sidecar);
+    synced.push(sidecar.start());
+    // In batches, as in connectAds: a real fleet does not connect in the same millisecond.
+    if (i % 100 === 99) await Promise.all(synced.slice(-100));
+  }
+  await Promise.all(synced);
+}
+
+/** Every sidecar watches for the change; one `changed` message when all have it. */
+function watchSidecars(typeUrl: string, marker: string | undefined): void {
+  let remaining = sidecars.length;
+  const done = () => send({ event: 'changed', times: sidecars.map((s) => s.changedAt!) });
+  for (const sidecar of sidecars) {
+    sidecar.watch({ typeUrl, marker: marker === undefined ? undefined : Buffer.from(marker) }, () => {
+      if (--remaining === 0) done();
+    });
+  }
+  if (remaining === 0) done();
+}
+
+process.on('message', (message: { cmd: string } & Partial<ConnectCommand> & { expected?: number; typeUrl?: string; marker?: string }) => {
   void (async () => {
     if (message.cmd === 'connect') {
       const command = message as ConnectCommand;
-      if (command.mode === 'ads') await connectAds(command);
-      else await connectBare(command);
-      send({ event: 'connected' });
+      try {
+        if (command.mode === 'ads') await connectAds(command);
+        else if (command.mode === 'sidecar') await connectSidecars(command);
+        else await connectBare(command);
+        send({ event: 'connected' });
+      } catch (error) {
+        send({ event: 'connected', error: error instanceof Error ? error.message : String(error) });
+      }
+    } else if (message.cmd === 'watch') {
+      watchSidecars(message.typeUrl!, message.marker);
+      send({ event: 'watching' });
+    } else if (message.cmd === 'collect') {
+      // Per sidecar: bytes and responses since the watch began, when the change arrived, any stream error.
+      send({ event: 'collected', bytes: sidecars.map((s) => s.bytes), responses: sidecars.map((s) => s.responses), times: sidecars.map((s) => s.changedAt ?? null), errors: sidecars.filter((s) => s.error).length });
     } else if (message.cmd === 'expect-update') {
       waitingForUpdate = { received: [], expected: message.expected!, typeUrl: message.typeUrl ?? typeUrls.routes };
       send({ event: 'armed' });
     } else if (message.cmd === 'close') {
       for (const client of adsClients) client.close();
       for (const stream of bareStreams) stream.cancel();
+      for (const sidecar of sidecars) sidecar.close();
+      sidecars = [];
       adsClients = [];
       bareStreams = [];
       send({ event: 'closed' });

@@ -43,31 +43,66 @@ ${names.map((n, v) => `        - { version: ${n}, weight: ${weights[v]} }`).join
 `;
 }
 
-export function meshFiles(shape: MeshShape): Array<[string, string]> {
-  const files: Array<[string, string]> = [];
-  for (let i = 0; i < shape.services; i++) {
-    const ns = `ns-${i % shape.namespaces}`;
-    const name = serviceName(i);
-    const docs: string[] = [`apiVersion: v1
+/** The namespace of service `i`: services are spread round-robin over the namespaces. */
+export function namespaceOf(i: number, shape: Pick<MeshShape, 'namespaces'>): string {
+  return `ns-${i % shape.namespaces}`;
+}
+
+/** A pod of the mesh: what a sidecar in it sends as its identity. */
+export interface MeshPod {
+  readonly service: number;
+  readonly name: string;
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly address: string;
+}
+
+/**
+ * The pods of service `i`: `versions × endpointsPerVersion` of them, then
+ * `extraEndpoints` more of the first version (an endpoint change adds one) on
+ * addresses 10.250.x.y that appear nowhere else, so they can be found in bytes.
+ */
+export function podsOf(i: number, shape: MeshShape, extraEndpoints = 0): MeshPod[] {
+  const ns = namespaceOf(i, shape);
+  const name = serviceName(i);
+  const pods: MeshPod[] = [];
+  for (let v = 1; v <= shape.versions; v++) {
+    for (let e = 0; e < shape.endpointsPerVersion; e++) {
+      pods.push({ service: i, name: `${name}-v${v}-${e}`, namespace: ns, labels: { app: name, version: `v${v}` }, address: `10.${(i >> 8) & 255}.${i & 255}.${v * 16 + e}` });
+    }
+  }
+  for (let x = 0; x < extraEndpoints; x++) {
+    pods.push({ service: i, name: `${name}-v1-extra-${x}`, namespace: ns, labels: { app: name, version: 'v1' }, address: extraAddress(i, x) });
+  }
+  return pods;
+}
+
+/** The address of the `x`th added endpoint of service `i`. */
+export function extraAddress(i: number, x: number): string {
+  return `10.250.${i & 255}.${((i >> 8) & 15) * 16 + (x % 16)}`;
+}
+
+/** One service's file: its Service, its Pods and one EndpointSlice holding every pod. */
+export function serviceFileText(i: number, shape: MeshShape, extraEndpoints = 0): string {
+  const ns = namespaceOf(i, shape);
+  const name = serviceName(i);
+  const docs: string[] = [`apiVersion: v1
 kind: Service
 metadata: { name: ${name}, namespace: ${ns} }
 spec:
   selector: { app: ${name} }
   ports: [{ name: http, port: 8080 }]
 `];
-    const endpoints: string[] = [];
-    for (let v = 1; v <= shape.versions; v++) {
-      for (let e = 0; e < shape.endpointsPerVersion; e++) {
-        const pod = `${name}-v${v}-${e}`;
-        docs.push(`apiVersion: v1
+  const endpoints: string[] = [];
+  for (const pod of podsOf(i, shape, extraEndpoints)) {
+    docs.push(`apiVersion: v1
 kind: Pod
-metadata: { name: ${pod}, namespace: ${ns}, labels: { app: ${name}, version: v${v} } }
+metadata: { name: ${pod.name}, namespace: ${ns}, labels: { app: ${name}, version: ${pod.labels.version} } }
 spec: { containers: [{ name: app, image: app }] }
 `);
-        endpoints.push(`  - { addresses: [10.${(i >> 8) & 255}.${i & 255}.${v * 16 + e}], targetRef: { kind: Pod, name: ${pod} } }`);
-      }
-    }
-    docs.push(`apiVersion: discovery.k8s.io/v1
+    endpoints.push(`  - { addresses: [${pod.address}], targetRef: { kind: Pod, name: ${pod.name} } }`);
+  }
+  docs.push(`apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: { name: ${name}-1, namespace: ${ns}, labels: { kubernetes.io/service-name: ${name} } }
 addressType: IPv4
@@ -75,8 +110,21 @@ ports: [{ name: http, port: 8080 }]
 endpoints:
 ${endpoints.join('\n')}
 `);
-    files.push([`${ns}/${name}.yaml`, docs.join('---\n')]);
-    files.push([`${ns}/${name}-policy.yaml`, policyText(i, ns, shape.versions, 10)]);
+  return docs.join('---\n');
+}
+
+/** Relative paths of service `i`'s files: `<ns>/<name>.yaml` and `<ns>/<name>-policy.yaml`. */
+export function serviceFilePaths(i: number, shape: Pick<MeshShape, 'namespaces'>): { service: string; policy: string } {
+  const ns = namespaceOf(i, shape);
+  return { service: `${ns}/${serviceName(i)}.yaml`, policy: `${ns}/${serviceName(i)}-policy.yaml` };
+}
+
+export function meshFiles(shape: MeshShape): Array<[string, string]> {
+  const files: Array<[string, string]> = [];
+  for (let i = 0; i < shape.services; i++) {
+    const paths = serviceFilePaths(i, shape);
+    files.push([paths.service, serviceFileText(i, shape)]);
+    files.push([paths.policy, policyText(i, namespaceOf(i, shape), shape.versions, 10)]);
   }
   return files;
 }
