@@ -11,17 +11,26 @@
  * Both reviews are API requests of the control plane's service account (which
  * needs `create` on tokenreviews and subjectaccessreviews, as granted by the
  * built-in ClusterRole system:auth-delegator), so they show in the API
- * server's audit log. Nothing is cached: commands are rare, and a revoked
- * binding takes effect at once.
+ * server's audit log. TokenReview answers are kept for 10 s (by the token's
+ * SHA-256), so a client repeating a bad token cannot turn the admin port into
+ * a TokenReview flood; authorization is never cached, so a removed binding
+ * takes effect at once.
  */
-import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { createHash } from 'node:crypto';
+import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig, type V1UserInfo } from '@kubernetes/client-node';
 import type { Logger } from '../log/logger.js';
 import { AdminAccessError, describeAction, type AdminAction, type AdminAuthenticator, type AdminPrincipal } from './auth.js';
+
+const TOKEN_REVIEW_TTL_MS = 10_000;
+const TOKEN_REVIEW_CACHE_SIZE = 1000;
+
+type TokenReviewResult = { readonly user: V1UserInfo } | { readonly error: string };
 
 export class KubernetesAdminAuthenticator implements AdminAuthenticator {
   readonly description = 'Kubernetes TokenReview and SubjectAccessReview';
   readonly #authentication: AuthenticationV1Api;
   readonly #authorization: AuthorizationV1Api;
+  readonly #reviewed = new Map<string, { readonly result: TokenReviewResult; readonly until: number }>();
 
   constructor(kubeConfig: KubeConfig, private readonly logger: Logger) {
     this.#authentication = kubeConfig.makeApiClient(AuthenticationV1Api);
@@ -32,13 +41,9 @@ export class KubernetesAdminAuthenticator implements AdminAuthenticator {
     if (token === undefined) {
       throw new AdminAccessError(401, 'this admin endpoint needs Authorization: Bearer <token>: a Kubernetes token whose user RBAC allows it (e.g. `kubectl create token <service-account>`)');
     }
-    const review = await this.#authentication.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } }).catch((error: unknown) => {
-      throw this.#unavailable('TokenReview', error);
-    });
-    const user = review.status?.user;
-    if (!review.status?.authenticated || !user?.username) {
-      throw new AdminAccessError(401, `the API server did not accept the bearer token${review.status?.error ? `: ${review.status.error}` : ''}`);
-    }
+    const reviewed = await this.#reviewToken(token);
+    if ('error' in reviewed) throw new AdminAccessError(401, `the API server did not accept the bearer token${reviewed.error ? `: ${reviewed.error}` : ''}`);
+    const user = reviewed.user as V1UserInfo & { username: string };
     const access = await this.#authorization
       .createSubjectAccessReview({
         body: {
@@ -60,6 +65,22 @@ export class KubernetesAdminAuthenticator implements AdminAuthenticator {
       throw new AdminAccessError(403, `${user.username} may not ${describeAction(action)}${access.status?.reason ? ` (${access.status.reason})` : ''}: grant the verb in a Role (see examples/deploy/rbac.yaml)`, { user: user.username });
     }
     return { user: user.username, groups: user.groups ?? [] };
+  }
+
+  async #reviewToken(token: string): Promise<TokenReviewResult> {
+    const key = createHash('sha256').update(token).digest('base64');
+    const now = Date.now();
+    const cached = this.#reviewed.get(key);
+    if (cached && cached.until > now) return cached.result;
+    const review = await this.#authentication.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } }).catch((error: unknown) => {
+      throw this.#unavailable('TokenReview', error);
+    });
+    const user = review.status?.user;
+    const result: TokenReviewResult = review.status?.authenticated && user?.username ? { user } : { error: review.status?.error ?? '' };
+    this.#reviewed.delete(key);
+    if (this.#reviewed.size >= TOKEN_REVIEW_CACHE_SIZE) this.#reviewed.delete(this.#reviewed.keys().next().value!);
+    this.#reviewed.set(key, { result, until: now + TOKEN_REVIEW_TTL_MS });
+    return result;
   }
 
   /** The API server could not be asked: refuse (never allow) and say it is temporary. */
