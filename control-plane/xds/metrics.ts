@@ -15,7 +15,7 @@ export class ControlPlaneMetrics {
   readonly openStreams = new Gauge({ name: 'sluice_xds_open_streams', help: 'ADS streams held open, identified or not (bounded by --xds-max-streams).', registers: [this.registry] });
   readonly refusedStreams = new Counter({
     name: 'sluice_xds_streams_refused_total',
-    help: 'xDS streams refused or cut off, by reason: stream-limit, subscription-limit, invalid-node, invalid-request, unauthenticated.',
+    help: 'xDS streams refused or cut off, by reason: stream-limit, subscription-limit, invalid-node, invalid-request, unauthenticated, internal-error.',
     labelNames: ['reason'],
     registers: [this.registry],
   });

@@ -19,6 +19,7 @@ export abstract class ProxyStream<Request extends { node?: unknown }> {
   protected closed = false;
   #scopeKey?: string;
   #unsubscribe?: () => void;
+  #identifyTimer?: NodeJS.Timeout;
 
   constructor(
     protected readonly call: ServerDuplexStream<Request, Buffer>,
@@ -28,6 +29,11 @@ export abstract class ProxyStream<Request extends { node?: unknown }> {
     this.connection = context.connections.open(protocol, call.getPeer());
     context.openStreams.add(this);
     context.metrics.openStreams.inc();
+    this.#identifyTimer = setTimeout(() => {
+      const seconds = context.limits.identifyWithinMs / 1000;
+      this.refuse(new XdsStreamRefusal(status.DEADLINE_EXCEEDED, 'invalid-node', `no request carrying the node arrived within ${seconds} s of opening the stream`));
+    }, context.limits.identifyWithinMs);
+    this.#identifyTimer.unref();
     call.on('data', (request: Request) => this.#onRequest(request));
     call.on('end', () => this.#finish('client closed the stream'));
     call.on('cancelled', () => this.#finish('stream cancelled'));
@@ -60,6 +66,7 @@ export abstract class ProxyStream<Request extends { node?: unknown }> {
   #finish(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.#identifyTimer);
     this.#unsubscribe?.();
     this.context.openStreams.delete(this);
     this.context.metrics.openStreams.dec();
@@ -76,8 +83,10 @@ export abstract class ProxyStream<Request extends { node?: unknown }> {
       if (!this.identity && !this.#authenticate(request)) return;
       this.handle(request, this.identity!);
     } catch (error) {
-      if (!(error instanceof XdsStreamRefusal)) throw error;
-      this.refuse(error);
+      if (error instanceof XdsStreamRefusal) return this.refuse(error);
+      // A bug met by one stream's request ends that stream, not the process serving every proxy.
+      this.context.logger.error({ err: error, nodeId: clipForLog(this.identity?.nodeId), peer: this.connection.peer }, 'xDS request failed');
+      this.refuse(new XdsStreamRefusal(status.INTERNAL, 'internal-error', 'the control plane failed to handle this request; it is logged'));
     }
   }
 
@@ -103,6 +112,7 @@ export abstract class ProxyStream<Request extends { node?: unknown }> {
       this.refuse(new XdsStreamRefusal(status.UNAUTHENTICATED, 'unauthenticated', error.message), node!.id);
       return false;
     }
+    clearTimeout(this.#identifyTimer);
     this.connection.identity = this.identity;
     this.context.metrics.connectedProxies.inc({ mode: this.identity.mode, protocol: this.protocol });
     this.context.logger.info({ nodeId: clipForLog(this.identity.nodeId), namespace: clipForLog(this.identity.namespace), mode: this.identity.mode, peer: this.connection.peer, protocol: this.protocol }, 'proxy connected');

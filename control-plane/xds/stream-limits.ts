@@ -13,9 +13,15 @@ export interface XdsLimits {
   readonly maxStreams: number;
   /** Resource names one stream may subscribe to, per resource type; more end the stream with RESOURCE_EXHAUSTED. */
   readonly maxSubscriptions: number;
+  /**
+   * How long a stream may stay open without a first request carrying its node.
+   * Envoy and gRPC clients send it at once; a client that does not only holds
+   * one of the `maxStreams` slots.
+   */
+  readonly identifyWithinMs: number;
 }
 
-export const defaultXdsLimits: XdsLimits = { maxStreams: 10_000, maxSubscriptions: 10_000 };
+export const defaultXdsLimits: XdsLimits = { maxStreams: 10_000, maxSubscriptions: 10_000, identifyWithinMs: 30_000 };
 
 /** Envoy node ids are `<pod>.<namespace>`-like (well under 300 chars); anything far longer is not a proxy. */
 export const maxNodeIdLength = 1_024;
@@ -31,7 +37,7 @@ export const maxResourceNameLength = 1_024;
 export const logFieldLength = 256;
 
 /** Why a stream was refused or cut off: the `reason` label of sluice_xds_streams_refused_total. */
-export type RefusalReason = 'stream-limit' | 'subscription-limit' | 'invalid-node' | 'invalid-request' | 'unauthenticated';
+export type RefusalReason = 'stream-limit' | 'subscription-limit' | 'invalid-node' | 'invalid-request' | 'unauthenticated' | 'internal-error';
 
 /** A stream broke a rule or a budget: ended with `grpcCode` and this message. */
 export class XdsStreamRefusal extends SluiceError {

@@ -18,7 +18,7 @@ afterEach(async () => {
 });
 
 /** A control plane whose log lines are kept for inspection. */
-async function setup() {
+async function setup(options: Parameters<typeof startControlPlane>[1] = {}) {
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -26,7 +26,7 @@ async function setup() {
       done();
     },
   });
-  const running = await startControlPlane({ 'svc.yaml': ordersService, 'tp.yaml': ordersPolicy([90, 10]) }, { logger: createLogger('info', sink) });
+  const running = await startControlPlane({ 'svc.yaml': ordersService, 'tp.yaml': ordersPolicy([90, 10]) }, { logger: createLogger('info', sink), ...options });
   cleanups.push(() => running.stop());
   return { ...running, lines };
 }
@@ -119,6 +119,27 @@ describe('xDS streams without a usable node', () => {
     const error = await statusOf(client);
     expect(error.code).toBe(status.INVALID_ARGUMENT);
     expect(error.details).toMatch(/namespace/);
+  });
+});
+
+describe('streams that never identify', () => {
+  it('ends a stream that sends nothing within the identification deadline, freeing its slot', async () => {
+    const { xdsAddress, admin } = await setup({ xdsLimits: { identifyWithinMs: 300 } });
+    const silent = delta(xdsAddress, { nodeId: 'silent.shop', metadata: shopMetadata });
+    const error = await statusOf(silent);
+    expect(error.code).toBe(status.DEADLINE_EXCEEDED);
+    expect(error.details).toContain('no request carrying the node arrived within 0.3 s');
+    await expect.poll(async () => /sluice_xds_open_streams 0/.test((await admin('/metrics')).text), { timeout: 5_000 }).toBe(true);
+
+    // A proxy that identifies in time is not touched by the deadline.
+    const proxy = sotw(xdsAddress, { nodeId: 'frontend-0.shop', metadata: shopMetadata });
+    proxy.request(typeUrls.clusters);
+    const cds = await proxy.nextOf(typeUrls.clusters);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(proxy.closed).toBeUndefined();
+    proxy.ack(cds);
+    proxy.request(typeUrls.endpoints, ['outbound|8080|v1|orders.shop.svc.cluster.local']);
+    expect((await proxy.nextOf(typeUrls.endpoints)).resources).toHaveLength(1);
   });
 });
 
