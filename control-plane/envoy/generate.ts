@@ -21,6 +21,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createFileRegistry, fromBinary } from '@bufbuild/protobuf';
+import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
+import { protoNameJsonTypes } from './generate-json-types.js';
 import { ENVOY_PROTO_FILES, ENVOY_PROTO_INCLUDE_DIRS } from './proto-registry.js';
 
 const run = promisify(execFile);
@@ -82,7 +85,6 @@ async function workspace(): Promise<{ dir: string; paths: string[] }> {
   return { dir, paths };
 }
 
-
 /** Generates into `outDir` (emptied first, its README.md kept). */
 export async function generateEnvoyTypes(outDir: string = GENERATED_DIR): Promise<void> {
   const { dir, paths } = await workspace();
@@ -102,10 +104,13 @@ export async function generateEnvoyTypes(outDir: string = GENERATED_DIR): Promis
     for (const entry of await fs.readdir(outDir)) {
       if (entry !== 'README.md') await fs.rm(path.join(outDir, entry), { recursive: true, force: true });
     }
-    await run(path.join(repoRoot, 'node_modules', '.bin', 'buf'), ['generate', '--template', JSON.stringify(template), ...paths], {
-      cwd: dir,
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    const buf = path.join(repoRoot, 'node_modules', '.bin', 'buf');
+    await run(buf, ['generate', '--template', JSON.stringify(template), ...paths], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
+    // The same closure as descriptors, for the proto-name JSON types.
+    const image = path.join(dir, 'image.binpb');
+    await run(buf, ['build', '-o', image, ...paths], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
+    const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, await fs.readFile(image)));
+    await fs.writeFile(path.join(outDir, 'proto-json-types.ts'), protoNameJsonTypes(registry));
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
