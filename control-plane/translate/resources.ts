@@ -12,6 +12,25 @@ export type EnvoyJson = { readonly [key: string]: unknown };
 export interface EnvoyResource {
   readonly name: string;
   readonly body: EnvoyJson;
+  /** Set when the body is a shell plus many shared parts (a route table's virtual hosts). */
+  readonly composite?: CompositeBody;
+}
+
+/**
+ * A resource assembled from parts that are shared objects: `body` is
+ * `{...shell, [fieldName]: parts}`. The cache encodes, and the translator
+ * checks, each part once (a virtual host reused by every namespace's route
+ * table and across snapshots) and the shell once, instead of the whole table
+ * every time any host in it changes. Protobuf allows a repeated field's
+ * elements anywhere in a message, so shell bytes + framed parts is the message.
+ */
+export interface CompositeBody {
+  readonly shell: EnvoyJson;
+  /** The repeated message field the parts fill: its JSON name and proto field number. */
+  readonly fieldName: string;
+  readonly fieldNumber: number;
+  readonly partType: string;
+  readonly parts: readonly EnvoyJson[];
 }
 
 /** A problem found while translating: a policy feature this proxy cannot have, or an invalid resource (a bug). */

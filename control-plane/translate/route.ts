@@ -8,7 +8,7 @@ import type { MeshService, ServicePort } from '../model/snapshot.js';
 import { matchesEverything, type WeightedDestination } from '../model/traffic.js';
 import { outboundClusterName } from './cluster-names.js';
 import type { ProxyMode } from './proxy-scope.js';
-import type { EnvoyJson, TranslationIssue } from './resources.js';
+import type { EnvoyJson, EnvoyResource, TranslationIssue } from './resources.js';
 import { routeMatch } from './route-match.js';
 
 /** gRPC clients retry only on gRPC status codes (gRFC A44). */
@@ -107,6 +107,16 @@ export function virtualHost(service: MeshService, port: ServicePort, callerNames
   return {
     virtualHost: { name: `${service.host}:${port.port}`, domains: serviceDomains(service, port, callerNamespace, mode), routes },
     jsonPointers,
+  };
+}
+
+/** A sidecar's route table for one port: every service's virtual host on it, as a composite of shared parts. */
+export function routeTable(name: string, virtualHosts: readonly EnvoyJson[]): EnvoyResource {
+  const shell = { name, validate_clusters: false };
+  return {
+    name,
+    body: { name, virtual_hosts: virtualHosts, validate_clusters: false },
+    composite: { shell, fieldName: 'virtual_hosts', fieldNumber: 2, partType: 'envoy.config.route.v3.VirtualHost', parts: virtualHosts },
   };
 }
 

@@ -9,14 +9,14 @@
  * unchanged resources are the same objects, which lets the xDS cache skip
  * re-encoding them.
  */
-import { checkValidateRules } from '../envoy/validate-rules.js';
+import { checkValidateRules, type RuleViolation } from '../envoy/validate-rules.js';
 import type { MeshService, Snapshot } from '../model/snapshot.js';
 import { inboundClusters, isHttpPort, outboundClusters, passthroughClusters } from './cluster.js';
 import { serviceLoadAssignments } from './endpoint.js';
 import { outboundHttpListener, proxylessApiListener, virtualInboundListener, virtualOutboundListener, type InboundPort } from './listener.js';
 import type { ProxyMode, ProxyScope } from './proxy-scope.js';
 import { envoyTypeOfKind, type EnvoyJson, type EnvoyResource, type ResourceKind, type ScopeResources, type TranslationIssue } from './resources.js';
-import { passthroughVirtualHost, virtualHost } from './route.js';
+import { passthroughVirtualHost, routeTable, virtualHost } from './route.js';
 
 export interface TranslateOptions {
   /**
@@ -91,6 +91,7 @@ export class Translator {
   readonly #composites = new Map<string, { resource: EnvoyResource; lastUsed: string }>();
   readonly #inbound = new Map<string, { listener: EnvoyResource; clusters: readonly EnvoyResource[]; lastUsed: string }>();
   readonly #validated = new WeakMap<EnvoyJson, TranslationIssue[]>();
+  readonly #partsChecked = new WeakMap<EnvoyJson, RuleViolation[]>();
   /** Identity tokens for virtual-host objects, so a composite's key is cheap to build and compare. */
   readonly #ids = new WeakMap<object, number>();
   #nextId = 1;
@@ -152,7 +153,7 @@ export class Translator {
       for (const [port, { virtualHosts, jsonPointers }] of portHosts) {
         const hostsKey = virtualHosts.map((host) => this.#idOf(host)).join(',');
         listeners.push(this.#composite(`listener|${port}|${jsonPointers.join('\0')}`, snapshot.version, () => outboundHttpListener(port, jsonPointers)));
-        routes.push(this.#composite(`routes|${port}|${hostsKey}`, snapshot.version, () => ({ name: String(port), body: { name: String(port), virtual_hosts: [...virtualHosts, passthroughVirtualHost], validate_clusters: false } })));
+        routes.push(this.#composite(`routes|${port}|${hostsKey}`, snapshot.version, () => routeTable(String(port), [...virtualHosts, passthroughVirtualHost])));
       }
     }
 
@@ -226,7 +227,14 @@ export class Translator {
   #check(kind: ResourceKind, resource: EnvoyResource): TranslationIssue[] {
     let problems = this.#validated.get(resource.body);
     if (!problems) {
-      problems = checkValidateRules(envoyTypeOfKind[kind], resource.body).map((v) => ({
+      const composite = resource.composite;
+      const violations = composite
+        ? [
+            ...checkValidateRules(envoyTypeOfKind[kind], composite.shell),
+            ...composite.parts.flatMap((part, index) => this.#partViolations(composite.partType, part).map((v) => ({ ...v, field: `${composite.fieldName}[${index}]${v.field ? `.${v.field}` : ''}` }))),
+          ]
+        : checkValidateRules(envoyTypeOfKind[kind], resource.body);
+      problems = violations.map((v) => ({
         severity: 'error' as const,
         resource: resource.name,
         kind,
@@ -235,6 +243,16 @@ export class Translator {
       this.#validated.set(resource.body, problems);
     }
     return problems;
+  }
+
+  /** A shared part (a virtual host) is checked once, however many tables hold it. */
+  #partViolations(typeName: string, part: EnvoyJson): RuleViolation[] {
+    let violations = this.#partsChecked.get(part);
+    if (!violations) {
+      violations = checkValidateRules(typeName, part);
+      this.#partsChecked.set(part, violations);
+    }
+    return violations;
   }
 
   /** Keep what the current or previous snapshot used; drop older entries so memory tracks the mesh, not its history. */

@@ -19,7 +19,7 @@ import type { Snapshot } from '../model/snapshot.js';
 import { scopeKey, type ProxyScope } from '../translate/proxy-scope.js';
 import { envoyTypeOfKind, resourceKinds, type EnvoyJson, type EnvoyResource, type ResourceKind, type TranslationIssue } from '../translate/resources.js';
 import { Translator } from '../translate/translate.js';
-import { encodeAny, encodeDeltaResource, encodeDiscoveryResponse } from './wire.js';
+import { encodeAny, encodeComposite, encodeDeltaResource, encodeDiscoveryResponse } from './wire.js';
 
 export interface CachedResource {
   readonly name: string;
@@ -76,6 +76,7 @@ export interface XdsCacheOptions {
 export class XdsCache {
   readonly #translator = new Translator();
   readonly #encoded = new WeakMap<EnvoyJson, CachedResource>();
+  readonly #encodedParts = new WeakMap<EnvoyJson, Uint8Array>();
   readonly #views = new Map<string, ScopeView>();
   readonly #listeners = new Map<string, Set<ScopeListener>>();
   readonly #scopes = new Map<string, ProxyScope>();
@@ -231,11 +232,24 @@ export class XdsCache {
     return { key, scope, snapshotVersion: snapshot.version, resources, issues: translated.issues, withheld, responses: new Map() };
   }
 
+  /** A shared part (a virtual host) is encoded once, whatever number of tables hold it. */
+  #encodePart(typeName: string, part: EnvoyJson, resourceName: string): Uint8Array {
+    let bytes = this.#encodedParts.get(part);
+    if (!bytes) {
+      bytes = encodeResource(typeName, part, resourceName);
+      this.#encodedParts.set(part, bytes);
+    }
+    return bytes;
+  }
+
   #encode(kind: ResourceKind, resource: EnvoyResource): CachedResource {
     const known = this.#encoded.get(resource.body);
     if (known) return known;
     const typeName = envoyTypeOfKind[kind];
-    const bytes = encodeResource(typeName, resource.body, resource.name);
+    const composite = resource.composite;
+    const bytes = composite
+      ? encodeComposite(encodeResource(typeName, composite.shell, resource.name), composite.fieldNumber, composite.parts.map((part) => this.#encodePart(composite.partType, part, resource.name)))
+      : encodeResource(typeName, resource.body, resource.name);
     const version = hash(bytes);
     const any = encodeAny(typeUrlOfKind[kind], bytes);
     const cached: CachedResource = { name: resource.name, version, any, deltaResource: encodeDeltaResource(resource.name, version, any), body: resource.body };

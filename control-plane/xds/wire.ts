@@ -15,6 +15,13 @@ export function encodeAny(typeUrl: string, value: Uint8Array): Buffer {
   return Buffer.from(writer.finish());
 }
 
+/** A message's own bytes followed by the elements of one repeated message field (`fieldNumber`), each pre-encoded. */
+export function encodeComposite(shell: Uint8Array, fieldNumber: number, parts: readonly Uint8Array[]): Buffer {
+  const writer = protobuf.Writer.create();
+  for (const part of parts) writer.uint32((fieldNumber << 3) | 2).bytes(part);
+  return Buffer.concat([shell, writer.finish()]);
+}
+
 /** envoy.service.discovery.v3.Resource { version = 1; resource = 2 (Any); name = 3; } */
 export function encodeDeltaResource(name: string, version: string, any: Uint8Array): Buffer {
   const writer = protobuf.Writer.create();
