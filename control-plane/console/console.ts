@@ -28,6 +28,16 @@ interface Asset {
   readonly contentType: string;
 }
 
+/**
+ * The page loads nothing but its own files and talks only to its own origin;
+ * no other site may frame it (clickjacking) or have its files sniffed as another type.
+ */
+const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-security-policy': "default-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-store',
+});
+
 /** Longest a live page's poll is held before it is answered unchanged. */
 const MAX_WAIT_MS = 15_000;
 
@@ -72,20 +82,21 @@ export function registerConsole(admin: AdminServer, sources: ConsoleSources, log
   const assets = loadAssets();
   const timeline = new ConsoleTimeline(sources, logger, options);
   const page = assets.get('index.html')!;
-  admin.route('GET', '/console', () => ({ status: 200, body: page.body, contentType: page.contentType }));
+  const serve = (asset: Asset) => ({ status: 200, body: asset.body, contentType: asset.contentType, headers: PAGE_HEADERS });
+  admin.route('GET', '/console', () => serve(page));
   admin.route('GET', '/console/*', async (_request, url) => {
     const rest = url.pathname.slice('/console/'.length);
-    if (rest === '') return { status: 200, body: page.body, contentType: page.contentType };
+    if (rest === '') return serve(page);
     if (rest.startsWith('assets/')) {
       const asset = assets.get(rest.slice('assets/'.length));
-      return asset ? { status: 200, body: asset.body, contentType: asset.contentType } : { status: 404, body: { error: `no console asset ${rest}` } };
+      return asset ? serve(asset) : { status: 404, body: { error: `no console asset ${rest}` } };
     }
     if (rest === 'api/state') {
       const since = Number(url.searchParams.get('since') ?? 0);
       const cursor = Number.isFinite(since) && since > 0 ? since : 0;
       // A live page asks for what comes after its last sample: hold the request until there is some.
       if (url.searchParams.get('wait') === '1' && cursor > 0 && timeline.lastSample <= cursor) await timeline.nextSample(MAX_WAIT_MS);
-      return { status: 200, body: buildConsoleState(sources, timeline, cursor) };
+      return { status: 200, body: buildConsoleState(sources, timeline, cursor), headers: PAGE_HEADERS };
     }
     return { status: 404, body: { error: `no such console page: ${url.pathname} (open /console)` } };
   });

@@ -73,7 +73,9 @@ async function openConsole(): Promise<Page> {
     if (message.type() === 'error') pageErrors.push(`console: ${message.text()}`);
   });
   page.on('pageerror', (error) => pageErrors.push(`exception: ${error.message}`));
-  await page.goto(`http://127.0.0.1:${running!.controlPlane.admin.port}/console`);
+  const response = await page.goto(`http://127.0.0.1:${running!.controlPlane.admin.port}/console`);
+  // Served under a strict Content-Security-Policy: any inline script or foreign load would be a console error below.
+  expect(response?.headers()['content-security-policy']).toContain("default-src 'self'");
   return page;
 }
 
