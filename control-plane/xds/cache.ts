@@ -85,6 +85,9 @@ export class XdsCache {
    * whose resources are the same (most scopes of a namespace) share one buffer.
    */
   readonly #sharedResponses = new Map<string, { version: string; bytes: Buffer }>();
+  /** Full EDS/RDS responses' contents by response version (this snapshot and the previous): the base of incremental responses. */
+  #contents = new Map<string, ReadonlyMap<string, CachedResource>>();
+  #previousContents = new Map<string, ReadonlyMap<string, CachedResource>>();
   /** Encoded maps by the translated list they came from: scopes given the same list share one map. */
   readonly #maps = new WeakMap<readonly EnvoyResource[], Map<string, CachedResource>>();
   /** Digest of a whole map (the wildcard response's version), computed once per map. */
@@ -139,6 +142,9 @@ export class XdsCache {
     this.#snapshot = snapshot;
     this.#updatedAt = Date.now();
     this.#sharedResponses.clear();
+    // Proxies ACK responses of the previous snapshot while this one is pushed: keep those to diff against.
+    this.#previousContents = this.#contents;
+    this.#contents = new Map();
     const changed: ScopeView[] = [];
     for (const [key, scope] of this.#scopes) {
       const view = this.#build(snapshot, scope, key);
@@ -150,8 +156,36 @@ export class XdsCache {
     for (const view of changed) for (const listener of this.#listeners.get(view.key) ?? []) listener(view);
   }
 
-  /** The shared SotW response for a subscription (`*` for wildcard), built once per view. */
-  sotwResponse(view: ScopeView, kind: ResourceKind, names: ReadonlySet<string> | 'wildcard', subscriptionKey: string): { version: string; bytes: Buffer } {
+  /**
+   * The shared SotW response for a subscription (`*` for wildcard), built once
+   * per view. With `since` (the response version the proxy last ACKed), an EDS
+   * or RDS response holds only the resources that changed since: the protocol
+   * lets a server omit unchanged ones for every type but LDS and CDS (an
+   * omitted endpoint or route table is kept, not deleted, by Envoy and gRPC),
+   * so an endpoint change costs each proxy one ClusterLoadAssignment, not all.
+   * Its version_info is still the full state's version.
+   */
+  sotwResponse(view: ScopeView, kind: ResourceKind, names: ReadonlySet<string> | 'wildcard', subscriptionKey: string, since?: string): { version: string; bytes: Buffer } {
+    const full = this.#fullResponse(view, kind, names, subscriptionKey);
+    if (since === undefined || since === full.version || names === 'wildcard' || (kind !== 'endpoints' && kind !== 'routes')) return full;
+    const key = `${kind}|${full.version}|since|${since}`;
+    const shared = this.#sharedResponses.get(key);
+    if (shared) return shared;
+    const before = this.#contentsOf(since);
+    const now = this.#contentsOf(full.version);
+    if (!before || !now) return full;
+    const changed = [...now.values()].filter((resource) => before.get(resource.name)?.version !== resource.version);
+    const response = { version: full.version, bytes: encodeDiscoveryResponse(full.version, typeUrlOfKind[kind], changed.map((r) => r.any)) };
+    if (this.#sharedResponses.size < maxSharedResponses * 4) this.#sharedResponses.set(key, response);
+    return response;
+  }
+
+  /** What a full response held, for the current or the previous snapshot. */
+  #contentsOf(version: string): ReadonlyMap<string, CachedResource> | undefined {
+    return this.#contents.get(version) ?? this.#previousContents.get(version);
+  }
+
+  #fullResponse(view: ScopeView, kind: ResourceKind, names: ReadonlySet<string> | 'wildcard', subscriptionKey: string): { version: string; bytes: Buffer } {
     const cacheKey = `${kind}|${subscriptionKey}`;
     const cached = view.responses.get(cacheKey);
     if (cached) return cached;
@@ -173,7 +207,10 @@ export class XdsCache {
     let response = this.#sharedResponses.get(sharedKey);
     if (!response) {
       response = { version, bytes: encodeDiscoveryResponse(version, typeUrlOfKind[kind], chosen.map((r) => r.any)) };
-      if (this.#sharedResponses.size < maxSharedResponses * 4) this.#sharedResponses.set(sharedKey, response);
+      if (this.#sharedResponses.size < maxSharedResponses * 4) {
+        this.#sharedResponses.set(sharedKey, response);
+        if ((kind === 'endpoints' || kind === 'routes') && names !== 'wildcard') this.#contents.set(version, new Map(chosen.map((r) => [r.name, r])));
+      }
     }
     // Proxies of a scope share a handful of subscriptions; a stream cycling through made-up ones must not grow the view.
     if (view.responses.size < maxSharedResponses) view.responses.set(cacheKey, response);

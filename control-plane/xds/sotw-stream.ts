@@ -36,6 +36,8 @@ interface TypeState {
   sentVersion?: string;
   sentAt?: number;
   sentSnapshotAt?: number;
+  /** The last response the proxy accepted: what it holds, and the base of EDS/RDS incremental responses. */
+  ackedVersion?: string;
   nackedVersion?: string;
   /** Something changed while a response was in flight or the stream was blocked. */
   dirty: boolean;
@@ -124,6 +126,7 @@ export class SotwStream extends ProxyStream<DiscoveryRequestMessage> {
           );
         } else {
           state.sync.acked = request.version_info ?? nonce;
+          state.ackedVersion = nonce;
           if (state.sentSnapshotAt !== undefined) this.context.metrics.pushLatency.observe({ type: kind }, (Date.now() - state.sentSnapshotAt) / 1000);
         }
       }
@@ -172,7 +175,7 @@ export class SotwStream extends ProxyStream<DiscoveryRequestMessage> {
     }
     const view: ScopeView | undefined = this.context.cache.view(this.scope!);
     if (!view) return; // no valid snapshot yet: answered when the first one arrives
-    const response = this.context.cache.sotwResponse(view, kind, state.names, state.subscriptionKey);
+    const response = this.context.cache.sotwResponse(view, kind, state.names, state.subscriptionKey, state.ackedVersion);
     state.dirty = false;
     const unchanged = response.version === state.sentVersion;
     // Never resend what the proxy already has or has just rejected, unless it asked anew.
