@@ -247,12 +247,14 @@ export class ControlPlane {
       const connection = this.connections.byNodeId(nodeId);
       let identity;
       try {
-        identity = connection?.identity ?? (url.searchParams.get('namespace') || nodeId.includes('.') ? proxyIdentityFromNode(nodeId, Object.fromEntries(url.searchParams)) : undefined);
+        // A proxy not connected now is shown as it last connected (a proxyless client must not get a sidecar's view);
+        // one never seen, as the query describes it (`<pod>.<namespace>` ids are sidecars unless &mode=proxyless).
+        identity = this.connections.knownIdentity(nodeId) ?? (url.searchParams.get('namespace') || nodeId.includes('.') ? proxyIdentityFromNode(nodeId, Object.fromEntries(url.searchParams)) : undefined);
       } catch (error) {
         if (error instanceof ProxyIdentityError) return { status: 400, body: { error: error.message } };
         throw error;
       }
-      if (!identity) return { status: 404, body: { error: `proxy ${nodeId} is not connected` } };
+      if (!identity) return { status: 404, body: { error: `proxy ${nodeId} is not connected and was not seen since start; to preview its config give &namespace=<ns> (and &mode=proxyless for a gRPC client)` } };
       // With client certificates a namespace's config is its own; reading it takes the admin authentication.
       if (this.options.tls?.clientCaFile) {
         await this.admin.authorize(request, { verb: 'get', group: 'sluice.dev', resource: 'proxies', subresource: 'configdump', namespace: identity.namespace, name: nodeId });

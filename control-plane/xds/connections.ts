@@ -46,8 +46,12 @@ export interface ProxyConnection {
   readonly types: Partial<Record<ResourceKind, TypeSyncState>>;
 }
 
+/** Identities of disconnected proxies kept for /debug/config_dump (bounded: oldest forgotten first). */
+const maxRemembered = 1024;
+
 export class ConnectionRegistry {
   readonly #connections = new Map<number, ProxyConnection>();
+  readonly #departed = new Map<string, ProxyIdentity>();
   #nextId = 1;
 
   open(protocol: 'sotw' | 'delta', peer: string): ProxyConnection {
@@ -58,6 +62,19 @@ export class ConnectionRegistry {
 
   close(connection: ProxyConnection): void {
     this.#connections.delete(connection.streamId);
+    const identity = connection.identity;
+    if (!identity) return;
+    this.#departed.delete(identity.nodeId);
+    this.#departed.set(identity.nodeId, identity);
+    if (this.#departed.size > maxRemembered) this.#departed.delete(this.#departed.keys().next().value as string);
+  }
+
+  /**
+   * The identity a proxy had when it last connected, connected now or not:
+   * a disconnected proxyless client must not be shown a sidecar's config.
+   */
+  knownIdentity(nodeId: string): ProxyIdentity | undefined {
+    return this.byNodeId(nodeId)?.identity ?? this.#departed.get(nodeId);
   }
 
   all(): ProxyConnection[] {

@@ -117,6 +117,13 @@ export abstract class ProxyStream<Request extends { node?: unknown }> {
     this.context.metrics.connectedProxies.inc({ mode: this.identity.mode, protocol: this.protocol });
     this.context.logger.info({ nodeId: clipForLog(this.identity.nodeId), namespace: clipForLog(this.identity.namespace), mode: this.identity.mode, peer: this.connection.peer, protocol: this.protocol }, 'proxy connected');
     this.resubscribe();
+    if (Object.keys(node!.metadata ?? {}).length === 0) {
+      // Without metadata a gRPC client is taken for a sidecar and gets config it cannot use: say so, by name.
+      this.context.logger.warn(
+        { nodeId: clipForLog(this.identity.nodeId), mode: this.identity.mode, namespace: clipForLog(this.identity.namespace), scope: clipForLog(this.connection.scopeKey) },
+        `proxy ${clipForLog(this.identity.nodeId)} sent no node metadata: serving it scope ${clipForLog(this.connection.scopeKey)}; set metadata.namespace and, for gRPC clients, metadata.mode=proxyless`,
+      );
+    }
     return true;
   }
 
