@@ -96,6 +96,8 @@ export async function generateEnvoyTypes(outDir: string = GENERATED_DIR): Promis
           local: path.join(repoRoot, 'node_modules', '.bin', 'protoc-gen-es'),
           out: outDir,
           include_imports: true,
+          // One plugin run for the whole closure (buf's default starts one per directory).
+          strategy: 'all',
           opt: ['target=ts', 'json_types=true', 'import_extension=js'],
         },
       ],
@@ -105,10 +107,11 @@ export async function generateEnvoyTypes(outDir: string = GENERATED_DIR): Promis
       if (entry !== 'README.md') await fs.rm(path.join(outDir, entry), { recursive: true, force: true });
     }
     const buf = path.join(repoRoot, 'node_modules', '.bin', 'buf');
-    await run(buf, ['generate', '--template', JSON.stringify(template), ...paths], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
-    // The same closure as descriptors, for the proto-name JSON types.
+    // Compiled once into an image (the closure, imports marked as such), which
+    // feeds both protoc-gen-es and the proto-name JSON types.
     const image = path.join(dir, 'image.binpb');
     await run(buf, ['build', '-o', image, ...paths], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
+    await run(buf, ['generate', image, '--template', JSON.stringify(template)], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
     const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, await fs.readFile(image)));
     await fs.writeFile(path.join(outDir, 'proto-json-types.ts'), protoNameJsonTypes(registry));
   } finally {
