@@ -10,6 +10,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { CanaryPersistence } from '../../control-plane/canary/persistence.js';
 import { CanaryStateFile } from '../../control-plane/canary/state-file.js';
 import { createLogger } from '../../control-plane/log/logger.js';
 import { ControlPlane } from '../../control-plane/pipeline/control-plane.js';
@@ -147,6 +148,30 @@ function controlPlaneOn(config: string, options: Partial<ConstructorParameters<t
 }
 
 describe('ControlPlane.start', () => {
+  it('reports not ready until start-up has completed, even with a snapshot already in the cache', async () => {
+    const { config } = await workspace();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // Canary state that takes its time to load: start() is still running while the first snapshot lands.
+    const slowPersistence: CanaryPersistence = {
+      description: 'slow test store',
+      loadAll: async () => {
+        await gate;
+        return new Map();
+      },
+      save: async () => undefined,
+      remove: async () => undefined,
+    };
+    const controlPlane = controlPlaneOn(config, { canaryPersistence: slowPersistence, debounceMs: 10 });
+    const started = controlPlane.start();
+    await expect.poll(() => controlPlane.cache.snapshot !== undefined && controlPlane.admin.port > 0, { timeout: 10_000 }).toBe(true);
+    const readyz = async () => (await fetch(`http://127.0.0.1:${controlPlane.admin.port}/readyz`)).status;
+    expect(await readyz()).toBe(503);
+    release();
+    await started;
+    expect(await readyz()).toBe(200);
+  });
+
   it('rejects a state file of the wrong shape, or with an unreadable entry, naming it', async () => {
     const { stateDir, stateFile } = await workspace();
     await writeFile(stateFile, '[1, 2, 3]');
