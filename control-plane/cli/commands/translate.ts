@@ -3,6 +3,7 @@ import { formatConfigIssue } from '../../core/errors.js';
 import { canonicalJson } from '../../lib/canonical-json.js';
 import { modelFromDirectory, proxyFromNode, resourcesForProxy } from '../../pipeline/pipeline.js';
 import { resourceKinds, type ResourceKind } from '../../translate/resources.js';
+import { clientFeatureWarnings, formatClientFeatureWarning } from '../../translate/client-features.js';
 
 /** `--metadata labels.app=orders` → `{labels: {app: 'orders'}}`; `--metadata mode=proxyless` → `{mode: 'proxyless'}`. */
 export function parseMetadata(pairs: readonly string[]): Record<string, unknown> {
@@ -43,8 +44,13 @@ Warnings (features a proxy cannot have, such as JSON-body routing for proxyless 
         process.exitCode = 1;
         return;
       }
-      const resources = resourcesForProxy(result.snapshot, proxyFromNode(options.proxy, parseMetadata(options.metadata)));
+      const proxy = proxyFromNode(options.proxy, parseMetadata(options.metadata));
+      const resources = resourcesForProxy(result.snapshot, proxy);
       for (const issue of resources.issues) process.stderr.write(`${issue.severity}: ${issue.object ?? issue.resource}: ${issue.message}\n`);
+      // What the translator cannot adapt for this kind of proxy (the rest it adapts, and says so above).
+      for (const warning of clientFeatureWarnings(result.snapshot)) {
+        if (warning.proxies === proxy.mode && warning.code === 'regex-angle-named-group') process.stderr.write(`warning: ${formatClientFeatureWarning(warning)}\n`);
+      }
       const output = options.type
         ? resources[options.type].map((r) => r.body)
         : Object.fromEntries(resourceKinds.map((kind) => [kind, resources[kind].map((r) => r.body)]));

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { formatConfigIssue } from '../../core/errors.js';
 import type { Snapshot } from '../../model/snapshot.js';
 import { modelFromDirectory } from '../../pipeline/pipeline.js';
+import { clientFeatureWarnings, formatClientFeatureWarning } from '../../translate/client-features.js';
 
 const kindOrder = ['Namespace', 'Service', 'EndpointSlice', 'Pod', 'WorkloadEntry', 'TrafficPolicy', 'Canary'];
 
@@ -31,6 +32,8 @@ export function registerValidate(program: Command): void {
       for (const warning of result.snapshot.warnings) {
         process.stderr.write(`warning: ${warning.object.kind} ${warning.object.namespace}/${warning.object.name}${warning.field ? `: ${warning.field}` : ''}: ${warning.message}\n`);
       }
+      // Valid, but not every proxy kind can take it (see the README's client compatibility table).
+      for (const warning of clientFeatureWarnings(result.snapshot)) process.stderr.write(`warning: ${formatClientFeatureWarning(warning)}\n`);
       if (!options.quiet) process.stdout.write(`${dir}: valid — ${load.files} files: ${summarize(result.snapshot)}\n`);
     });
 }
