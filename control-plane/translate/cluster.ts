@@ -6,7 +6,12 @@
 import type { MeshService, ServicePort } from '../model/snapshot.js';
 import { toProtoDuration } from '../lib/duration.js';
 import type { ProxyMode } from './proxy-scope.js';
-import { adsConfigSource, anyOf, type EnvoyJson, type EnvoyResource, type TranslationIssue } from './resources.js';
+import { typedAny, type ClusterJson, type EnvoyJsonTypes } from '../envoy/envoy-types.js';
+import { adsConfigSource, type EnvoyResource, type TranslationIssue } from './resources.js';
+
+type CircuitBreakersJson = EnvoyJsonTypes['envoy.config.cluster.v3.CircuitBreakers'];
+type ThresholdsJson = EnvoyJsonTypes['envoy.config.cluster.v3.CircuitBreakers.Thresholds'];
+type OutlierDetectionJson = EnvoyJsonTypes['envoy.config.cluster.v3.OutlierDetection'];
 import { inboundClusterName, inboundPassthroughClusterName, outboundClusterName, passthroughClusterName } from './cluster-names.js';
 
 /** Envoy's default (5 s) is short for a JVM pod under load; Istio uses 10 s. */
@@ -20,10 +25,10 @@ export function isHttp2Port(port: ServicePort): boolean {
   return port.appProtocol === 'http2' || port.appProtocol === 'grpc';
 }
 
-function circuitBreakers(service: MeshService): EnvoyJson | undefined {
+function circuitBreakers(service: MeshService): CircuitBreakersJson | undefined {
   const spec = service.traffic?.circuitBreaker;
   if (!spec) return undefined;
-  const threshold: Record<string, unknown> = { priority: 'DEFAULT' };
+  const threshold: ThresholdsJson = { priority: 'DEFAULT' };
   if (spec.maxConnections !== undefined) threshold.max_connections = spec.maxConnections;
   if (spec.maxPendingRequests !== undefined) threshold.max_pending_requests = spec.maxPendingRequests;
   if (spec.maxRequests !== undefined) threshold.max_requests = spec.maxRequests;
@@ -31,10 +36,10 @@ function circuitBreakers(service: MeshService): EnvoyJson | undefined {
   return { thresholds: [threshold] };
 }
 
-function outlierDetection(service: MeshService, mode: ProxyMode, issues: TranslationIssue[]): EnvoyJson | undefined {
+function outlierDetection(service: MeshService, mode: ProxyMode, issues: TranslationIssue[]): OutlierDetectionJson | undefined {
   const spec = service.traffic?.outlierDetection;
   if (!spec) return undefined;
-  const body: Record<string, unknown> = {};
+  const body: OutlierDetectionJson = {};
   if (spec.interval !== undefined) body.interval = toProtoDuration(spec.interval);
   if (spec.baseEjectionTime !== undefined) body.base_ejection_time = toProtoDuration(spec.baseEjectionTime);
   if (spec.maxEjectionPercent !== undefined) body.max_ejection_percent = spec.maxEjectionPercent;
@@ -61,15 +66,15 @@ function outlierDetection(service: MeshService, mode: ProxyMode, issues: Transla
 }
 
 /** Every outbound cluster of one service: the whole service, then each version, per port. */
-export function outboundClusters(service: MeshService, mode: ProxyMode, issues: TranslationIssue[]): EnvoyResource[] {
-  const clusters: EnvoyResource[] = [];
+export function outboundClusters(service: MeshService, mode: ProxyMode, issues: TranslationIssue[]): EnvoyResource<ClusterJson>[] {
+  const clusters: EnvoyResource<ClusterJson>[] = [];
   const breakers = circuitBreakers(service);
   const outlier = outlierDetection(service, mode, issues);
   for (const port of service.ports) {
     if (!isHttpPort(port) && mode === 'proxyless') continue;
     for (const version of ['', ...service.versions.keys()]) {
       const name = outboundClusterName(port.port, service.host, version);
-      const body: Record<string, unknown> = {
+      const body: ClusterJson = {
         name,
         type: 'EDS',
         eds_cluster_config: { eds_config: adsConfigSource, service_name: name },
@@ -83,7 +88,7 @@ export function outboundClusters(service: MeshService, mode: ProxyMode, issues: 
         body.lrs_server = { self: {} };
       } else if (isHttp2Port(port)) {
         body.typed_extension_protocol_options = {
-          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': anyOf('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', {
+          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': typedAny('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', {
             explicit_http_config: { http2_protocol_options: {} },
           }),
         };
@@ -95,7 +100,7 @@ export function outboundClusters(service: MeshService, mode: ProxyMode, issues: 
 }
 
 /** The sidecar's own workload: one static cluster per served target port, to the app on localhost. */
-export function inboundClusters(targetPorts: readonly number[]): EnvoyResource[] {
+export function inboundClusters(targetPorts: readonly number[]): EnvoyResource<ClusterJson>[] {
   return targetPorts.map((port) => {
     const name = inboundClusterName(port);
     return {
@@ -115,7 +120,7 @@ export function inboundClusters(targetPorts: readonly number[]): EnvoyResource[]
 }
 
 /** Traffic to destinations the mesh does not know goes where it was headed (iptables kept the original destination). */
-export function passthroughClusters(): EnvoyResource[] {
+export function passthroughClusters(): EnvoyResource<ClusterJson>[] {
   return [passthroughClusterName, inboundPassthroughClusterName].map((name) => ({
     name,
     body: { name, type: 'ORIGINAL_DST', connect_timeout: connectTimeout, lb_policy: 'CLUSTER_PROVIDED' },

@@ -8,18 +8,21 @@ import type { Endpoint, MeshService, ServicePort } from '../model/snapshot.js';
 import { outboundClusterName } from './cluster-names.js';
 import { isHttpPort } from './cluster.js';
 import type { ProxyMode } from './proxy-scope.js';
+import type { ClusterLoadAssignmentJson, EnvoyJsonTypes } from '../envoy/envoy-types.js';
 import type { EnvoyResource, TranslationIssue } from './resources.js';
+
+type LbEndpointJson = EnvoyJsonTypes['envoy.config.endpoint.v3.LbEndpoint'];
 
 function endpointPort(endpoint: Endpoint, port: ServicePort): number | undefined {
   return endpoint.ports[port.name] ?? (typeof port.targetPort === 'number' ? port.targetPort : undefined);
 }
 
-function loadAssignment(name: string, endpoints: readonly Endpoint[], port: ServicePort): EnvoyResource {
-  const byZone = new Map<string, unknown[]>();
+function loadAssignment(name: string, endpoints: readonly Endpoint[], port: ServicePort): EnvoyResource<ClusterLoadAssignmentJson> {
+  const byZone = new Map<string, LbEndpointJson[]>();
   for (const endpoint of endpoints) {
     const portValue = endpointPort(endpoint, port);
     if (portValue === undefined || !isIP(endpoint.address)) continue;
-    const lbEndpoint: Record<string, unknown> = {
+    const lbEndpoint: LbEndpointJson = {
       endpoint: { address: { socket_address: { address: endpoint.address, port_value: portValue } } },
       health_status: endpoint.ready ? 'HEALTHY' : 'UNHEALTHY',
     };
@@ -35,8 +38,8 @@ function loadAssignment(name: string, endpoints: readonly Endpoint[], port: Serv
   return { name, body: { cluster_name: name, endpoints: localities } };
 }
 
-export function serviceLoadAssignments(service: MeshService, mode: ProxyMode, issues: TranslationIssue[]): EnvoyResource[] {
-  const assignments: EnvoyResource[] = [];
+export function serviceLoadAssignments(service: MeshService, mode: ProxyMode, issues: TranslationIssue[]): EnvoyResource<ClusterLoadAssignmentJson>[] {
+  const assignments: EnvoyResource<ClusterLoadAssignmentJson>[] = [];
   const named = service.endpoints.filter((e) => !isIP(e.address));
   if (named.length > 0) {
     issues.push({

@@ -6,19 +6,19 @@
  * bodies, so it is only added to ports where some route needs it.
  */
 import { jsonPointerSegments } from '../lib/json-pointer.js';
-import { anyOf } from './resources.js';
+import { typedAny, type EnvoyJsonTypes } from '../envoy/envoy-types.js';
 
 /** Dynamic-metadata namespace holding user IDs; the key is the JSON Pointer. */
 export const userIdMetadataNamespace = 'sluice.user_id';
 
-export function jsonToMetadataFilter(pointers: readonly string[]): Record<string, unknown> {
+export function jsonToMetadataFilter(pointers: readonly string[]): EnvoyJsonTypes['envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter'] {
   const rules = [...new Set(pointers)].sort().map((pointer) => ({
     selectors: jsonPointerSegments(pointer).map((key) => ({ key })),
-    on_present: { metadata_namespace: userIdMetadataNamespace, key: pointer, type: 'STRING' },
+    on_present: { metadata_namespace: userIdMetadataNamespace, key: pointer, type: 'STRING' as const },
   }));
   return {
     name: 'envoy.filters.http.json_to_metadata',
-    typed_config: anyOf('envoy.extensions.filters.http.json_to_metadata.v3.JsonToMetadata', {
+    typed_config: typedAny('envoy.extensions.filters.http.json_to_metadata.v3.JsonToMetadata', {
       request_rules: { rules, allow_content_types: ['application/json'] },
     }),
   };

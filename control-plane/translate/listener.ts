@@ -19,26 +19,31 @@
  */
 import { inboundClusterName, inboundPassthroughClusterName, passthroughClusterName } from './cluster-names.js';
 import { jsonToMetadataFilter } from './json-body.js';
-import { adsConfigSource, anyOf, type EnvoyResource } from './resources.js';
+import { typedAny, type EnvoyJsonTypes, type ListenerJson } from '../envoy/envoy-types.js';
+import { adsConfigSource, type EnvoyResource } from './resources.js';
 
-const hcmType = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const routerFilter = { name: 'envoy.filters.http.router', typed_config: anyOf('envoy.extensions.filters.http.router.v3.Router', {}) };
+type NetworkFilterJson = EnvoyJsonTypes['envoy.config.listener.v3.Filter'];
+type HttpFilterJson = EnvoyJsonTypes['envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter'];
+type AddressJson = EnvoyJsonTypes['envoy.config.core.v3.Address'];
+
+const hcmType = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager' as const;
+const routerFilter: HttpFilterJson = { name: 'envoy.filters.http.router', typed_config: typedAny('envoy.extensions.filters.http.router.v3.Router', {}) };
 
 export const virtualOutboundPort = 15001;
 export const virtualInboundPort = 15006;
 
-function tcpProxy(statPrefix: string, cluster: string): Record<string, unknown> {
+function tcpProxy(statPrefix: string, cluster: string): NetworkFilterJson {
   return {
     name: 'envoy.filters.network.tcp_proxy',
-    typed_config: anyOf('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', { stat_prefix: statPrefix, cluster }),
+    typed_config: typedAny('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', { stat_prefix: statPrefix, cluster }),
   };
 }
 
-function address(port: number): Record<string, unknown> {
+function address(port: number): AddressJson {
   return { socket_address: { address: '0.0.0.0', port_value: port } };
 }
 
-export function virtualOutboundListener(): EnvoyResource {
+export function virtualOutboundListener(): EnvoyResource<ListenerJson> {
   return {
     name: 'virtualOutbound',
     body: {
@@ -51,7 +56,7 @@ export function virtualOutboundListener(): EnvoyResource {
   };
 }
 
-export function outboundHttpListener(port: number, jsonPointers: readonly string[]): EnvoyResource {
+export function outboundHttpListener(port: number, jsonPointers: readonly string[]): EnvoyResource<ListenerJson> {
   const name = `0.0.0.0_${port}`;
   const httpFilters = jsonPointers.length > 0 ? [jsonToMetadataFilter(jsonPointers), routerFilter] : [routerFilter];
   return {
@@ -66,7 +71,7 @@ export function outboundHttpListener(port: number, jsonPointers: readonly string
           filters: [
             {
               name: 'envoy.filters.network.http_connection_manager',
-              typed_config: anyOf(hcmType, {
+              typed_config: typedAny(hcmType, {
                 stat_prefix: `outbound_${name}`,
                 codec_type: 'AUTO',
                 rds: { config_source: adsConfigSource, route_config_name: String(port) },
@@ -85,13 +90,13 @@ export interface InboundPort {
   readonly http: boolean;
 }
 
-export function virtualInboundListener(ports: readonly InboundPort[]): EnvoyResource {
+export function virtualInboundListener(ports: readonly InboundPort[]): EnvoyResource<ListenerJson> {
   const chains = ports.map(({ port, http }) => {
     const cluster = inboundClusterName(port);
     const filter = http
       ? {
           name: 'envoy.filters.network.http_connection_manager',
-          typed_config: anyOf(hcmType, {
+          typed_config: typedAny(hcmType, {
             stat_prefix: `inbound_${port}`,
             codec_type: 'AUTO',
             route_config: {
@@ -110,19 +115,19 @@ export function virtualInboundListener(ports: readonly InboundPort[]): EnvoyReso
       name: 'virtualInbound',
       address: address(virtualInboundPort),
       traffic_direction: 'INBOUND',
-      listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: anyOf('envoy.extensions.filters.listener.original_dst.v3.OriginalDst', {}) }],
+      listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: typedAny('envoy.extensions.filters.listener.original_dst.v3.OriginalDst', {}) }],
       filter_chains: [...chains, { name: 'passthrough', filters: [tcpProxy('InboundPassthroughCluster', inboundPassthroughClusterName)] }],
     },
   };
 }
 
-export function proxylessApiListener(target: string): EnvoyResource {
+export function proxylessApiListener(target: string): EnvoyResource<ListenerJson> {
   return {
     name: target,
     body: {
       name: target,
       api_listener: {
-        api_listener: anyOf(hcmType, {
+        api_listener: typedAny(hcmType, {
           stat_prefix: target,
           rds: { config_source: adsConfigSource, route_config_name: target },
           http_filters: [routerFilter],

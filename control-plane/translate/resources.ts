@@ -9,9 +9,10 @@ export { anyOf, envoyTypeOfKind, resourceKinds, type ResourceKind } from '../env
 
 export type EnvoyJson = { readonly [key: string]: unknown };
 
-export interface EnvoyResource {
+/** One resource; `Body` is its typed proto3 JSON (envoy/envoy-types.ts) where the builder knows the type. */
+export interface EnvoyResource<Body extends EnvoyJson = EnvoyJson> {
   readonly name: string;
-  readonly body: EnvoyJson;
+  readonly body: Body;
   /** Set when the body is a shell plus many shared parts (a route table's virtual hosts). */
   readonly composite?: CompositeBody;
 }

@@ -4,7 +4,12 @@
  * the json_to_metadata filter and a dynamic-metadata match).
  */
 import type { HeaderMatch, RouteMatch, StringMatch } from '../model/traffic.js';
+import type { EnvoyJsonTypes } from '../envoy/envoy-types.js';
 import type { ProxyMode } from './proxy-scope.js';
+
+type StringMatcherJson = EnvoyJsonTypes['envoy.type.matcher.v3.StringMatcher'];
+type HeaderMatcherJson = EnvoyJsonTypes['envoy.config.route.v3.HeaderMatcher'];
+export type RouteMatchJson = EnvoyJsonTypes['envoy.config.route.v3.RouteMatch'];
 import { userIdMetadataNamespace } from './json-body.js';
 
 /** Escape a literal for an RE2 pattern. */
@@ -13,7 +18,7 @@ export function re2Literal(text: string): string {
 }
 
 /** Envoy StringMatcher. Many IDs become one alternation rather than one route per ID: route tables stay small. */
-function stringMatcher(match: StringMatch): Record<string, unknown> {
+function stringMatcher(match: StringMatch): StringMatcherJson {
   switch (match.kind) {
     case 'exact':
       return { exact: match.value };
@@ -33,22 +38,22 @@ function stringMatcher(match: StringMatch): Record<string, unknown> {
  * NACKs a route table holding `string_match` ("Invalid route header matcher
  * specified"), while every gRPC release and Envoy accept the older fields.
  */
-function headerStringMatcher(name: string, matcher: Record<string, unknown>, mode: ProxyMode): Record<string, unknown> {
+function headerStringMatcher(name: string, matcher: StringMatcherJson, mode: ProxyMode): HeaderMatcherJson {
   if (mode !== 'proxyless') return { name, string_match: matcher };
   if ('exact' in matcher) return { name, exact_match: matcher.exact };
   if ('prefix' in matcher) return { name, prefix_match: matcher.prefix };
   return { name, safe_regex_match: matcher.safe_regex };
 }
 
-function headerMatcher(header: HeaderMatch, mode: ProxyMode): Record<string, unknown> {
+function headerMatcher(header: HeaderMatch, mode: ProxyMode): HeaderMatcherJson {
   if (header.kind === 'present') return { name: header.name, present_match: header.present };
   return headerStringMatcher(header.name, stringMatcher(header.match), mode);
 }
 
-export type MatchResult = { readonly match: Record<string, unknown> } | { readonly unsupported: string };
+export type MatchResult = { readonly match: RouteMatchJson } | { readonly unsupported: string };
 
 export function routeMatch(spec: RouteMatch, mode: ProxyMode): MatchResult {
-  const match: Record<string, unknown> = {};
+  const match: RouteMatchJson = {};
   const path = spec.path;
   if (path.kind === 'exact') match.path = path.value;
   else if (path.kind === 'regex') match.safe_regex = { regex: path.pattern };

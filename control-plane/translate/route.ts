@@ -8,7 +8,13 @@ import type { MeshService, ServicePort } from '../model/snapshot.js';
 import { matchesEverything, type WeightedDestination } from '../model/traffic.js';
 import { outboundClusterName } from './cluster-names.js';
 import type { ProxyMode } from './proxy-scope.js';
-import type { EnvoyJson, EnvoyResource, TranslationIssue } from './resources.js';
+import type { EnvoyJsonTypes, RouteConfigurationJson } from '../envoy/envoy-types.js';
+import type { EnvoyResource, TranslationIssue } from './resources.js';
+
+type RouteActionJson = EnvoyJsonTypes['envoy.config.route.v3.RouteAction'];
+type RetryPolicyJson = EnvoyJsonTypes['envoy.config.route.v3.RetryPolicy'];
+type RouteJson = EnvoyJsonTypes['envoy.config.route.v3.Route'];
+export type VirtualHostJson = EnvoyJsonTypes['envoy.config.route.v3.VirtualHost'];
 import { routeMatch } from './route-match.js';
 
 /** gRPC clients retry only on gRPC status codes (gRFC A44). */
@@ -20,7 +26,7 @@ const grpcRetryConditions = new Set(['cancelled', 'deadline-exceeded', 'internal
  */
 const defaultSidecarRetry = { retry_on: 'connect-failure,refused-stream,unavailable,cancelled', num_retries: 2 };
 
-function weightedAction(service: MeshService, port: ServicePort, to: readonly WeightedDestination[]): Record<string, unknown> {
+function weightedAction(service: MeshService, port: ServicePort, to: readonly WeightedDestination[]): RouteActionJson {
   const live = to.filter((destination) => destination.weight > 0);
   if (live.length === 1) return { cluster: outboundClusterName(port.port, service.host, live[0]!.version) };
   return {
@@ -32,7 +38,7 @@ function weightedAction(service: MeshService, port: ServicePort, to: readonly We
 
 const policyName = (service: MeshService): string => `TrafficPolicy ${service.traffic!.policy.namespace}/${service.traffic!.policy.name}`;
 
-function retryPolicy(service: MeshService, mode: ProxyMode, issues: TranslationIssue[]): Record<string, unknown> | undefined {
+function retryPolicy(service: MeshService, mode: ProxyMode, issues: TranslationIssue[]): RetryPolicyJson | undefined {
   const retry = service.traffic?.retry;
   if (!retry) return mode === 'sidecar' ? defaultSidecarRetry : undefined;
   if (retry.attempts === 0) return undefined;
@@ -49,13 +55,13 @@ function retryPolicy(service: MeshService, mode: ProxyMode, issues: TranslationI
     }
     if (conditions.length === 0) return undefined;
   }
-  const policy: Record<string, unknown> = { retry_on: conditions.join(','), num_retries: retry.attempts };
+  const policy: RetryPolicyJson = { retry_on: conditions.join(','), num_retries: retry.attempts };
   if (retry.perTryTimeout !== undefined) policy.per_try_timeout = toProtoDuration(retry.perTryTimeout);
   if (retry.retriableStatusCodes.length && mode === 'sidecar') policy.retriable_status_codes = [...retry.retriableStatusCodes];
   return policy;
 }
 
-function withPolicy(action: Record<string, unknown>, service: MeshService, mode: ProxyMode, retry: Record<string, unknown> | undefined): Record<string, unknown> {
+function withPolicy(action: RouteActionJson, service: MeshService, mode: ProxyMode, retry: RetryPolicyJson | undefined): RouteActionJson {
   const timeout = service.traffic?.timeout;
   if (mode === 'sidecar') {
     // Envoy's default is a 15 s route timeout; a mesh should add none unless asked (as Istio does).
@@ -77,14 +83,14 @@ export function serviceDomains(service: MeshService, port: ServicePort, callerNa
 }
 
 export interface VirtualHostResult {
-  readonly virtualHost: EnvoyJson;
+  readonly virtualHost: VirtualHostJson;
   /** JSON Pointers its routes read the user ID from (the listener needs the json_to_metadata filter). */
   readonly jsonPointers: readonly string[];
 }
 
 export function virtualHost(service: MeshService, port: ServicePort, callerNamespace: string, mode: ProxyMode, issues: TranslationIssue[]): VirtualHostResult {
   const retry = retryPolicy(service, mode, issues);
-  const routes: unknown[] = [];
+  const routes: RouteJson[] = [];
   const jsonPointers: string[] = [];
   let caughtAll = false;
   for (const route of service.traffic?.routes ?? []) {
@@ -111,17 +117,17 @@ export function virtualHost(service: MeshService, port: ServicePort, callerNames
 }
 
 /** A sidecar's route table for one port: every service's virtual host on it, as a composite of shared parts. */
-export function routeTable(name: string, virtualHosts: readonly EnvoyJson[]): EnvoyResource {
+export function routeTable(name: string, virtualHosts: readonly VirtualHostJson[]): EnvoyResource<RouteConfigurationJson> {
   const shell = { name, validate_clusters: false };
   return {
     name,
-    body: { name, virtual_hosts: virtualHosts, validate_clusters: false },
+    body: { name, virtual_hosts: [...virtualHosts], validate_clusters: false },
     composite: { shell, fieldName: 'virtual_hosts', fieldNumber: 2, partType: 'envoy.config.route.v3.VirtualHost', parts: virtualHosts },
   };
 }
 
 /** Unknown hosts on a mesh port still reach their destination, as with Istio's ALLOW_ANY. */
-export const passthroughVirtualHost = {
+export const passthroughVirtualHost: VirtualHostJson = {
   name: 'allow_any',
   domains: ['*'],
   routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: 'PassthroughCluster', timeout: '0s' } }],

@@ -16,7 +16,7 @@ import { serviceLoadAssignments } from './endpoint.js';
 import { outboundHttpListener, proxylessApiListener, virtualInboundListener, virtualOutboundListener, type InboundPort } from './listener.js';
 import type { ProxyMode, ProxyScope } from './proxy-scope.js';
 import { envoyTypeOfKind, type EnvoyJson, type EnvoyResource, type ResourceKind, type ScopeResources, type TranslationIssue } from './resources.js';
-import { passthroughVirtualHost, routeTable, virtualHost } from './route.js';
+import { passthroughVirtualHost, routeTable, virtualHost, type VirtualHostJson } from './route.js';
 
 export interface TranslateOptions {
   /**
@@ -31,7 +31,7 @@ interface ServicePieces {
   readonly clusters: readonly EnvoyResource[];
   readonly endpoints: readonly EnvoyResource[];
   /** Sidecars: per port, the service's virtual host in route table `<port>`. */
-  readonly virtualHosts: ReadonlyArray<{ readonly port: number; readonly virtualHost: EnvoyJson; readonly jsonPointers: readonly string[] }>;
+  readonly virtualHosts: ReadonlyArray<{ readonly port: number; readonly virtualHost: VirtualHostJson; readonly jsonPointers: readonly string[] }>;
   /** Proxyless: the API listeners and their route tables. */
   readonly listeners: readonly EnvoyResource[];
   readonly routes: readonly EnvoyResource[];
@@ -42,7 +42,7 @@ function translateService(service: MeshService, mode: ProxyMode, callerNamespace
   const issues: TranslationIssue[] = [];
   const clusters = outboundClusters(service, mode, issues);
   const endpoints = serviceLoadAssignments(service, mode, issues);
-  const virtualHosts: Array<{ port: number; virtualHost: EnvoyJson; jsonPointers: readonly string[] }> = [];
+  const virtualHosts: Array<{ port: number; virtualHost: VirtualHostJson; jsonPointers: readonly string[] }> = [];
   const listeners: EnvoyResource[] = [];
   const routes: EnvoyResource[] = [];
   for (const port of service.ports) {
@@ -131,7 +131,7 @@ export class Translator {
     const clusters: EnvoyResource[] = [...passthroughClusters()];
     const endpoints: EnvoyResource[] = [];
     const issues: TranslationIssue[] = [];
-    const portHosts = new Map<number, { virtualHosts: EnvoyJson[]; jsonPointers: string[] }>();
+    const portHosts = new Map<number, { virtualHosts: VirtualHostJson[]; jsonPointers: string[] }>();
 
     for (const service of snapshot.services.values()) {
       const pieces = this.#piecesOf(service, mode, namespace, snapshot.version);
