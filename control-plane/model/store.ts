@@ -22,7 +22,7 @@ export type SnapshotListener = (snapshot: Snapshot) => void;
 
 export class SnapshotStore {
   #current?: Snapshot;
-  /** The user's configuration as last accepted, before overlays. */
+  /** The user's configuration as last accepted, before overrides. */
   #base?: Snapshot;
   #lastError?: ConfigError;
   readonly #listeners = new Set<SnapshotListener>();
