@@ -95,7 +95,7 @@ for image in sluice sluice-init; do
   echo "metric ${image//-/_}_image_bytes $(buildah inspect --type image --format '{{.ImageSize}}' "$prefix/$image:test" 2>/dev/null || buildah images --noheading --format '{{.Size}}' "$prefix/$image:test")"
 done
 echo "sluice user: $(buildah inspect --type image --format '{{.OCIv1.Config.User}}' "$prefix/sluice:test")"
-echo "sluice entrypoint: $(buildah inspect --type image --format '{{json .OCIv1.Config.Entrypoint}}' "$prefix/sluice:test")"
+echo "sluice entrypoint: $(buildah inspect --type image --format '{{.OCIv1.Config.Entrypoint}}' "$prefix/sluice:test")"
 
 c="$(new_container "$prefix/sluice:test")"
 # As the manifests run it: uid 65532. `validate` exercises the whole CLI path with the bundled examples.
