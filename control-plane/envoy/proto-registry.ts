@@ -1,10 +1,12 @@
 /**
  * Envoy's own protos, loaded from the copies shipped in `@grpc/grpc-js-xds`
- * (never vendored into this repo), into one lazily built protobufjs Root.
+ * (never vendored into this repo), into one lazily built protobufjs Root,
+ * which the gRPC service definitions (ADS, LRS, metrics) decode requests
+ * with. ENVOY_PROTO_FILES is also the entry list of `npm run generate:envoy`;
+ * the proto3 JSON mapping and resource encoding are codec.ts's.
  *
- * Fields keep their proto (snake_case) names (`keepCase: true`): Envoy's JSON
- * config and config_dump use snake_case, and proto-json.ts maps lowerCamel
- * JSON names onto them itself.
+ * Fields keep their proto (snake_case) names (`keepCase: true`), as Envoy's
+ * JSON config and config_dump do.
  */
 import fs from 'node:fs';
 import path from 'node:path';
