@@ -89,7 +89,7 @@ describe('loader under random and mutated input', () => {
       { numRuns: 150, seed: 20261125 },
     );
     expect(rejected).toBeGreaterThan(25);
-  });
+  }, 120_000); // 300 loads of examples/: about 30 s on a loaded 2-core machine
 
   it('arbitrary YAML values and arbitrary text are rejected or ignored, never thrown', () => {
     const store = new SnapshotStore(createLogger('silent'));
