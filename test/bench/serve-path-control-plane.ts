@@ -146,7 +146,7 @@ export class ServedControlPlane {
    * `quietMs`) and returns its CPU seconds at the start of that quiet
    * period: the work a change caused, ACK handling included.
    */
-  async cpuWhenQuiet(quietMs = 200, timeoutMs = 60_000): Promise<number> {
+  async cpuWhenQuiet(quietMs = 500, timeoutMs = 60_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     let before = this.cpuSeconds();
     for (;;) {

@@ -6,24 +6,28 @@
  * CDS, EDS, LDS and RDS as Envoy does and ACKing everything, over state of the
  * world and over delta. Two changes, each a file write: a weight edit in one
  * TrafficPolicy, and one endpoint (with its Pod) added to one EndpointSlice.
- * For each: write → every proxy received (and ACKed) the change, p50/p99/max
- * over proxies; control-plane CPU from the write until it goes quiet; bytes
+ * For each: write → every proxy received (and ACKed) the change, first/p50/
+ * p99/max over proxies (first ≈ the pipeline alone, the rest adds fan-out); control-plane CPU from the write until it goes quiet; bytes
  * each proxy received. Memory per proxy after sync and after the pushes. The
  * same N streams against a bare grpc-js server sending one message of the
  * same size give the limit of this machine in the same run.
  *
+ * The same mesh is also served from the Kubernetes source (`serve
+ * --kubeconfig`) through the fake API server, where a change is the same
+ * manifests applied.
+ *
  * `npm run bench -- serve-path`; SLUICE_SERVE_PATH=1000x100x5,5000x500x20 (the
- * default) picks sizes as NxSxK; SLUICE_SERVE_PATH_PROTOCOLS=sotw,delta;
+ * default) picks sizes as NxSxK; SLUICE_SERVE_PATH_SOURCES=yaml,kubernetes;
+ * SLUICE_SERVE_PATH_PROTOCOLS=sotw,delta;
  * SLUICE_SERVE_PATH_ROUNDS=2 changes of each kind; SLUICE_SERVE_PATH_DIST=1
  * runs the built dist/ instead of the sources.
  */
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
-import path from 'node:path';
+import { loadavg } from 'node:os';
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { extraAddress, meshFiles, namespaceOf, podsOf, policyText, serviceFilePaths, serviceFileText, type MeshShape } from '../support/generated-mesh.js';
 import { ProxyFleet, type SidecarChangeReport } from './proxy-fleet.js';
 import { ServedControlPlane, processCpuSeconds } from './serve-path-control-plane.js';
+import { startMeshSource, type MeshSourceKind } from './serve-path-mesh.js';
 import { sidecarTypeUrls, type SidecarIdentity, type XdsProtocol } from './serve-path-sidecar.js';
 
 interface Size {
@@ -74,6 +78,7 @@ function sidecarsOf(shape: MeshShape): SidecarIdentity[] {
 interface ChangeResult {
   readonly kind: string;
   readonly received: number;
+  readonly min: number;
   readonly p50: number;
   readonly p99: number;
   readonly max: number;
@@ -102,6 +107,7 @@ async function measureChange(kind: string, controlPlane: ServedControlPlane, fle
   return {
     kind,
     received: times.length,
+    min: times[0]!,
     p50: percentile(times, 50),
     p99: percentile(times, 99),
     max: times.at(-1)!,
@@ -122,16 +128,12 @@ interface RunResult {
   readonly changes: ChangeResult[];
 }
 
-async function measureServePath(size: Size, protocol: XdsProtocol, rounds: number): Promise<RunResult> {
+async function measureServePath(size: Size, sourceKind: MeshSourceKind, protocol: XdsProtocol, rounds: number): Promise<RunResult> {
   const shape = shapeOf(size);
-  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-serve-path-'));
+  const source = await startMeshSource(sourceKind, meshFiles(shape));
   const controlPlaneFleet: { controlPlane?: ServedControlPlane; fleet?: ProxyFleet } = {};
   try {
-    for (const [name, text] of meshFiles(shape)) {
-      await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
-      await writeFile(path.join(dir, name), text);
-    }
-    const controlPlane = await ServedControlPlane.start({ config: dir, dist: process.env.SLUICE_SERVE_PATH_DIST === '1' });
+    const controlPlane = await ServedControlPlane.start({ ...source.serve, dist: process.env.SLUICE_SERVE_PATH_DIST === '1' });
     controlPlaneFleet.controlPlane = controlPlane;
     await controlPlane.cpuWhenQuiet();
     const baseline = await controlPlane.memory();
@@ -154,16 +156,16 @@ async function measureServePath(size: Size, protocol: XdsProtocol, rounds: numbe
       // A different service each round, in a different namespace as the rounds go on.
       const policyService = (7 + round * 13) % size.services;
       const canaryWeight = 20 + round;
-      const policyPath = path.join(dir, serviceFilePaths(policyService, shape).policy);
+      const policyPath = serviceFilePaths(policyService, shape).policy;
       changes.push(
-        await measureChange('weight edit', controlPlane, fleet, size.proxies, () => writeFile(policyPath, policyText(policyService, namespaceOf(policyService, shape), shape.versions, canaryWeight)), sidecarTypeUrls.routes),
+        await measureChange('weight edit', controlPlane, fleet, size.proxies, () => source.write(policyPath, policyText(policyService, namespaceOf(policyService, shape), shape.versions, canaryWeight)), sidecarTypeUrls.routes),
       );
       debug(`round ${round}: weight edit done`);
       const endpointService = (11 + round * 17) % size.services;
-      const servicePath = path.join(dir, serviceFilePaths(endpointService, shape).service);
+      const servicePath = serviceFilePaths(endpointService, shape).service;
       // Each round adds one more endpoint to a service that had none added, so the marker is new.
       changes.push(
-        await measureChange('endpoint add', controlPlane, fleet, size.proxies, () => writeFile(servicePath, serviceFileText(endpointService, shape, 1)), sidecarTypeUrls.endpoints, extraAddress(endpointService, 0)),
+        await measureChange('endpoint add', controlPlane, fleet, size.proxies, () => source.write(servicePath, serviceFileText(endpointService, shape, 1)), sidecarTypeUrls.endpoints, extraAddress(endpointService, 0)),
       );
       debug(`round ${round}: endpoint add done`);
     }
@@ -172,7 +174,7 @@ async function measureServePath(size: Size, protocol: XdsProtocol, rounds: numbe
   } finally {
     await controlPlaneFleet.fleet?.close();
     await controlPlaneFleet.controlPlane?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await source.close();
   }
 }
 
@@ -221,18 +223,18 @@ function verdict(value: number, target: number | undefined): string {
   return value <= target ? 'ok' : 'MISSED';
 }
 
-function report(size: Size, protocol: XdsProtocol, result: RunResult, bare: Map<string, number>): void {
+function report(size: Size, sourceKind: MeshSourceKind, protocol: XdsProtocol, result: RunResult, bare: Map<string, number>): void {
   const { proxies } = size;
-  out(`-- N=${proxies} S=${size.services} K=${size.namespaces} ${protocol}: all synced in ${ms(result.connectMs)}; control plane idle ${(result.idleCpuPerSecond * 1000).toFixed(0)} ms CPU/s; load ${load()}`);
-  out('   change         proxies  p50      p99      max      target p99   CP CPU   target  fleet CPU  bytes/proxy mean (max)  responses/proxy  bare limit');
+  out(`-- N=${proxies} S=${size.services} K=${size.namespaces} ${sourceKind} ${protocol}: fleet started and every proxy synced in ${ms(result.connectMs)}; control plane idle ${(result.idleCpuPerSecond * 1000).toFixed(0)} ms CPU/s; load ${load()}`);
+  out('   change         proxies    first    p50      p99      max      target p99         CP CPU  target         fleet CPU  bytes/proxy mean (max)  responses/proxy  bare limit (p99 ÷ it)');
   for (const c of result.changes) {
     const p99Target = targets.p99Ms(proxies);
     const cpuTarget = targets.cpuPerChange(proxies);
     const limit = bare.get(c.kind);
     out(
-      `   ${c.kind.padEnd(14)} ${String(c.received).padStart(5)}/${proxies}  ${ms(c.p50).padEnd(8)} ${ms(c.p99).padEnd(8)} ${ms(c.max).padEnd(8)} ≤ ${ms(p99Target).padEnd(8)} ${verdict(c.p99, p99Target).padEnd(6)} ` +
-        `${c.cpu.toFixed(2)} s  ${cpuTarget === undefined ? '—     ' : `≤ ${cpuTarget} s ${verdict(c.cpu, cpuTarget)}`.padEnd(6)} ${c.fleetCpu.toFixed(2)} s     ` +
-        `${kb(c.bytesMean)} (${kb(c.bytesMax)})`.padEnd(24) + `${c.responsesMean.toFixed(1).padEnd(16)} ${limit === undefined ? '' : ms(limit)}`,
+      `   ${c.kind.padEnd(14)} ${`${c.received}/${proxies}`.padEnd(10)} ${ms(c.min).padEnd(8)} ${ms(c.p50).padEnd(8)} ${ms(c.p99).padEnd(8)} ${ms(c.max).padEnd(8)} ≤ ${ms(p99Target).padEnd(8)} ${verdict(c.p99, p99Target).padEnd(6)} ` +
+        `${c.cpu.toFixed(2)} s  ${(cpuTarget === undefined ? '—' : `≤ ${cpuTarget} s ${verdict(c.cpu, cpuTarget)}`).padEnd(14)} ${c.fleetCpu.toFixed(2)} s     ` +
+        `${kb(c.bytesMean)} (${kb(c.bytesMax)})`.padEnd(24) + `${c.responsesMean.toFixed(1).padEnd(16)} ${limit === undefined ? '' : `${ms(limit)} (${(c.p99 / limit).toFixed(1)}×)`}`,
     );
   }
   const rssSynced = (result.synced.rss - result.baseline.rss) / proxies;
@@ -249,17 +251,19 @@ export async function run(): Promise<void> {
   for (const p of protocols) if (p !== 'sotw' && p !== 'delta') throw new Error(`SLUICE_SERVE_PATH_PROTOCOLS: unknown protocol "${p}"`);
   const rounds = Number(process.env.SLUICE_SERVE_PATH_ROUNDS ?? 2);
   out(
-    `sluice serve --config <dir> (its own process) ← N simulated Envoy sidecars in 4 worker processes, one per pod, each fronting its own service; ` +
-      `a change is one file write (50 ms file debounce and 100 ms push debounce included); CP CPU = control-plane CPU from the write until it is quiet; ` +
+    `sluice serve (its own process; --config <dir> or --kubeconfig to the fake API server) ← N simulated Envoy sidecars in 4 worker processes, one per pod, each fronting its own service; ` +
+      `a change is one file write or kubectl-style apply (the source's 50 ms file debounce or 75 ms watch coalescing and the 100 ms push debounce included); CP CPU = control-plane CPU from the write until it is quiet; ` +
       `fleet CPU = the simulated proxies' (same 2 cores); bare limit = same N streams sent one message of the mean bytes/proxy by bare grpc-js. Load at start: ${load()}`,
   );
+  const sources = (process.env.SLUICE_SERVE_PATH_SOURCES ?? 'yaml,kubernetes').split(',').map((p) => p.trim()) as MeshSourceKind[];
+  for (const k of sources) if (k !== 'yaml' && k !== 'kubernetes') throw new Error(`SLUICE_SERVE_PATH_SOURCES: unknown source "${k}"`);
   for (const size of sizes) {
-    for (const protocol of protocols) {
-      const result = await measureServePath(size, protocol, rounds);
+    for (const sourceKind of sources) for (const protocol of protocols) {
+      const result = await measureServePath(size, sourceKind, protocol, rounds);
       // One limit per kind of change, for the bytes its first occurrence sent each proxy.
       const bare = new Map<string, number>();
       for (const c of result.changes) if (!bare.has(c.kind)) bare.set(c.kind, await measureBare(size.proxies, c.bytesMean));
-      report(size, protocol, result, bare);
+      report(size, sourceKind, protocol, result, bare);
     }
   }
 }
