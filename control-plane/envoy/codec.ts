@@ -63,9 +63,19 @@ export function envoySchema(typeName: string): DescMessage {
 const readOptions = { registry: envoyRegistry, ignoreUnknownFields: false } as const;
 const writeOptions = { registry: envoyRegistry, useProtoFieldName: true } as const;
 
+/**
+ * Messages read for the validate-rules check, handed once to the encode that
+ * follows: the xDS cache encodes exactly the resources translation has just
+ * checked, so each is parsed once. Keyed by the JSON object, which the
+ * translator never mutates after emitting it (the cache relies on that too).
+ */
+const readForEncode = new WeakMap<object, Message>();
+
 /** proto3 JSON → message; an EnvoyJsonError names the path of what does not fit. */
 export function messageFromJson(typeName: string, json: unknown): Message {
-  return read(envoySchema(typeName), json);
+  const message = read(envoySchema(typeName), json);
+  if (typeof json === 'object' && json !== null) readForEncode.set(json, message);
+  return message;
 }
 
 /**
@@ -74,6 +84,13 @@ export function messageFromJson(typeName: string, json: unknown): Message {
  */
 export function encodeResource(typeName: string, json: unknown, resourceName?: string): Uint8Array {
   const schema = envoySchema(typeName);
+  if (typeof json === 'object' && json !== null) {
+    const checked = readForEncode.get(json);
+    if (checked?.$typeName === schema.typeName) {
+      readForEncode.delete(json);
+      return toBinary(schema, checked);
+    }
+  }
   return toBinary(schema, read(schema, json, resourceName));
 }
 

@@ -90,6 +90,13 @@ describe('proto3 JSON ↔ wire bytes', () => {
     expect(message.id).toBe(node.id);
   });
 
+  it('encodes a resource the checker has just read from that reading, with the same bytes', () => {
+    const body = structuredClone(listener);
+    messageFromJson(LISTENER, body);
+    expect(encodeResource(LISTENER, body)).toEqual(encodeResource(LISTENER, structuredClone(listener)));
+    expect(decodeToJson(LISTENER, encodeResource(LISTENER, body))).toEqual(listener);
+  });
+
   it('treats undefined properties of in-code objects as not set', () => {
     expect(encodeResource(CLUSTER, { name: 'c', connect_timeout: undefined, metadata: undefined })).toEqual(encodeResource(CLUSTER, { name: 'c' }));
   });
