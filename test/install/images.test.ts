@@ -42,7 +42,7 @@ describe('container images', () => {
     expect(stdout).toMatch(/^Usage: sluice webhook/m);
     expect(stdout).toMatch(/^sluice: no shell$/m);
     expect(stdout).toMatch(/^iptables-restore v[\d.]+ \(nf_tables\)$/m);
-    expect(stdout).toMatch(/^iptables-legacy-restore v[\d.]+ \(legacy\)$/m);
+    expect(stdout).toMatch(/^iptables-restore v[\d.]+ \(legacy\)$/m);
     expect(stdout).toMatch(/^smoke ok$/m);
     for (const line of stdout.split('\n').filter((l) => l.startsWith('metric '))) console.info(line);
   }, 16 * 60_000);
