@@ -33,6 +33,8 @@ interface ServeOptions {
   ejectionMinRequests: string;
   ejectionBase: string;
   ejectionMaxPercent: string;
+  allowEmptyConfig?: boolean;
+  maxConfigFileMib: string;
 }
 
 function duration(flag: string, text: string): number {
@@ -97,6 +99,8 @@ export function registerServe(program: Command): void {
     .option('--xds-max-streams <n>', 'most xDS (ADS) streams held at once; more are refused with RESOURCE_EXHAUSTED (see docs/limits.md)', '10000')
     .option('--xds-max-subscriptions <n>', 'most resource names one xDS stream may subscribe to, per resource type; a stream asking for more is ended with RESOURCE_EXHAUSTED', '10000')
     .option('--debounce <duration>', 'quiet period before pushing a new snapshot', '100ms')
+    .option('--allow-empty-config', 'YAML mode: serve a configuration directory that became empty (by default it is held as suspicious and the last good configuration stays)')
+    .option('--max-config-file-mib <n>', 'YAML mode: largest manifest file read, in MiB (larger ones are reported and not read)', '4')
     .option('--state-dir <dir>', 'YAML mode: keep canary progress in <dir>/canaries.json so a restart resumes at the same step (the YAML is never rewritten)')
     .option('--prometheus-url <url>', 'Prometheus for canary metrics with source: prometheus, e.g. http://prometheus:9090')
     .option('--lrs-interval <duration>', 'how often proxies send load reports (LRS); at least 1s, what gRPC C-core clients honour', '1s')
@@ -136,7 +140,12 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
       if (options.kubeconfig && options.adminTokenFile) throw new Error('--admin-token-file is for YAML mode; with --kubeconfig admin commands are authorised by Kubernetes RBAC (TokenReview and SubjectAccessReview)');
       const kubernetes = options.kubeconfig ? await kubernetesSource(options) : undefined;
       const adminAuth = kubernetes?.adminAuth ?? (options.adminTokenFile ? await AdminTokenFile.load(options.adminTokenFile) : undefined);
-      const source = kubernetes?.source ?? new YamlDirectorySource({ directory: options.config, logger: logger.child({ component: 'yaml-source' }) });
+      const source = kubernetes?.source ?? new YamlDirectorySource({
+        directory: options.config,
+        logger: logger.child({ component: 'yaml-source' }),
+        allowEmpty: options.allowEmptyConfig === true,
+        maxFileBytes: Math.round(number('--max-config-file-mib', options.maxConfigFileMib, 0.001, 1024) * 1024 * 1024),
+      });
       const controlPlane = new ControlPlane({
         source,
         logger,
