@@ -279,3 +279,54 @@ describe('/debug/config_dump with client-certificate xDS', () => {
     }
   });
 });
+
+describe('sluice serve --kubeconfig: commands authorised by the cluster', () => {
+  it('the real serve and CLI: no token 401, a token RBAC allows promotes (and the Canary status says so), --admin-token-file refused', async () => {
+    const { spawn, execFile } = await import('node:child_process');
+    const { startFakeCluster, seedOrders } = await import('../kubernetes/helpers.js');
+    const fake = await startFakeCluster();
+    const children: Array<{ kill: () => boolean }> = [];
+    try {
+      seedOrders(fake);
+      fake.apply({ apiVersion: 'sluice.dev/v1alpha1', kind: 'Canary', metadata: { name: 'orders', namespace: 'shop' }, spec: { service: 'orders', stable: 'v1', canary: 'v2', steps: [50], interval: '1h', metrics: [{ name: 'success-rate', min: 99 }] } });
+      fake.apply({
+        apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'releases', namespace: 'shop' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'sluice-canary-operator' },
+        subjects: [{ kind: 'ServiceAccount', name: 'release-bot', namespace: 'shop' }],
+      });
+      const rbac = parseAllDocuments(await readFile(path.join(import.meta.dirname, '../../examples/deploy/10-rbac.yaml'), 'utf8')).map((d) => d.toJS());
+      fake.apply(rbac.find((d) => d.kind === 'ClusterRole' && d.metadata.name === 'sluice-canary-operator'));
+      const kubeconfig = await fake.writeKubeconfig('system:serviceaccount:sluice-system:sluice');
+      const env = { ...process.env, SLUICE_LOG_LEVEL: 'silent', POD_NAMESPACE: 'sluice-system', POD_NAME: 'sluice-0' };
+
+      const refused = await new Promise<string>((resolve) => execFile(process.execPath, ['--import', 'tsx', 'control-plane/cli/main.ts', 'serve', '--kubeconfig', kubeconfig, '--admin-token-file', '/nonexistent'], { env }, (_e, _o, stderr) => resolve(stderr)));
+      expect(refused).toMatch(/--admin-token-file is for YAML mode/);
+
+      const serve = spawn(process.execPath, ['--import', 'tsx', 'control-plane/cli/main.ts', 'serve', '--kubeconfig', kubeconfig, '--namespaces', 'shop', '--xds-port', '0', '--admin-port', '0'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      children.push(serve);
+      const admin = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        serve.stderr!.on('data', (d: Buffer) => {
+          text += d.toString();
+          const url = /admin on (http:\/\/127\.0\.0\.1:\d+)/.exec(text)?.[1];
+          if (url) resolve(url);
+        });
+        serve.once('exit', () => reject(new Error(`serve exited: ${text}`)));
+      });
+      await expect.poll(async () => (await fetch(`${admin}/api/v1/canaries/shop/orders`)).status, { timeout: 15_000 }).toBe(200);
+      const port = Number(new URL(admin).port);
+      expect((await command(port, '/api/v1/canaries/shop/orders/promote', { headers: { 'content-type': 'application/json' } })).status).toBe(401);
+      expect((await command(port, '/api/v1/canaries/shop/orders/promote', { headers: { 'content-type': 'application/json', authorization: `Bearer ${fake.issueToken('system:serviceaccount:shop:intern')}` } })).status).toBe(403);
+
+      const cli = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, ['--import', 'tsx', 'control-plane/cli/main.ts', 'canary', 'promote', '--json', '--admin', admin, 'shop/orders'], { env: { ...env, SLUICE_ADMIN_TOKEN: fake.issueToken('system:serviceaccount:shop:release-bot') } }, (error, stdout, stderr) => resolve({ code: (error as { code?: number } | null)?.code ?? 0, stdout, stderr })));
+      expect(cli.stderr).toBe('');
+      expect(JSON.parse(cli.stdout).phase).toBe('Promoting');
+      // The leader wrote it to the Canary's status: the command went all the way.
+      await expect.poll(() => (fake.get('sluice.dev/v1alpha1', 'Canary', 'shop', 'orders') as { status?: { phase?: string } } | undefined)?.status?.phase, { timeout: 10_000 }).toMatch(/Promoting|Succeeded/);
+    } finally {
+      for (const child of children) child.kill();
+      await fake.close();
+    }
+  }, 60_000);
+});
