@@ -72,7 +72,10 @@ export function describeMatch(match: RouteMatch): string | undefined {
   return parts.join(' and ');
 }
 
-export function buildConsoleState(sources: ConsoleStateSources, timeline: ConsoleTimeline, since = 0): ConsoleState {
+/** Which services' series to send: every one, or the named hosts (services with a canary always). */
+export type SeriesSelection = 'all' | ReadonlySet<string>;
+
+export function buildConsoleState(sources: ConsoleStateSources, timeline: ConsoleTimeline, since = 0, selection: SeriesSelection = new Set()): ConsoleState {
   const snapshot = sources.snapshot();
   const served = sources.servedVersion();
   const canaryViews = sources.canaries();
@@ -82,8 +85,9 @@ export function buildConsoleState(sources: ConsoleStateSources, timeline: Consol
   const services: ConsoleService[] = [];
   for (const service of snapshot?.services.values() ?? []) {
     const signals = timeline.signals(service.host);
-    const series = timeline.serviceSeries(service.host, since);
     const canary = canaryByService.get(service.host);
+    // Series are the bulk of the document: only for services someone is looking at.
+    const series = selection === 'all' || canary || selection.has(service.host) ? timeline.serviceSeries(service.host, since) : undefined;
     services.push({
       host: service.host,
       name: service.name,

@@ -6,8 +6,10 @@
  * Everything it needs ships with it: the page, its script and the chart
  * library (uPlot, read from node_modules at start) are served from memory, so
  * it works in an air-gapped cluster with no CDN. Live updates are long polls
- * of GET /console/api/state?since=<last sample>&wait=1, answered at the next
- * sample; they go through the admin server's ordinary `route()` API, GET only.
+ * of GET /console/api/state?since=<last sample>&wait=1&series=<hosts|all>,
+ * answered at the next sample with what is new, and series only for the
+ * services the page shows plots of (and every canary's); they go through the
+ * admin server's ordinary `route()` API, GET only.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -37,6 +39,9 @@ const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'x-content-type-options': 'nosniff',
   'cache-control': 'no-store',
 });
+
+/** Services whose series one request may ask for by name (`series=all` asks for every one). */
+const MAX_SELECTED = 200;
 
 /** Longest a live page's poll is held before it is answered unchanged. */
 const MAX_WAIT_MS = 15_000;
@@ -96,7 +101,9 @@ export function registerConsole(admin: AdminServer, sources: ConsoleSources, log
       const cursor = Number.isFinite(since) && since > 0 ? since : 0;
       // A live page asks for what comes after its last sample: hold the request until there is some.
       if (url.searchParams.get('wait') === '1' && cursor > 0 && timeline.lastSample <= cursor) await timeline.nextSample(MAX_WAIT_MS);
-      return { status: 200, body: buildConsoleState(sources, timeline, cursor), headers: PAGE_HEADERS };
+      const series = url.searchParams.get('series') ?? '';
+      const selection = series === 'all' ? 'all' : new Set(series.split(',').filter(Boolean).slice(0, MAX_SELECTED));
+      return { status: 200, body: buildConsoleState(sources, timeline, cursor, selection), headers: PAGE_HEADERS };
     }
     return { status: 404, body: { error: `no such console page: ${url.pathname} (open /console)` } };
   });

@@ -13,7 +13,7 @@
 import type { CanaryMetricSpec } from '../api/types.js';
 import { SluiceError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
-import type { Snapshot } from '../model/snapshot.js';
+import type { MeshService, Snapshot } from '../model/snapshot.js';
 import type { CanaryView } from '../canary/controller.js';
 import type { TelemetryStore, WindowStats } from '../telemetry/telemetry-store.js';
 
@@ -33,6 +33,8 @@ export interface TimelineOptions {
   readonly maxPoints?: number;
   /** Decisions kept per canary (default 500). */
   readonly maxDecisions?: number;
+  /** Longest a tick spends sampling services before it resumes with the rest next tick (default 5 ms). */
+  readonly serviceBudgetMs?: number;
   readonly now?: () => number;
 }
 
@@ -91,16 +93,22 @@ export function metricBound(metric: CanaryMetricSpec): MetricBound {
   return { name: metric.name, source, min: metric.min, max: metric.max, unit: '' };
 }
 
-/** Points with `t > since`, from the end (the arrays are in time order). */
-function tail<T>(t: readonly number[], values: readonly T[], since: number): T[] {
+/** The last `max` points with `t > since` (the arrays are in time order). */
+function tail<T>(t: readonly number[], values: readonly T[], since: number, max: number): T[] {
   let from = t.length;
-  while (from > 0 && t[from - 1]! > since) from--;
+  while (from > Math.max(0, t.length - max) && t[from - 1]! > since) from--;
   return values.slice(from);
 }
 
+/**
+ * Drop the oldest points once a series is a quarter over `max`: one splice per
+ * max/4 samples instead of one per sample, so sampling a thousand services
+ * stays cheap. Views never show more than `max` (see tail()).
+ */
 function trim(arrays: Array<unknown[]>, max: number): void {
-  const excess = (arrays[0]?.length ?? 0) - max;
-  if (excess > 0) for (const a of arrays) a.splice(0, excess);
+  const length = arrays[0]?.length ?? 0;
+  if (length <= max + Math.max(1, max >> 2)) return;
+  for (const a of arrays) a.splice(0, length - max);
 }
 
 export class ConsoleTimeline {
@@ -112,6 +120,8 @@ export class ConsoleTimeline {
   readonly #services = new Map<string, ServiceSeries>();
   readonly #canaries = new Map<string, CanaryTimeline & { last?: CanaryView; lastAnalysisAt?: string }>();
   readonly #signals = new Map<string, Map<string, VersionSignals>>();
+  readonly #budgetMs: number;
+  #cursor = 0;
   #lastSample = 0;
   #timer?: NodeJS.Timeout;
   #waiters = new Set<() => void>();
@@ -126,6 +136,7 @@ export class ConsoleTimeline {
     this.#maxPoints = options.maxPoints ?? 900;
     this.#maxDecisions = options.maxDecisions ?? 500;
     this.#now = options.now ?? Date.now;
+    this.#budgetMs = options.serviceBudgetMs ?? 5;
     if (!(this.sampleMs > 0) || !(this.rateWindowMs > 0) || !(this.#maxPoints > 0) || !(this.#maxDecisions > 0)) {
       throw new TimelineError('console-timeline-options', 'console sampleMs, rateWindowMs, maxPoints and maxDecisions must be positive', { ...options, now: undefined });
     }
@@ -205,47 +216,64 @@ export class ConsoleTimeline {
     };
   }
 
+  /**
+   * Sample services round robin within a time budget: a small mesh is sampled
+   * whole every tick; in a large one each service is sampled every few ticks,
+   * and the event loop that serves xDS is never held for long.
+   */
   #sampleServices(now: number): void {
     const snapshot = this.sources.snapshot();
     if (!snapshot) return;
-    const seen = new Set<string>();
-    for (const service of snapshot.services.values()) {
-      if (service.versions.size === 0) continue;
-      seen.add(service.host);
-      let series = this.#services.get(service.host);
-      if (!series) {
-        series = { t: [], versions: {} };
-        this.#services.set(service.host, series);
+    const services: MeshService[] = [];
+    for (const service of snapshot.services.values()) if (service.versions.size > 0) services.push(service);
+    if (this.#services.size > services.length || services.some((s) => !this.#services.has(s.host))) {
+      const present = new Set(services.map((s) => s.host));
+      for (const host of this.#services.keys()) {
+        if (present.has(host)) continue;
+        this.#services.delete(host);
+        this.#signals.delete(host);
       }
-      const signals = new Map<string, VersionSignals>();
-      for (const version of service.versions.keys()) {
-        const s = this.#versionSignals(service.host, version);
-        signals.set(version, s);
-        let column = series.versions[version];
-        if (!column) {
-          // A version that appears later is padded, so every column stays aligned with `t`.
-          const pad = () => new Array<number | null>(series.t.length).fill(null);
-          column = series.versions[version] = { rps: pad(), errorRatio: pad(), p99Ms: pad() };
-        }
-        column.rps.push(s.rps);
-        column.errorRatio.push(s.errorRatio ?? null);
-        column.p99Ms.push(s.p99Ms ?? null);
-      }
-      for (const [name, column] of Object.entries(series.versions)) {
-        if (signals.has(name)) continue;
-        column.rps.push(null);
-        column.errorRatio.push(null);
-        column.p99Ms.push(null);
-      }
-      series.t.push(now);
-      this.#signals.set(service.host, signals);
-      trim([series.t, ...Object.values(series.versions).flatMap((c) => [c.rps, c.errorRatio, c.p99Ms])], this.#maxPoints);
     }
-    for (const host of this.#services.keys()) {
-      if (seen.has(host)) continue;
-      this.#services.delete(host);
-      this.#signals.delete(host);
+    const started = performance.now();
+    for (let n = 0; n < services.length; n++) {
+      const index = (this.#cursor + n) % services.length;
+      this.#sampleService(services[index]!, now);
+      if (n + 1 < services.length && performance.now() - started >= this.#budgetMs) {
+        this.#cursor = index + 1;
+        return;
+      }
     }
+  }
+
+  #sampleService(service: MeshService, now: number): void {
+    let series = this.#services.get(service.host);
+    if (!series) {
+      series = { t: [], versions: {} };
+      this.#services.set(service.host, series);
+    }
+    const signals = new Map<string, VersionSignals>();
+    for (const version of service.versions.keys()) {
+      const s = this.#versionSignals(service.host, version);
+      signals.set(version, s);
+      let column = series.versions[version];
+      if (!column) {
+        // A version that appears later is padded, so every column stays aligned with `t`.
+        const pad = () => new Array<number | null>(series.t.length).fill(null);
+        column = series.versions[version] = { rps: pad(), errorRatio: pad(), p99Ms: pad() };
+      }
+      column.rps.push(s.rps);
+      column.errorRatio.push(s.errorRatio ?? null);
+      column.p99Ms.push(s.p99Ms ?? null);
+    }
+    for (const [name, column] of Object.entries(series.versions)) {
+      if (signals.has(name)) continue;
+      column.rps.push(null);
+      column.errorRatio.push(null);
+      column.p99Ms.push(null);
+    }
+    series.t.push(now);
+    this.#signals.set(service.host, signals);
+    if (series.t.length > this.#maxPoints) trim([series.t, ...Object.values(series.versions).flatMap((c) => [c.rps, c.errorRatio, c.p99Ms])], this.#maxPoints);
   }
 
   #sampleCanaries(now: number): void {
@@ -295,24 +323,26 @@ export class ConsoleTimeline {
   serviceSeries(host: string, since = 0): ServiceSeries | undefined {
     const series = this.#services.get(host);
     if (!series) return undefined;
+    const max = this.#maxPoints;
     const versions: ServiceSeries['versions'] = {};
     for (const [name, c] of Object.entries(series.versions)) {
-      versions[name] = { rps: tail(series.t, c.rps, since), errorRatio: tail(series.t, c.errorRatio, since), p99Ms: tail(series.t, c.p99Ms, since) };
+      versions[name] = { rps: tail(series.t, c.rps, since, max), errorRatio: tail(series.t, c.errorRatio, since, max), p99Ms: tail(series.t, c.p99Ms, since, max) };
     }
-    return { t: tail(series.t, series.t, since), versions };
+    return { t: tail(series.t, series.t, since, max), versions };
   }
 
   /** A canary's timeline after `since` (0: everything kept). */
   canaryTimeline(namespace: string, name: string, since = 0): CanaryTimeline | undefined {
     const timeline = this.#canaries.get(`${namespace}/${name}`);
     if (!timeline) return undefined;
+    const max = this.#maxPoints;
     const metrics: Record<string, MetricSeries> = {};
     for (const [metric, s] of Object.entries(timeline.metrics)) {
-      metrics[metric] = { t: tail(s.t, s.t, since), value: tail(s.t, s.value, since), outcome: tail(s.t, s.outcome, since) };
+      metrics[metric] = { t: tail(s.t, s.t, since, max), value: tail(s.t, s.value, since, max), outcome: tail(s.t, s.outcome, since, max) };
     }
     return {
-      t: tail(timeline.t, timeline.t, since),
-      weight: tail(timeline.t, timeline.weight, since),
+      t: tail(timeline.t, timeline.t, since, max),
+      weight: tail(timeline.t, timeline.weight, since, max),
       metrics,
       decisions: timeline.decisions.filter((d) => d.at > since),
     };

@@ -16,6 +16,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane } from '../support/control-plane.js';
 import { echoServiceManifests, startEchoBackend, xdsEchoClient, type EchoBackend } from '../support/echo-backend.js';
+import { meshFiles, namespaceOf, serviceName } from '../support/generated-mesh.js';
 
 register();
 
@@ -55,6 +56,9 @@ spec:
   metrics:
     - { name: success-rate, min: 95, source: lrs, minRequests: 10 }
 `;
+
+/** Fifteen more services, so the mesh is past the size where the page plots every service. */
+const otherServices = { services: 15, versions: 2, endpointsPerVersion: 1, namespaces: 3 };
 
 const backends: EchoBackend[] = [];
 let running: Awaited<ReturnType<typeof startControlPlane>> | undefined;
@@ -96,7 +100,7 @@ async function plotState(page: Page, id: string): Promise<{ points: number; pain
 describe.skipIf(!chromiumPath)(`the web console in headless chromium${chromiumPath ? '' : ` (skipped: ${reason})`}`, () => {
   beforeAll(async () => {
     backends.push(await startEchoBackend('v1'), await startEchoBackend('v2'));
-    running = await startControlPlane({ 'mesh.yaml': mesh(backends[0]!, backends[1]!) }, { telemetry: { slotMs: 100, lrsReportIntervalMs: 150 }, console: { sampleMs: 250, rateWindowMs: 2000 } });
+    running = await startControlPlane({ 'mesh.yaml': mesh(backends[0]!, backends[1]!), ...Object.fromEntries(meshFiles(otherServices)) }, { telemetry: { slotMs: 100, lrsReportIntervalMs: 150 }, console: { sampleMs: 250, rateWindowMs: 2000 } });
     client = xdsEchoClient(target, running.xdsAddress, { id: 'storefront-7f9c.shop', metadata: { namespace: 'shop', mode: 'proxyless' } });
     const loop = async (headers: Record<string, string>) => {
       while (loadRunning) {
@@ -169,6 +173,13 @@ describe.skipIf(!chromiumPath)(`the web console in headless chromium${chromiumPa
     await expect.poll(weightOnPage, { timeout: 30_000, interval: 200 }).toBe(100);
     await expect.poll(async () => card.getAttribute('data-phase'), { timeout: 10_000 }).toBe('Succeeded');
     await page.screenshot({ path: path.join(artifacts, 'console-promoted.png'), fullPage: true });
+    // A large mesh: filter the services, open one, and its plots come with its history.
+    await page.fill('#service-filter', serviceName(3));
+    expect(await page.locator('#service-count').innerText()).toBe('showing 1 of 16 services');
+    const other = `${serviceName(3)}.${namespaceOf(3, otherServices)}.svc.cluster.local`;
+    expect((await plotState(page, `${other}/rps`)).points).toBe(0);
+    await page.locator(`tbody[data-service="${other}"] button.toggle`).click();
+    await expect.poll(async () => (await plotState(page, `${other}/rps`)).points, { timeout: 5000 }).toBeGreaterThan(20);
     expect(await page.evaluate('window.sluiceTestMarker')).toBe(42);
     expect(await page.locator('#status').getAttribute('class')).toContain('live');
     expect(pageErrors).toEqual([]);

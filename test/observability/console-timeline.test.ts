@@ -12,6 +12,7 @@ import { SnapshotStore } from '../../control-plane/model/store.js';
 import { matchEverything } from '../../control-plane/model/traffic.js';
 import { loadFromTexts } from '../../control-plane/sources/yaml-directory.js';
 import { LATENCY_BOUNDS_MS, TelemetryStore } from '../../control-plane/telemetry/telemetry-store.js';
+import { meshFiles, snapshotOf } from '../support/generated-mesh.js';
 import { ordersPolicy, ordersService } from '../support/temp-config.js';
 
 const host = 'orders.shop.svc.cluster.local';
@@ -98,6 +99,24 @@ describe('console timeline', () => {
     expect(timeline.canaryTimeline('shop', 'orders')).toBeUndefined();
   });
 
+  it('samples a large mesh round robin within its time budget', () => {
+    const snapshot = snapshotOf(meshFiles({ services: 3, versions: 2, endpointsPerVersion: 1, namespaces: 1 }));
+    const hosts = [...snapshot.services.keys()];
+    let now = 1_000_000;
+    const timeline = new ConsoleTimeline({ snapshot: () => snapshot, telemetry: new TelemetryStore({ now: () => now }), canaries: () => [] }, logger, { now: () => now, serviceBudgetMs: 0 });
+    const sampled = () => hosts.map((h) => timeline.serviceSeries(h)?.t.length ?? 0);
+    timeline.sample();
+    expect(sampled()).toEqual([1, 0, 0]);
+    now += 1000;
+    timeline.sample();
+    now += 1000;
+    timeline.sample();
+    expect(sampled()).toEqual([1, 1, 1]);
+    now += 1000;
+    timeline.sample();
+    expect(sampled()).toEqual([2, 1, 1]);
+  });
+
   it('refuses settings that would not bound it', () => {
     expect(() => new ConsoleTimeline({ snapshot: () => undefined, telemetry: new TelemetryStore(), canaries: () => [] }, logger, { maxPoints: 0 })).toThrow(TimelineError);
   });
@@ -129,7 +148,7 @@ describe('console state', () => {
       },
     ]);
     timeline.sample();
-    const state = buildConsoleState({ snapshot: () => store.current, servedVersion: () => 'v-served', canaries: () => [], proxies: () => [] }, timeline);
+    const state = buildConsoleState({ snapshot: () => store.current, servedVersion: () => 'v-served', canaries: () => [], proxies: () => [] }, timeline, 0, 'all');
     const orders = state.services.find((s) => s.host === host)!;
     expect(orders.routes).toEqual([
       { name: 'canary-cohort', match: 'user ID (header x-user-id) in [u-1, u-2]', to: [{ version: 'v2', weight: 100 }] },
@@ -137,6 +156,11 @@ describe('console state', () => {
     ]);
     expect(orders.versions.map((v) => [v.name, v.endpoints])).toEqual([['v1', 1], ['v2', 1]]);
     expect(state).toMatchObject({ full: true, served: 'v-served', snapshot: store.current!.version });
+    // Series only for the services asked for (and those with a canary): they are the bulk of the document.
+    const sources = { snapshot: () => store.current, servedVersion: () => undefined, canaries: () => [], proxies: () => [] };
+    expect(buildConsoleState(sources, timeline, 0, new Set()).services.find((x) => x.host === host)!.series).toBeUndefined();
+    expect(buildConsoleState(sources, timeline, 0, new Set([host])).services.find((x) => x.host === host)!.series!.t).toHaveLength(1);
+    expect(buildConsoleState(sources, timeline, 0, 'all').services.find((x) => x.host === host)!.series).toBeDefined();
     expect(describeMatch({ path: { kind: 'prefix', value: '/api' }, headers: [{ name: 'x-debug', kind: 'present', present: true }] })).toBe('header x-debug present and path starts with /api');
   });
 });

@@ -65,7 +65,7 @@ spec:
   stable: v1
   canary: v2
   steps: [10, 50]
-  interval: 400ms
+  interval: 1s
   threshold: 50
   metrics: [{ name: success-rate, min: 99, source: lrs, minRequests: 1 }]
 `;

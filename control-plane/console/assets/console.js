@@ -15,6 +15,9 @@
   /** id → { plot, el, build } for every chart on the page. */
   const plots = new Map();
   let since = 0;
+  /** The poll in flight, aborted when the operator opens or closes a service's plots. */
+  let inFlight;
+  let lastRateWindowMs = 10000;
 
   // ---- small DOM helpers -------------------------------------------------
 
@@ -99,9 +102,10 @@
     const snapshot = document.getElementById('snapshot');
     snapshot.textContent = doc.served ? `snapshot ${doc.served.slice(0, 12)}` : 'no snapshot yet';
     renderCanaries();
+    lastRateWindowMs = doc.rateWindowMs;
     renderServices(doc.rateWindowMs);
     renderProxies(doc.proxies);
-    for (const [id, entry] of plots) if (!document.body.contains(entry.el)) { entry.plot.destroy(); plots.delete(id); }
+    for (const [id, entry] of plots) if (!document.body.contains(entry.el)) { entry.plot.destroy(); entry.el.remove(); plots.delete(id); }
     fitPlots();
   }
 
@@ -228,47 +232,78 @@
   }
 
   const latencyNote = 'Latency comes from sidecars (Envoy stats sink); proxyless clients report over LRS, which carries no latency.';
+  /** Up to this many services, every one has its plots; above, services with a canary and those the operator opens. */
+  const PLOT_ALL_UP_TO = 12;
+  const MAX_ROWS = 100;
+  /** Services the operator opened (their plots shown), and each service's plot box, kept across renders. */
+  const opened = new Set();
+  const plotBoxes = new Map();
+
+  function plotsShown(info) {
+    return services.size <= PLOT_ALL_UP_TO || Boolean(info.canary) || opened.has(info.host);
+  }
+
+  function toggle(host) {
+    if (opened.has(host)) opened.delete(host);
+    else opened.add(host);
+    // Start over so the newly opened service's history comes in whole.
+    since = 0;
+    if (inFlight) inFlight.abort();
+  }
 
   function renderServices(rateWindowMs) {
     const list = document.getElementById('service-list');
-    for (const card of [...list.querySelectorAll('[data-service]')]) if (!services.has(card.dataset.service)) card.remove();
-    const empty = list.querySelector('.empty');
-    if (empty) empty.hidden = services.size > 0;
-    for (const [host, { info, series }] of services) {
-      let card = list.querySelector(`[data-service="${CSS.escape(host)}"]`);
-      if (!card) {
-        card = el('div', { class: 'card service', 'data-service': host }, el('div', { class: 'summary' }), el('div', { class: 'plots' }));
-        list.append(card);
-      }
+    const filter = document.getElementById('service-filter').value.trim().toLowerCase();
+    const over = `${Math.round(rateWindowMs / 1000)} s`;
+    const matching = [...services.values()].filter(({ info }) => !filter || `${info.namespace}/${info.name} ${info.host}`.toLowerCase().includes(filter));
+    const shown = matching.slice(0, MAX_ROWS);
+    document.getElementById('service-count').textContent = services.size === 0 ? '' : `showing ${shown.length} of ${services.size} services`;
+    if (services.size === 0) { list.replaceChildren(el('p', { class: 'empty' }, 'No services yet.')); return; }
+    const bodies = shown.map(({ info, series }) => {
+      const host = info.host;
       const names = info.versions.map((v) => v.name);
       const versionIndex = (name) => Math.max(0, names.indexOf(name));
-      const over = `${Math.round(rateWindowMs / 1000)} s`;
-      card.querySelector('.summary').replaceChildren(
+      const withPlots = plotsShown(info) && names.length > 0;
+      const head = el('tr', { class: 'service-head' }, el('td', { colspan: 6 },
         el('div', { class: 'card-head' },
+          names.length && services.size > PLOT_ALL_UP_TO && !info.canary
+            ? el('button', { type: 'button', class: 'toggle', 'aria-expanded': String(withPlots), title: withPlots ? 'hide plots' : 'show plots' }, withPlots ? '▾' : '▸')
+            : null,
           el('h3', {}, `${info.namespace}/${info.name}`),
           el('span', { class: 'sub mono' }, host),
           info.canary ? el('a', { class: 'badge warn', href: '#canaries' }, `canary ${info.canary}`) : null),
-        info.versions.length === 0
-          ? el('p', { class: 'sub' }, `No TrafficPolicy: round robin over ${info.endpoints} endpoint(s).`)
-          : el('table', {},
-            el('thead', {}, el('tr', {}, el('th', {}, 'version'), el('th', { class: 'num' }, 'ready'), el('th', { class: 'num' }, `req/s (${over})`), el('th', { class: 'num' }, 'errors'), el('th', { class: 'num', title: latencyNote }, 'p50 ms'), el('th', { class: 'num', title: latencyNote }, 'p99 ms'))),
-            el('tbody', {}, info.versions.map((v, i) => el('tr', { 'data-version': v.name },
-              el('td', {}, el('span', { class: 'badge', style: `background:${colour(i)};color:#fff` }, v.name)),
-              el('td', { class: 'num' }, `${v.ready}/${v.endpoints}`),
-              el('td', { class: 'num' }, fmt(v.rps)),
-              el('td', { class: 'num' }, pct(v.errorRatio)),
-              el('td', { class: 'num' }, fmt(v.p50Ms)),
-              el('td', { class: 'num' }, fmt(v.p99Ms)))))),
+        info.versions.length === 0 ? el('p', { class: 'sub' }, `No TrafficPolicy: round robin over ${info.endpoints} endpoint(s).`) : null,
         info.routes.length ? el('div', { class: 'routes' }, info.routes.map((r) =>
-          el('div', { class: 'route' }, el('span', { class: 'name' }, r.name), splitBar(r.to, versionIndex), el('span', { class: 'sub' }, r.match || 'every other request')))) : null);
-      if (series && series.t.length && names.length) {
-        const box = card.querySelector('.plots');
-        plot(`${host}/rps`, box, 'Requests per second by version', series.t,
-          names.map((name, i) => ({ label: name, stroke: colour(i), values: (series.versions[name] || { rps: [] }).rps })), 'req/s');
-        plot(`${host}/errors`, box, 'Error ratio by version (%)', series.t,
-          names.map((name, i) => ({ label: name, stroke: colour(i), values: (series.versions[name] || { errorRatio: [] }).errorRatio.map((r) => (r === null ? null : 100 * r)) })), '%');
+          el('div', { class: 'route' }, el('span', { class: 'name' }, r.name), splitBar(r.to, versionIndex), el('span', { class: 'sub' }, r.match || 'every other request')))) : null));
+      const button = head.querySelector('button.toggle');
+      if (button) button.addEventListener('click', () => toggle(host));
+      const rows = info.versions.map((v, i) => el('tr', { 'data-version': v.name },
+        el('td', {}, el('span', { class: 'badge', style: `background:${colour(i)};color:#fff` }, v.name)),
+        el('td', { class: 'num' }, `${v.ready}/${v.endpoints}`),
+        el('td', { class: 'num' }, fmt(v.rps)),
+        el('td', { class: 'num' }, pct(v.errorRatio)),
+        el('td', { class: 'num' }, fmt(v.p50Ms)),
+        el('td', { class: 'num' }, fmt(v.p99Ms))));
+      const body = el('tbody', { 'data-service': host }, head, rows);
+      if (withPlots) {
+        let box = plotBoxes.get(host);
+        if (!box) { box = el('div', { class: 'plots' }); plotBoxes.set(host, box); }
+        body.append(el('tr', { class: 'plots-row' }, el('td', { colspan: 6 }, box)));
+        if (series && series.t.length) {
+          plot(`${host}/rps`, box, 'Requests per second by version', series.t,
+            names.map((name, i) => ({ label: name, stroke: colour(i), values: (series.versions[name] || { rps: [] }).rps })), 'req/s');
+          plot(`${host}/errors`, box, 'Error ratio by version (%)', series.t,
+            names.map((name, i) => ({ label: name, stroke: colour(i), values: (series.versions[name] || { errorRatio: [] }).errorRatio.map((r) => (r === null ? null : 100 * r)) })), '%');
+        }
+      } else {
+        plotBoxes.delete(host);
       }
-    }
+      return body;
+    });
+    list.replaceChildren(el('table', { class: 'services' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'version'), el('th', { class: 'num' }, 'ready'), el('th', { class: 'num' }, `req/s (${over})`), el('th', { class: 'num' }, 'errors'),
+        el('th', { class: 'num', title: latencyNote }, 'p50 ms'), el('th', { class: 'num', title: latencyNote }, 'p99 ms'))),
+      bodies));
   }
 
   // ---- proxies ---------------------------------------------------------------
@@ -309,8 +344,11 @@
   async function loop() {
     for (;;) {
       try {
-        const url = since ? `/console/api/state?since=${since}&wait=1` : '/console/api/state';
-        const response = await fetch(url, { cache: 'no-store' });
+        const selection = services.size <= PLOT_ALL_UP_TO ? 'all' : [...services.values()].filter(({ info }) => opened.has(info.host)).map(({ info }) => info.host).join(',');
+        const query = new URLSearchParams({ series: selection });
+        if (since) { query.set('since', String(since)); query.set('wait', '1'); }
+        inFlight = new AbortController();
+        const response = await fetch(`/console/api/state?${query}`, { cache: 'no-store', signal: inFlight.signal });
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         const doc = await response.json();
         // A restarted control plane starts its clock afresh: reload everything.
@@ -318,11 +356,13 @@
         apply(doc);
         setStatus('live', `live · ${time(doc.sampleAt)}`);
       } catch (error) {
+        if (error.name === 'AbortError') continue;
         setStatus('offline', `reconnecting (${error.message})`);
         await new Promise((resolve) => setTimeout(resolve, 2000));
       }
     }
   }
 
+  document.getElementById('service-filter').addEventListener('input', () => renderServices(lastRateWindowMs));
   void loop();
 })();
