@@ -69,16 +69,17 @@ export function nacksOfHost(nacks: readonly ProxyNack[], host: string): ProxyNac
 
 /** "3 proxies NACKed routes echo.shop…:9090: <error_detail>", one clause per (type, message). */
 export function describeNacks(nacks: readonly ProxyNack[], host: string): string {
-  const groups = new Map<string, { type: string; resources: Set<string>; message: string; proxies: Set<string> }>();
+  const groups = new Map<string, { type: string; resources: Set<string>; message: string; proxies: Set<string>; clients: Set<string> }>();
   for (const nack of nacks) {
     const key = `${nack.type}\u0000${nack.message}`;
-    const group = groups.get(key) ?? { type: nack.type, resources: new Set<string>(), message: nack.message, proxies: new Set<string>() };
+    const group = groups.get(key) ?? { type: nack.type, resources: new Set<string>(), message: nack.message, proxies: new Set<string>(), clients: new Set<string>() };
     groups.set(key, group);
     group.proxies.add(nack.nodeId);
+    if (nack.client) group.clients.add(nack.client);
     for (const name of nack.resources === 'wildcard' ? [] : nack.resources) if (name.includes(host)) group.resources.add(name);
   }
   return [...groups.values()]
-    .map((g) => `${g.proxies.size} ${g.proxies.size === 1 ? 'proxy' : 'proxies'} NACKed ${g.type}${g.resources.size ? ` ${[...g.resources].sort().join(', ')}` : ''}: ${g.message}`)
+    .map((g) => `${g.proxies.size} ${g.proxies.size === 1 ? 'proxy' : 'proxies'}${g.clients.size ? ` (${[...g.clients].sort().join(', ')})` : ''} NACKed ${g.type}${g.resources.size ? ` ${[...g.resources].sort().join(', ')}` : ''}: ${g.message}`)
     .join('; ');
 }
 

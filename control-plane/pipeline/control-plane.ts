@@ -200,7 +200,7 @@ export class ControlPlane {
         snapshot: current?.version ?? null,
         lastConfigError: lastError ? { count: lastError.issues.length, issues: lastError.issues.map(formatConfigIssue) } : null,
         // Served but rejected: the control plane is ready, the proxies keep older config. Named here so it is never silent.
-        proxyNacks: this.connections.nacks().map((n) => `${n.nodeId} NACKed ${n.type}${n.resources === 'wildcard' ? '' : ` ${n.resources.join(', ')}`}: ${n.message}`),
+        proxyNacks: this.connections.nacks().map((n) => `${n.nodeId}${n.client ? ` (${n.client})` : ''} NACKed ${n.type}${n.resources === 'wildcard' ? '' : ` ${n.resources.join(', ')}`}: ${n.message}`),
       };
       return { status: body.ready ? 200 : 503, body };
     });

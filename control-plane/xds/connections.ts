@@ -30,6 +30,7 @@ export interface ProxyNack {
   readonly nodeId: string;
   readonly namespace: string;
   readonly mode: string;
+  readonly client?: string;
   readonly type: ResourceKind;
   readonly version: string;
   readonly resources: readonly string[] | 'wildcard';
@@ -42,6 +43,8 @@ export interface ProxyConnection {
   readonly peer: string;
   readonly connectedAt: string;
   identity?: ProxyIdentity;
+  /** The node's user agent ("gRPC Python 1.51.1"), when it sent one. */
+  client?: string;
   scopeKey?: string;
   readonly types: Partial<Record<ResourceKind, TypeSyncState>>;
 }
@@ -95,6 +98,7 @@ export class ConnectionRegistry {
         nodeId: c.identity!.nodeId,
         namespace: c.identity!.namespace,
         mode: c.identity!.mode,
+        client: c.client ?? null,
         protocol: c.protocol,
         peer: c.peer,
         connectedAt: c.connectedAt,
@@ -110,7 +114,7 @@ export class ConnectionRegistry {
       if (!c.identity) continue;
       for (const [kind, state] of Object.entries(c.types) as Array<[ResourceKind, TypeSyncState]>) {
         if (syncStatusOf(state) !== 'NACKED') continue;
-        result.push({ nodeId: c.identity.nodeId, namespace: c.identity.namespace, mode: c.identity.mode, type: kind, version: state.nacked!, resources: state.nackedResources ?? [], message: state.nackMessage ?? '' });
+        result.push({ nodeId: c.identity.nodeId, namespace: c.identity.namespace, mode: c.identity.mode, client: c.client, type: kind, version: state.nacked!, resources: state.nackedResources ?? [], message: state.nackMessage ?? '' });
       }
     }
     return result.sort((a, b) => a.nodeId.localeCompare(b.nodeId) || a.type.localeCompare(b.type));

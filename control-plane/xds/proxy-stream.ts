@@ -114,6 +114,7 @@ export abstract class ProxyStream<Request extends { node?: unknown }> {
     }
     clearTimeout(this.#identifyTimer);
     this.connection.identity = this.identity;
+    this.connection.client = node!.client;
     this.context.metrics.connectedProxies.inc({ mode: this.identity.mode, protocol: this.protocol });
     this.context.logger.info({ nodeId: clipForLog(this.identity.nodeId), namespace: clipForLog(this.identity.namespace), mode: this.identity.mode, peer: this.connection.peer, protocol: this.protocol }, 'proxy connected');
     this.resubscribe();

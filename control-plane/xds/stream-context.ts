@@ -25,10 +25,12 @@ export interface StreamContext {
 }
 
 /** The node of a first request as JSON (metadata as a plain object). */
-export function nodeOf(request: { node?: unknown }): { id: string; metadata: Record<string, unknown> } | undefined {
+export function nodeOf(request: { node?: unknown }): { id: string; metadata: Record<string, unknown>; client?: string } | undefined {
   if (!request.node) return undefined;
-  const node = protobufjsMessageToJson('envoy.config.core.v3.Node', request.node as Record<string, unknown>) as { id?: string; metadata?: Record<string, unknown> };
-  return { id: node.id ?? '', metadata: node.metadata ?? {} };
+  const node = protobufjsMessageToJson('envoy.config.core.v3.Node', request.node as Record<string, unknown>) as { id?: string; metadata?: Record<string, unknown>; user_agent_name?: string; user_agent_version?: string };
+  // Which client it is ("gRPC Python 1.51.1", "envoy 1.28.0"): shown next to its sync state and NACKs.
+  const client = [node.user_agent_name, node.user_agent_version].filter((part) => typeof part === 'string' && part).join(' ').slice(0, 128);
+  return { id: node.id ?? '', metadata: node.metadata ?? {}, ...(client ? { client } : {}) };
 }
 
 export function peerCertificate(call: ServerDuplexStream<unknown, unknown>): PeerCertificate | undefined {

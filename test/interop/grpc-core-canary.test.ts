@@ -140,7 +140,7 @@ describe.skipIf(missing !== undefined)(`canaries from gRPC C-core ${'version' in
     await steadyLoad(client);
     const done = await waitForPhase(running, ['Failed', 'Succeeded'], 15_000);
     expect(done.phase).toBe('Failed');
-    expect(done.message).toMatch(new RegExp(`1 proxy NACKed routes ${host.replace(/\./g, '\\.')}:9090: .*Invalid regex string`));
+    expect(done.message).toMatch(new RegExp(`1 proxy \\(gRPC [^)]*\\) NACKed routes ${host.replace(/\./g, '\\.')}:9090: .*Invalid regex string`));
     expect(done.message).not.toMatch(/no data/);
   });
 });

@@ -4,6 +4,7 @@ interface SyncRow {
   nodeId: string;
   namespace: string;
   mode: string;
+  client?: string | null;
   protocol: string;
   snapshot: string | null;
   types: Record<string, { status: string; sent?: string; acked?: string; nackMessage?: string; nackedResources?: string[] | 'wildcard'; resources: number }>;
@@ -21,7 +22,7 @@ export function renderStatusTable(rows: SyncRow[]): string {
   const nacks = rows.flatMap((row) =>
     Object.entries(row.types)
       .filter(([, t]) => t.status === 'NACKED')
-      .map(([kind, t]) => `${row.nodeId} NACKED ${kind}${Array.isArray(t.nackedResources) && t.nackedResources.length ? ` ${t.nackedResources.join(', ')}` : ''}: ${t.nackMessage ?? ''}`),
+      .map(([kind, t]) => `${row.nodeId}${row.client ? ` (${row.client})` : ''} NACKED ${kind}${Array.isArray(t.nackedResources) && t.nackedResources.length ? ` ${t.nackedResources.join(', ')}` : ''}: ${t.nackMessage ?? ''}`),
   );
   const nacking = rows.filter((row) => Object.values(row.types).some((t) => t.status === 'NACKED')).length;
   // The rejections are the point of the command: a count first, then each proxy's error_detail.
