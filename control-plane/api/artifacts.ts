@@ -36,7 +36,7 @@ export async function readDefinition(repoRoot: string): Promise<PolicyApiDefinit
 }
 
 /** Keys our validator understands but JSON-Schema-to-TS and CRDs must not see. */
-const sluiceExtensions = ['x-sluice-exactly-one-of', 'x-sluice-map-key-pattern'];
+const sluiceExtensions = ['x-sluice-exactly-one-of', 'x-sluice-map-key-pattern', 'x-sluice-min-duration', 'x-sluice-max-duration'];
 
 function mapSchema(schema: unknown, visit: (node: Record<string, unknown>) => Record<string, unknown>): unknown {
   if (Array.isArray(schema)) return schema.map((item) => mapSchema(item, visit));
@@ -53,7 +53,13 @@ function mapSchema(schema: unknown, visit: (node: Record<string, unknown>) => Re
 export function toCrdSchema(schema: unknown): unknown {
   return mapSchema(schema, (node) => {
     const groups = node['x-sluice-exactly-one-of'] as string[][] | undefined;
+    const [min, max] = [node['x-sluice-min-duration'], node['x-sluice-max-duration']] as Array<string | undefined>;
     for (const key of sluiceExtensions) delete node[key];
+    // Kubernetes cannot compare durations: the bounds are stated for kubectl explain and editors.
+    if (min || max) {
+      const bounds = min && max ? `From ${min} to ${max}.` : max ? `At most ${max}.` : `At least ${min}.`;
+      node.description = node.description ? `${node.description as string} ${bounds}` : bounds;
+    }
     if (node.additionalProperties === false) delete node.additionalProperties;
     if (node.format === 're2' || node.format === 'json-pointer') delete node.format;
     if (groups) {

@@ -216,6 +216,7 @@ export const policySchemas: Record<PolicyKind, { spec: object; status: object }>
         "timeout": {
           "type": "string",
           "format": "duration",
+          "x-sluice-max-duration": "2562047h47m15s",
           "description": "Whole-request timeout, e.g. 3s. 0s disables it."
         },
         "retries": {
@@ -233,6 +234,7 @@ export const policySchemas: Record<PolicyKind, { spec: object; status: object }>
             "perTryTimeout": {
               "type": "string",
               "format": "duration",
+              "x-sluice-max-duration": "2562047h47m15s",
               "description": "A duration such as 250ms, 3s, 1m30s or 1h."
             },
             "retryOn": {
@@ -274,19 +276,23 @@ export const policySchemas: Record<PolicyKind, { spec: object; status: object }>
           "properties": {
             "maxConnections": {
               "type": "integer",
-              "minimum": 1
+              "minimum": 1,
+              "maximum": 4294967295
             },
             "maxPendingRequests": {
               "type": "integer",
-              "minimum": 1
+              "minimum": 1,
+              "maximum": 4294967295
             },
             "maxRequests": {
               "type": "integer",
-              "minimum": 1
+              "minimum": 1,
+              "maximum": 4294967295
             },
             "maxRetries": {
               "type": "integer",
-              "minimum": 0
+              "minimum": 0,
+              "maximum": 4294967295
             }
           }
         },
@@ -296,17 +302,22 @@ export const policySchemas: Record<PolicyKind, { spec: object; status: object }>
           "properties": {
             "consecutive5xx": {
               "type": "integer",
-              "minimum": 1
+              "minimum": 1,
+              "maximum": 4294967295
             },
             "interval": {
               "type": "string",
               "format": "duration",
-              "description": "A duration such as 250ms, 3s, 1m30s or 1h."
+              "x-sluice-max-duration": "2562047h47m15s",
+              "description": "A duration such as 250ms, 3s, 1m30s or 1h.",
+              "x-sluice-min-duration": "1ms"
             },
             "baseEjectionTime": {
               "type": "string",
               "format": "duration",
-              "description": "A duration such as 250ms, 3s, 1m30s or 1h."
+              "x-sluice-max-duration": "2562047h47m15s",
+              "description": "A duration such as 250ms, 3s, 1m30s or 1h.",
+              "x-sluice-min-duration": "1ms"
             },
             "maxEjectionPercent": {
               "type": "integer",
@@ -458,8 +469,10 @@ export const policySchemas: Record<PolicyKind, { spec: object; status: object }>
         "interval": {
           "type": "string",
           "format": "duration",
+          "x-sluice-max-duration": "596h",
           "description": "How often the metrics are checked and the canary advances.",
-          "default": "1m"
+          "default": "1m",
+          "x-sluice-min-duration": "1s"
         },
         "threshold": {
           "type": "integer",

@@ -28,6 +28,25 @@ ajv.addFormat('duration', { type: 'string', validate: (text: string) => parseDur
 ajv.addFormat('re2', { type: 'string', validate: (text: string) => re2SyntaxError(text) === undefined });
 ajv.addFormat('json-pointer', { type: 'string', validate: isJsonPointer });
 ajv.addFormat('date-time', { type: 'string', validate: (text: string) => !Number.isNaN(Date.parse(text)) });
+/**
+ * Bounds of a duration string (see policy-api.yaml). A string that is no
+ * duration at all passes here: `format: duration` reports it.
+ */
+function durationBound(keyword: string, holds: (milliseconds: number, bound: number) => boolean): void {
+  ajv.addKeyword({
+    keyword,
+    type: 'string',
+    schemaType: 'string',
+    validate: (bound: string, text: string) => {
+      const milliseconds = parseDuration(text);
+      const limit = parseDuration(bound);
+      if (limit === undefined) throw new Error(`${keyword}: ${JSON.stringify(bound)} in the policy API is not a duration`);
+      return milliseconds === undefined || holds(milliseconds, limit);
+    },
+  });
+}
+durationBound('x-sluice-max-duration', (milliseconds, bound) => milliseconds <= bound);
+durationBound('x-sluice-min-duration', (milliseconds, bound) => milliseconds >= bound);
 
 const policyValidators = new Map<string, { schema: object; validate: ValidateFunction }>(
   Object.entries(policySchemas).map(([kind, { spec }]) => [kind, { schema: spec, validate: ajv.compile(spec) }]),
@@ -223,6 +242,10 @@ function schemaMessage(error: ErrorObject): { message: string; pathSuffix: (stri
         default:
           return { message: `must be a ${params.format as string}, got ${typeName(data)}`, pathSuffix: [], locateParent: false };
       }
+    case 'x-sluice-max-duration':
+      return { message: `must be at most ${String(error.schema)}, got ${typeName(data)}`, pathSuffix: [], locateParent: false };
+    case 'x-sluice-min-duration':
+      return { message: `must be at least ${String(error.schema)}, got ${typeName(data)}`, pathSuffix: [], locateParent: false };
     case 'anyOf':
       return { message: `must be a port number (1-65535) or a port name, got ${typeName(data)}`, pathSuffix: [], locateParent: false };
     default:
@@ -231,6 +254,7 @@ function schemaMessage(error: ErrorObject): { message: string; pathSuffix: (stri
 }
 
 const formatCodes: Record<string, ConfigIssue['code']> = { duration: 'bad-duration', re2: 'bad-regex', 'json-pointer': 'bad-json-pointer' };
+const durationKeywords = new Set(['x-sluice-max-duration', 'x-sluice-min-duration']);
 
 function schemaIssues(errors: ErrorObject[], base: FieldPath, object: ObjectReference, origin: ObjectOrigin): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
@@ -245,7 +269,9 @@ function schemaIssues(errors: ErrorObject[], base: FieldPath, object: ObjectRefe
     const key = `${field}|${message}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    const code = error.keyword !== 'format' ? 'schema' : formatCodes[(error.params as { format: string }).format] ?? 'schema';
+    const code = error.keyword === 'format'
+      ? formatCodes[(error.params as { format: string }).format] ?? 'schema'
+      : durationKeywords.has(error.keyword) ? 'bad-duration' : 'schema';
     issues.push({ code, object, field, message, location: origin.locate(locateParent ? parent : path) });
   }
   return issues;

@@ -96,8 +96,8 @@ export function decodeUtf8(file: string, bytes: Uint8Array): { text: string } | 
     while (at > 0 && (bytes[at]! & 0xc0) === 0x80 && (bytes[at - 1]! & 0x80) !== 0) at--; // back to the sequence's lead byte
     const prefix = Buffer.from(bytes.subarray(0, at)).toString('utf8');
     const { line, column } = positionOf(prefix, prefix.length);
-    const shown = [...bytes.subarray(at, Math.min(at + 4, bytes.length))].map((b) => `0x${b.toString(16).padStart(2, '0')}`).join(' ');
-    return { issue: { code: 'yaml-syntax', message: `invalid UTF-8 (bytes ${shown} at byte ${at}); Kubernetes manifests must be UTF-8`, location: { file, line, column } } };
+    const byte = `0x${(bytes[at] ?? 0).toString(16).padStart(2, '0')}`;
+    return { issue: { code: 'yaml-syntax', message: `invalid UTF-8: byte ${byte} at offset ${at} starts no valid character; save the file as UTF-8 (as Kubernetes requires)`, location: { file, line, column } } };
   }
 }
 
