@@ -84,15 +84,27 @@ export interface ConsoleHandle {
 
 /** Register the console's GET routes on the admin server; `start()` begins sampling. */
 export function registerConsole(admin: AdminServer, sources: ConsoleSources, logger: Logger, options: TimelineOptions = {}): ConsoleHandle {
-  const assets = loadAssets();
   const timeline = new ConsoleTimeline(sources, logger, options);
-  const page = assets.get('index.html')!;
+  let assets: Map<string, Asset>;
+  let missing: string | undefined;
+  try {
+    assets = loadAssets();
+  } catch (error) {
+    // The page is a convenience: without its files the control plane still serves xDS and /console/api/state.
+    if (!(error instanceof ConsoleAssetError)) throw error;
+    assets = new Map();
+    missing = `${error.message} (searched ${JSON.stringify(error.context.searched ?? [])}); /console/api/state still answers`;
+    logger.error({ err: error }, 'web console page unavailable');
+  }
+  const page = assets.get('index.html');
   const serve = (asset: Asset) => ({ status: 200, body: asset.body, contentType: asset.contentType, headers: PAGE_HEADERS });
-  admin.route('GET', '/console', () => serve(page));
+  const unavailable = () => ({ status: 503, body: { error: missing ?? 'console page unavailable' } });
+  admin.route('GET', '/console', () => (page ? serve(page) : unavailable()));
   admin.route('GET', '/console/*', async (_request, url) => {
     const rest = url.pathname.slice('/console/'.length);
-    if (rest === '') return serve(page);
+    if (rest === '') return page ? serve(page) : unavailable();
     if (rest.startsWith('assets/')) {
+      if (!page) return unavailable();
       const asset = assets.get(rest.slice('assets/'.length));
       return asset ? serve(asset) : { status: 404, body: { error: `no console asset ${rest}` } };
     }
