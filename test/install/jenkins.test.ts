@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startControlPlane } from '../support/control-plane.js';
 import { ordersService } from '../support/temp-config.js';
-import { repoRoot } from '../kubernetes/helpers.js';
+import { readYamlDocuments, repoRoot } from '../kubernetes/helpers.js';
 
 const GATE = path.join(repoRoot, 'examples/jenkins/canary-gate.sh');
 /** The CLI from source, as `sluice` (the image's /usr/local/bin/sluice runs the same main). */
@@ -74,6 +74,45 @@ describe('examples/jenkins', () => {
     // A failed gate fails the stage, so the finish stage never runs; the failure handler changes nothing.
     const post = jenkinsfile.slice(jenkinsfile.indexOf('post {'));
     expect(post).not.toMatch(/kubectl|sluice canary (promote|abort)/);
+  });
+
+  it('examples/jenkins/rbac.yaml grants the agent account every request the pipeline\'s kubectl commands make', async () => {
+    const jenkinsfile = await readFile(path.join(repoRoot, 'examples/jenkins/Jenkinsfile'), 'utf8');
+    type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+    const docs = await readYamlDocuments(path.join(repoRoot, 'examples/jenkins/rbac.yaml'));
+    const account = docs.find((d) => d.kind === 'ServiceAccount')!;
+    const rules = docs.filter((d) => d.kind === 'RoleBinding' && d.subjects.some((x: any) => x.name === account.metadata.name && x.namespace === account.metadata.namespace))
+      .flatMap((b) => {
+        const role = b.roleRef.kind === 'Role' ? docs.find((d) => d.kind === 'Role' && d.metadata.namespace === b.metadata.namespace && d.metadata.name === b.roleRef.name) : undefined;
+        return ((role?.rules ?? []) as Rule[]).map((rule) => ({ ...rule, namespace: b.metadata.namespace as string }));
+      });
+    const allowed = (verb: string, group: string, resource: string, namespace: string, name?: string) => rules.some((r) =>
+      r.namespace === namespace && r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb) && (!r.resourceNames || (name !== undefined && r.resourceNames.includes(name))));
+    // What each kubectl command of the pipeline asks the API server (kubectl's own requests, by command).
+    const requests: Record<string, Array<[verb: string, group: string, resource: string, namespace: string, name?: string]>> = {
+      'apply deployment': [['get', 'apps', 'deployments', 'shop'], ['create', 'apps', 'deployments', 'shop'], ['patch', 'apps', 'deployments', 'shop']],
+      'rollout status': [['get', 'apps', 'deployments', 'shop'], ['watch', 'apps', 'deployments', 'shop'], ['list', 'apps', 'replicasets', 'shop']],
+      'apply canary': [['get', 'sluice.dev', 'canaries', 'shop'], ['create', 'sluice.dev', 'canaries', 'shop'], ['patch', 'sluice.dev', 'canaries', 'shop']],
+      'get lease': [['get', 'coordination.k8s.io', 'leases', 'sluice-system', 'sluice-leader']],
+      'port-forward': [['get', '', 'pods', 'sluice-system'], ['create', '', 'pods/portforward', 'sluice-system']],
+      'patch trafficpolicy': [['get', 'sluice.dev', 'trafficpolicies', 'shop'], ['patch', 'sluice.dev', 'trafficpolicies', 'shop']],
+      'delete canary': [['delete', 'sluice.dev', 'canaries', 'shop']],
+      'scale deployment': [['get', 'apps', 'deployments/scale', 'shop'], ['patch', 'apps', 'deployments/scale', 'shop']],
+    };
+    const commands = [...jenkinsfile.matchAll(/kubectl ([a-z-]+(?: [a-z]+)?)/g)].map((m) => m[1]!);
+    // `kubectl apply` reads its objects from a pipe: which kind is what the piped file holds.
+    const kinds = [...jenkinsfile.matchAll(/deploy\/([^ ]+)\.yaml[^|]*\| kubectl apply/g)].map((m) => (m[1] === 'canary' ? 'apply canary' : 'apply deployment'));
+    const used = [...new Set([...commands.filter((c) => !c.startsWith('apply')), ...kinds])];
+    expect(used.sort()).toEqual(Object.keys(requests).sort());
+    for (const command of used) {
+      for (const [verb, group, resource, namespace, name] of requests[command]!) {
+        expect({ command, verb, resource, namespace, allowed: allowed(verb, group, resource, namespace, name) }).toEqual({ command, verb, resource, namespace, allowed: true });
+      }
+    }
+    // Abort on timeout: the canary operator role, bound in the release namespace.
+    expect(docs.some((d) => d.kind === 'RoleBinding' && d.metadata.namespace === 'shop' && d.roleRef.name === 'sluice-canary-operator')).toBe(true);
+    // The Jenkinsfile's agent pod runs as that account.
+    expect(jenkinsfile).toContain(`serviceAccountName: ${account.metadata.name}`);
   });
 
   it('exit 1 when Sluice rolls the canary back (here: no traffic is no data)', async () => {
