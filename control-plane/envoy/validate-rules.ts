@@ -369,7 +369,11 @@ function elementCheck(element: Element, rules: RuleSet | undefined, rulePrefix: 
   let check: ValueCheck | undefined;
   if (element.kind === 'enum') check = enumCheck(element.desc, reader('enum'), rulePrefix);
   else if (element.kind === 'scalar') check = scalarFamilyCheck(element.family, reader(element.family), rulePrefix);
-  else if (isWrapperDesc(element.desc)) check = scalarFamilyCheck(wrapperFamily(element.desc), reader(wrapperFamily(element.desc)), rulePrefix);
+  else if (isWrapperDesc(element.desc)) {
+    // Singular wrapper fields arrive unboxed; list items and map values stay messages.
+    const inner = scalarFamilyCheck(wrapperFamily(element.desc), reader(wrapperFamily(element.desc)), rulePrefix);
+    check = inner && ((value, path, out) => inner(isObject(value) && '$typeName' in value ? value['value'] : value, path, out));
+  }
   else if (element.desc.typeName === 'google.protobuf.Duration') {
     const durationRules = reader('duration');
     if (handledByCaller.includes('duration')) durationRules.get('required');
