@@ -7,15 +7,12 @@ import { isIP } from 'node:net';
 import type { Endpoint, MeshService, ServicePort } from '../model/snapshot.js';
 import { outboundClusterName } from './cluster-names.js';
 import { isHttpPort } from './cluster.js';
+import { endpointPort } from './pod-address.js';
 import type { ProxyMode } from './proxy-scope.js';
 import type { ClusterLoadAssignmentJson, EnvoyJsonTypes } from '../envoy/envoy-types.js';
 import type { EnvoyResource, TranslationIssue } from './resources.js';
 
 type LbEndpointJson = EnvoyJsonTypes['envoy.config.endpoint.v3.LbEndpoint'];
-
-function endpointPort(endpoint: Endpoint, port: ServicePort): number | undefined {
-  return endpoint.ports[port.name] ?? (typeof port.targetPort === 'number' ? port.targetPort : undefined);
-}
 
 function loadAssignment(name: string, endpoints: readonly Endpoint[], port: ServicePort): EnvoyResource<ClusterLoadAssignmentJson> {
   const byZone = new Map<string, LbEndpointJson[]>();

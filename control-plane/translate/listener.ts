@@ -121,7 +121,8 @@ export function virtualInboundListener(ports: readonly InboundPort[]): EnvoyReso
   };
 }
 
-export function proxylessApiListener(target: string): EnvoyResource<ListenerJson> {
+/** `routeConfigName` differs from the target when a pod address shares its service's route table. */
+export function proxylessApiListener(target: string, routeConfigName = target): EnvoyResource<ListenerJson> {
   return {
     name: target,
     body: {
@@ -129,7 +130,7 @@ export function proxylessApiListener(target: string): EnvoyResource<ListenerJson
       api_listener: {
         api_listener: typedAny(hcmType, {
           stat_prefix: target,
-          rds: { config_source: adsConfigSource, route_config_name: target },
+          rds: { config_source: adsConfigSource, route_config_name: routeConfigName },
           http_filters: [routerFilter],
         }),
       },

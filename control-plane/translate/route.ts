@@ -88,7 +88,7 @@ export interface VirtualHostResult {
   readonly jsonPointers: readonly string[];
 }
 
-export function virtualHost(service: MeshService, port: ServicePort, callerNamespace: string, mode: ProxyMode, issues: TranslationIssue[]): VirtualHostResult {
+export function virtualHost(service: MeshService, port: ServicePort, callerNamespace: string, mode: ProxyMode, issues: TranslationIssue[], podDomains: readonly string[] = []): VirtualHostResult {
   const retry = retryPolicy(service, mode, issues);
   const routes: RouteJson[] = [];
   const jsonPointers: string[] = [];
@@ -111,7 +111,7 @@ export function virtualHost(service: MeshService, port: ServicePort, callerNames
     routes.push({ name: 'default', match: { prefix: '/' }, route: withPolicy({ cluster: outboundClusterName(port.port, service.host) }, service, mode, retry) });
   }
   return {
-    virtualHost: { name: `${service.host}:${port.port}`, domains: serviceDomains(service, port, callerNamespace, mode), routes },
+    virtualHost: { name: `${service.host}:${port.port}`, domains: [...serviceDomains(service, port, callerNamespace, mode), ...podDomains], routes },
     jsonPointers,
   };
 }

@@ -16,6 +16,7 @@ import { serviceLoadAssignments } from './endpoint.js';
 import { outboundHttpListener, proxylessApiListener, virtualInboundListener, virtualOutboundListener, type InboundPort } from './listener.js';
 import type { ProxyMode, ProxyScope } from './proxy-scope.js';
 import { envoyTypeOfKind, type EnvoyJson, type EnvoyResource, type ResourceKind, type ScopeResources, type TranslationIssue } from './resources.js';
+import { podAddressDomains } from './pod-address.js';
 import { passthroughVirtualHost, routeTable, virtualHost, type VirtualHostJson } from './route.js';
 
 export interface TranslateOptions {
@@ -30,29 +31,53 @@ export interface TranslateOptions {
 interface ServicePieces {
   readonly clusters: readonly EnvoyResource[];
   readonly endpoints: readonly EnvoyResource[];
-  /** Sidecars: per port, the service's virtual host in route table `<port>`. */
-  readonly virtualHosts: ReadonlyArray<{ readonly port: number; readonly virtualHost: VirtualHostJson; readonly jsonPointers: readonly string[] }>;
+  /**
+   * Sidecars: per port, the service's virtual host in route table `<port>`;
+   * also under the ports its endpoints listen on, for calls to a pod's address.
+   * `podDomains` are the pod-address names in it, which two services selecting
+   * the same pod could both claim (the first keeps them).
+   */
+  readonly virtualHosts: ReadonlyArray<PortVirtualHost>;
   /** Proxyless: the API listeners and their route tables. */
   readonly listeners: readonly EnvoyResource[];
   readonly routes: readonly EnvoyResource[];
   readonly issues: readonly TranslationIssue[];
 }
 
+interface PortVirtualHost {
+  readonly port: number;
+  readonly virtualHost: VirtualHostJson;
+  readonly jsonPointers: readonly string[];
+  readonly podDomains: readonly string[];
+}
+
 function translateService(service: MeshService, mode: ProxyMode, callerNamespace: string): ServicePieces {
   const issues: TranslationIssue[] = [];
   const clusters = outboundClusters(service, mode, issues);
   const endpoints = serviceLoadAssignments(service, mode, issues);
-  const virtualHosts: Array<{ port: number; virtualHost: VirtualHostJson; jsonPointers: readonly string[] }> = [];
+  const virtualHosts: PortVirtualHost[] = [];
   const listeners: EnvoyResource[] = [];
   const routes: EnvoyResource[] = [];
   for (const port of service.ports) {
     if (!isHttpPort(port)) continue;
-    const result = virtualHost(service, port, callerNamespace, mode, issues);
+    const podDomains = podAddressDomains(service, port);
     if (mode === 'sidecar') {
-      virtualHosts.push({ port: port.port, virtualHost: result.virtualHost, jsonPointers: result.jsonPointers });
+      // Calls to a pod on the service port share the service's virtual host; on another port they get their own.
+      const samePort = podDomains.get(port.port) ?? [];
+      const result = virtualHost(service, port, callerNamespace, mode, issues, samePort);
+      virtualHosts.push({ port: port.port, virtualHost: result.virtualHost, jsonPointers: result.jsonPointers, podDomains: samePort });
+      for (const [listening, domains] of podDomains) {
+        if (listening === port.port) continue;
+        const host = { name: `${service.host}:${port.port}@${listening}`, domains, routes: result.virtualHost.routes };
+        virtualHosts.push({ port: listening, virtualHost: host, jsonPointers: result.jsonPointers, podDomains: domains });
+      }
     } else {
+      // A gRPC client dialing `xds:///10.1.2.3:50051` asks for that listener; it shares the service's route table.
+      const addressTargets = [...podDomains.entries()].flatMap(([listening, domains]) => domains.filter((d) => d.endsWith(`:${listening}`)));
+      const result = virtualHost(service, port, callerNamespace, mode, issues, addressTargets);
       const target = `${service.host}:${port.port}`;
       listeners.push(proxylessApiListener(target));
+      for (const address of addressTargets) listeners.push(proxylessApiListener(address, target));
       routes.push({ name: target, body: { name: target, virtual_hosts: [result.virtualHost] } });
     }
   }
@@ -131,18 +156,27 @@ export class Translator {
     const clusters: EnvoyResource[] = [...passthroughClusters()];
     const endpoints: EnvoyResource[] = [];
     const issues: TranslationIssue[] = [];
-    const portHosts = new Map<number, { virtualHosts: VirtualHostJson[]; jsonPointers: string[] }>();
+    const portHosts = new Map<number, { virtualHosts: VirtualHostJson[]; jsonPointers: string[]; podDomains: Map<string, string> }>();
+    const listenerNames = new Map<string, string>();
 
     for (const service of snapshot.services.values()) {
       const pieces = this.#piecesOf(service, mode, namespace, snapshot.version);
       clusters.push(...pieces.clusters);
       endpoints.push(...pieces.endpoints);
-      listeners.push(...pieces.listeners);
+      for (const listener of pieces.listeners) {
+        // Proxyless: a pod's address names one listener; with two services selecting the pod, the first keeps it.
+        if (listenerNames.has(listener.name)) {
+          issues.push({ severity: 'warning', object: `listener ${listener.name}`, message: `pod address ${listener.name} already routes to ${listenerNames.get(listener.name)} (two services select the same pod); calls to it follow that service's policy` });
+          continue;
+        }
+        listenerNames.set(listener.name, service.host);
+        listeners.push(listener);
+      }
       routes.push(...pieces.routes);
       issues.push(...pieces.issues);
-      for (const { port, virtualHost: host, jsonPointers } of pieces.virtualHosts) {
-        const entry = portHosts.get(port) ?? { virtualHosts: [], jsonPointers: [] };
-        entry.virtualHosts.push(host);
+      for (const { port, virtualHost: host, jsonPointers, podDomains } of pieces.virtualHosts) {
+        const entry = portHosts.get(port) ?? { virtualHosts: [], jsonPointers: [], podDomains: new Map<string, string>() };
+        entry.virtualHosts.push(this.#claimPodDomains(host, podDomains, entry.podDomains, issues));
         entry.jsonPointers.push(...jsonPointers);
         portHosts.set(port, entry);
       }
@@ -165,6 +199,20 @@ export class Translator {
     const resources: NamespaceResources = { ...result, issues };
     this.#namespaces.set(key, resources);
     return resources;
+  }
+
+  /**
+   * Envoy refuses a route table naming a domain twice: when two services select
+   * the same pod on the same port, the first (in host order) keeps its address
+   * and the other's virtual host is copied without it.
+   */
+  #claimPodDomains(host: VirtualHostJson, podDomains: readonly string[], claimed: Map<string, string>, issues: TranslationIssue[]): VirtualHostJson {
+    const taken = podDomains.filter((domain) => claimed.has(domain) && claimed.get(domain) !== host.name);
+    for (const domain of podDomains) if (!claimed.has(domain)) claimed.set(domain, host.name!);
+    if (taken.length === 0) return host;
+    issues.push({ severity: 'warning', object: `virtual host ${host.name}`, message: `pod address${taken.length === 1 ? '' : 'es'} ${taken.join(', ')} already route${taken.length === 1 ? 's' : ''} to ${claimed.get(taken[0]!)} (two services select the same pod); calls to ${taken.length === 1 ? 'it' : 'them'} follow that service's policy` });
+    const copy = { ...host, domains: host.domains!.filter((domain) => !taken.includes(domain)) };
+    return copy;
   }
 
   #inboundResources(snapshotVersion: string, ports: readonly InboundPort[], options: TranslateOptions): { listeners: readonly EnvoyResource[]; clusters: readonly EnvoyResource[]; issues: TranslationIssue[] } {

@@ -66,6 +66,17 @@ describe('proxyless gRPC clients through sluice serve', () => {
     expect(counts.v1! + counts.v2!).toBe(1000);
   });
 
+  it("a call addressed to a v1 endpoint's own address (client-side discovery, Eureka-style) follows the policy", async () => {
+    const byAddress = xdsEchoClient(`127.0.0.1:${v1.port}`, running.xdsAddress, { id: 'eureka-caller', metadata: { namespace: 'shop', mode: 'proxyless' } });
+    clients.push(byAddress);
+    // The cohort route sends these users to v2, although the caller dialed a v1 pod.
+    expect(await tally(() => byAddress.whoami({ 'x-user-id': 'u-1001' }), 100)).toEqual({ v2: 100 });
+    // Everyone else is split like a call by name, not pinned to the dialed pod.
+    const others = await tally(() => byAddress.whoami(), 400);
+    expect(others.v2).toBeGreaterThan(10);
+    expect(others.v1).toBeGreaterThan(300);
+  });
+
   it('calls carrying a canary user ID always reach v2', async () => {
     const c = client();
     const counts = await tally(() => c.whoami({ 'x-user-id': 'u-1002' }), 200);
