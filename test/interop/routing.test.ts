@@ -186,14 +186,9 @@ describe.each(clientKinds)('$name through sluice serve', (kind) => {
     try {
       expect(await c.tally(10, { timeoutMs: 3000 })).toEqual({ v1: 10 });
       await running.config.write('policy.yaml', policy([100, 0], '  timeout: 100ms\n'));
-      const started = Date.now();
       const cut = await pollWithCalls(c, () => c.tally(10, { timeoutMs: 3000 }), (counts) => counts['error:4'] === 10, 4000);
+      // The caller allows 3 s and the backend answers in 400 ms: only the route's 100 ms can make these DEADLINE_EXCEEDED.
       expect(cut).toEqual({ 'error:4': 10 });
-      // Ten calls at a time, each cut at 100 ms, not after the backend's 400 ms or the caller's 3 s.
-      const timed = Date.now();
-      await c.tally(10, { timeoutMs: 3000 });
-      expect(Date.now() - timed).toBeLessThan(390);
-      expect(Date.now() - started).toBeLessThan(5000);
     } finally {
       v1.behaviour = {};
     }
