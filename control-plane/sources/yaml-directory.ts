@@ -142,7 +142,8 @@ export async function loadDirectory(directory: string, limits: YamlLoadLimits = 
       issues.push({ code: 'unreadable-file', message: `cannot read: ${(error as Error).message}`, location: { file: label, line: 1, column: 1 } });
     }
   }
-  return loadFromTexts(texts, issues, limits.parse);
+  // Files refused unread still count as files of the configuration.
+  return { ...loadFromTexts(texts, issues, limits.parse), files: paths.length };
 }
 
 export interface YamlDirectorySourceOptions extends YamlLoadLimits {

@@ -125,6 +125,8 @@ class ParseBudget {
   observe(file: string, lexeme: string): ConfigIssue | undefined {
     const problem = this.#check(lexeme);
     if (problem) return { code: 'yaml-syntax', message: problem, location: { file, line: this.line, column: this.offset - this.lineStart + 1 } };
+    // The lexer's markers (document, scalar, flow end) are one-character strings that take no room in the text.
+    if (lexeme === '\x02' || lexeme === '\x1f' || lexeme === '\x18') return undefined;
     this.offset += lexeme.length;
     for (let nl = lexeme.indexOf('\n'); nl !== -1; nl = lexeme.indexOf('\n', nl + 1)) {
       this.line++;
