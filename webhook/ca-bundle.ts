@@ -139,6 +139,13 @@ async function issueServingCertificate(ca: Authority, dnsNames: readonly string[
   return { certPem: cert.toString('pem'), keyPem: await exportKey(keys.privateKey) };
 }
 
+async function keyMatches(key: webcrypto.CryptoKey, cert: x509.X509Certificate): Promise<boolean> {
+  const probe = webcrypto.getRandomValues(new Uint8Array(32));
+  const signature = await webcrypto.subtle.sign(ALGORITHM, key, probe);
+  const publicKey = await cert.publicKey.export(ALGORITHM, ['verify']);
+  return webcrypto.subtle.verify(ALGORITHM, publicKey, signature, probe);
+}
+
 /** Renew when less than a third of the lifetime is left (cert-manager's default for renewBefore). */
 function dueForRenewal(cert: x509.X509Certificate, now: number): boolean {
   const start = cert.notBefore.getTime();
@@ -188,7 +195,8 @@ export class WebhookCertificateManager {
       const body: V1Secret = {
         apiVersion: 'v1',
         kind: 'Secret',
-        type: 'kubernetes.io/tls',
+        // A Secret's type is immutable: keep the one it was created with.
+        type: existing?.type ?? 'kubernetes.io/tls',
         metadata: {
           ...(existing?.metadata ?? {}),
           name,
@@ -303,7 +311,10 @@ export class WebhookCertificateManager {
     const caKeyPem = pem(data, 'ca.key');
     if (caCert && caKeyPem) {
       try {
-        authority = { cert: caCert, key: await importKey(caKeyPem), keyPem: caKeyPem };
+        const key = await importKey(caKeyPem);
+        // A key that is not the CA's would sign certificates nobody trusts, again at every reconcile.
+        if (await keyMatches(key, caCert)) authority = { cert: caCert, key, keyPem: caKeyPem };
+        else reasons.push('CA key does not match the CA certificate');
       } catch {
         reasons.push('CA key unreadable');
       }

@@ -169,6 +169,27 @@ describe('webhook certificate and caBundle, managed in the cluster', () => {
     expect(await trustedAt(pruned.certPem, decode(caBundles(fake)[0]), now)).toBe(true);
   });
 
+  it('repairs a Secret someone broke (a CA key that is not the CA\'s) and keeps the type it was created with', async () => {
+    const fake = await cluster();
+    const first = await manager(fake).reconcile(() => undefined);
+    const secret = fake.get('v1', 'Secret', 'sluice-system', 'sluice-webhook-tls')! as Record<string, any>;
+    // Another CA's key, from another cluster.
+    const elsewhere = await FakeKubeApiServer.start();
+    elsewhere.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'sluice-system' } });
+    await manager(elsewhere).ensureSecret();
+    const strangerKey = (elsewhere.get('v1', 'Secret', 'sluice-system', 'sluice-webhook-tls')! as Record<string, any>).data['ca.key'];
+    await elsewhere.close();
+    fake.apply({ ...secret, type: 'Opaque', data: { ...secret.data, 'ca.key': strangerKey } });
+    const repaired = await manager(fake).reconcile(() => undefined);
+    expect(repaired.caBundlePem).not.toBe(first.caBundlePem);
+    expect(decode(caBundles(fake)[0])).toBe(repaired.caBundlePem);
+    expect(await trustedAt(repaired.certPem, repaired.caBundlePem, Date.now())).toBe(true);
+    expect(fake.get('v1', 'Secret', 'sluice-system', 'sluice-webhook-tls')!.type).toBe('Opaque');
+    // Repaired once: the next reconcile writes nothing.
+    const version = repaired.version;
+    expect((await manager(fake).reconcile(() => undefined)).version).toBe(version);
+  });
+
   it('refuses a configuration with no webhook calling our Service, naming it', async () => {
     const fake = await cluster(false);
     fake.apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: MWC }, webhooks: [] });
