@@ -15,6 +15,7 @@ type RouteActionJson = EnvoyJsonTypes['envoy.config.route.v3.RouteAction'];
 type RetryPolicyJson = EnvoyJsonTypes['envoy.config.route.v3.RetryPolicy'];
 type RouteJson = EnvoyJsonTypes['envoy.config.route.v3.Route'];
 export type VirtualHostJson = EnvoyJsonTypes['envoy.config.route.v3.VirtualHost'];
+import { jsonBodyEnabled } from './json-body.js';
 import { routeMatch } from './route-match.js';
 
 /** gRPC clients retry only on gRPC status codes (gRFC A44). */
@@ -110,8 +111,10 @@ export function virtualHost(service: MeshService, port: ServicePort, callerNames
   if (!caughtAll) {
     routes.push({ name: 'default', match: { prefix: '/' }, route: withPolicy({ cluster: outboundClusterName(port.port, service.host) }, service, mode, retry) });
   }
+  const host: VirtualHostJson = { name: `${service.host}:${port.port}`, domains: [...serviceDomains(service, port, callerNamespace, mode), ...podDomains], routes };
+  if (jsonPointers.length > 0) host.typed_per_filter_config = jsonBodyEnabled();
   return {
-    virtualHost: { name: `${service.host}:${port.port}`, domains: [...serviceDomains(service, port, callerNamespace, mode), ...podDomains], routes },
+    virtualHost: host,
     jsonPointers,
   };
 }

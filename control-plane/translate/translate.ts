@@ -68,7 +68,7 @@ function translateService(service: MeshService, mode: ProxyMode, callerNamespace
       virtualHosts.push({ port: port.port, virtualHost: result.virtualHost, jsonPointers: result.jsonPointers, podDomains: samePort });
       for (const [listening, domains] of podDomains) {
         if (listening === port.port) continue;
-        const host = { name: `${service.host}:${port.port}@${listening}`, domains, routes: result.virtualHost.routes };
+        const host = { ...result.virtualHost, name: `${service.host}:${port.port}@${listening}`, domains };
         virtualHosts.push({ port: listening, virtualHost: host, jsonPointers: result.jsonPointers, podDomains: domains });
       }
     } else {
