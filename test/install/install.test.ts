@@ -158,10 +158,38 @@ function allowedBy(fake: FakeKubeApiServer, account: { namespace: string; name: 
 }
 
 function requestOf(method: string, url: string, query: Record<string, string>) {
-  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?$/.exec(url)!;
-  const [, group = '', namespace, resource, name] = m;
+  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/(status))?$/.exec(url);
+  if (!m) return { verb: method, group: '?', resource: url, namespace: undefined, name: undefined };
+  const [, group = '', namespace, plural, name, sub] = m;
   const verb = method === 'GET' ? (query.watch ? 'watch' : name ? 'get' : 'list') : ({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, string>)[method]!;
-  return { verb, group, resource: resource!, namespace, name };
+  return { verb, group, resource: sub ? `${plural}/${sub}` : plural!, namespace, name };
+}
+
+/** Start `sluice <args>` from the repository; resolves with the first stdout/stderr match of `ready`. */
+async function runCli(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ match: RegExpExecArray; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'control-plane/cli/main.ts', ...args], { cwd: repoRoot, env: { ...process.env, SLUICE_LOG_LEVEL: 'warn', ...env } });
+  let output = '';
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`sluice ${args[0]} did not start: ${output}`)), 30_000);
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      const m = ready.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`sluice ${args[0]} exited ${code}: ${output}`)));
+  });
+  return {
+    match,
+    stop: () => new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
 }
 
 /** Run the shipped webhook container's arguments (kubelet's $(VAR) expansion done) against `fake`; resolves once it listens. */
@@ -245,6 +273,42 @@ describe('install as shipped', async () => {
       await fake.close();
     }
   });
+
+  it('the shipped control-plane arguments, with the control plane\'s RBAC only, sync from the installed cluster, take the Lease and report ready', async () => {
+    const fake = await applyInOrder(await plainOrder());
+    const account = { namespace: 'sluice-system', name: 'sluice' };
+    const user = `system:serviceaccount:${account.namespace}:${account.name}`;
+    const kubeconfig = await fake.writeKubeconfig(user);
+    const deployment = fake.get('apps/v1', 'Deployment', 'sluice-system', 'sluice-control-plane') as Manifest;
+    const container = deployment.spec.template.spec.containers[0];
+    // Outside a pod: a kubeconfig for the service account, free loopback ports.
+    const args = (container.args as string[]).map((a, i, all) => (all[i - 1] === '--kubeconfig' ? kubeconfig : ['--xds-port', '--admin-port'].includes(all[i - 1]!) ? '0' : all[i - 1] === '--admin-address' ? '127.0.0.1' : a));
+    const env = Object.fromEntries((container.env as Manifest[]).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath === 'metadata.name' ? 'sluice-control-plane-0' : deployment.metadata.namespace]));
+    const serve = await runCli([...args, '--host', '127.0.0.1'], env, /admin on http:\/\/[^:]+:(\d+)/);
+    try {
+      const readyz = `http://127.0.0.1:${serve.match[1]}${container.readinessProbe.httpGet.path}`;
+      const deadline = Date.now() + 15_000;
+      let status = 0;
+      while (Date.now() < deadline && status !== 200) {
+        status = await fetch(readyz).then((r) => r.status, () => 0);
+        if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(status).toBe(200);
+      const deadlineLease = Date.now() + 10_000;
+      while (Date.now() < deadlineLease && !(fake.get('coordination.k8s.io/v1', 'Lease', 'sluice-system', 'sluice-leader') as Manifest | undefined)?.spec?.holderIdentity) await new Promise((r) => setTimeout(r, 100));
+      expect((fake.get('coordination.k8s.io/v1', 'Lease', 'sluice-system', 'sluice-leader') as Manifest).spec.holderIdentity).toMatch(/^sluice-control-plane-0(_|$)/);
+    } finally {
+      await serve.stop();
+      await fake.close();
+    }
+    const allowed = allowedBy(fake, account);
+    const made = fake.requests.filter((r) => r.user === user);
+    expect(made.some((r) => r.path.includes('/trafficpolicies'))).toBe(true);
+    for (const r of made) {
+      const req = requestOf(r.method, r.path, r.query);
+      expect({ req, allowed: allowed(req) }).toEqual({ req, allowed: true });
+    }
+  }, 60_000);
 
   it('the shipped webhook arguments, with the webhook\'s RBAC only, create the certificate Secret and a caBundle the API server trusts', async () => {
     const fake = await applyInOrder(await plainOrder());
