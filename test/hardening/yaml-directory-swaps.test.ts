@@ -13,6 +13,7 @@ import { createLogger } from '../../control-plane/log/logger.js';
 import { SnapshotStore } from '../../control-plane/model/store.js';
 import type { Snapshot } from '../../control-plane/model/snapshot.js';
 import { YamlDirectorySource, type YamlDirectorySourceOptions } from '../../control-plane/sources/yaml-directory.js';
+import { startControlPlane } from '../support/control-plane.js';
 import { ordersPolicy, ordersService } from '../support/temp-config.js';
 
 const logger = createLogger('silent');
@@ -153,5 +154,30 @@ describe('YAML directory emptied', () => {
     const store = await serve(config);
     expect(store.current?.services.size).toBe(0);
     expect(store.lastError).toBeUndefined();
+  });
+});
+
+describe('what /readyz says (a whole control plane)', () => {
+  it('missing, then emptied, then restored: the snapshot served never changes until real objects come back', async () => {
+    const plane = await startControlPlane({ 'svc.yaml': ordersService, 'tp.yaml': ordersPolicy([90, 10]) });
+    cleanups.push(() => plane.stop());
+    const readyz = async () => (await plane.admin('/readyz')).json() as { snapshot: string | null; lastConfigError: { issues: string[] } | null };
+    await expect.poll(async () => (await readyz()).snapshot, poll).not.toBeNull();
+    const served = (await readyz()).snapshot;
+    const dir = plane.config.dir;
+
+    await rm(dir, { recursive: true });
+    await expect.poll(async () => (await readyz()).lastConfigError?.issues[0], poll).toBe(`${dir}:1:1: cannot read directory: it does not exist (being replaced, or removed); the last good configuration stays served until it is back`);
+    expect((await readyz()).snapshot).toBe(served);
+
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'README.yaml'), '# deployed by CI\n');
+    await expect.poll(async () => (await readyz()).lastConfigError?.issues[0], poll).toMatch(/^.*:1:1: the directory now holds no objects \(1 manifest files\) after serving some; .* --allow-empty-config/);
+    expect((await readyz()).snapshot).toBe(served);
+
+    await writeFile(path.join(dir, 'svc.yaml'), ordersService);
+    await writeFile(path.join(dir, 'tp.yaml'), ordersPolicy([50, 50]));
+    await expect.poll(async () => (await readyz()).snapshot, poll).not.toBe(served);
+    expect((await readyz()).lastConfigError).toBeNull();
   });
 });
