@@ -9,7 +9,7 @@ import { deepFreeze, formatFieldPath, type FieldPath, type SourceObject } from '
 import { contentHash } from '../lib/canonical-json.js';
 import { FrozenMap } from '../lib/frozen-map.js';
 import { trafficFromPolicy } from './traffic-from-policy.js';
-import type { ServiceTraffic } from './traffic.js';
+import { matchesEverything, type ServiceTraffic } from './traffic.js';
 import { trafficProblems } from './validate-traffic.js';
 import {
   labelsMatch,
@@ -47,11 +47,17 @@ function appProtocolOf(name: string, appProtocol: unknown): string {
   return ['http', 'http2', 'grpc', 'grpc-web', 'tcp', 'tls', 'https', 'mongo', 'redis', 'mysql'].includes(prefix) ? prefix : 'tcp';
 }
 
+/** Protocols whose traffic a policy routes (the translator's HTTP ports). */
+const httpProtocols = new Set(['http', 'http2', 'grpc', 'grpc-web']);
+
 export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonly<Record<string, number>> = {}): BuildResult {
   const issues: ConfigIssue[] = [];
   const warnings: ConfigWarning[] = [];
   const issue = (code: ConfigErrorCode, object: SourceObject, path: FieldPath, message: string): void => {
     issues.push({ code, object: referenceOf(object), field: path.length ? formatFieldPath(path) : undefined, message, location: object.origin.locate(path) });
+  };
+  const warn = (object: SourceObject, path: FieldPath, message: string): void => {
+    warnings.push({ object: referenceOf(object), field: path.length ? formatFieldPath(path) : undefined, message, location: object.origin.locate(path) });
   };
 
   // Sorting first makes every later choice (which duplicate is "second", output order) deterministic.
@@ -179,6 +185,11 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     const traffic = trafficFromPolicy({ kind: 'TrafficPolicy', namespace: object.namespace, name: object.name }, spec);
     trafficOf.set(policy, traffic);
     for (const problem of trafficProblems(versions, traffic)) issue(problem.code, object, problem.path, problem.message);
+    // Legal, but a route below one that matches everything silently never applies.
+    const catchAll = traffic.routes.findIndex((route) => matchesEverything(route.match));
+    traffic.routes.forEach((route, index) => {
+      if (catchAll >= 0 && index > catchAll) warn(object, ['spec', 'routes', index], `route "${route.name}" is never used: route "${traffic.routes[catchAll]!.name}" above it matches every request`);
+    });
   }
 
   // Canaries: a policy for the service, both versions in it, steps increasing.
@@ -223,6 +234,17 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     const selector = (((svc.manifest as Manifest).spec ?? {}) as { selector?: Record<string, string> }).selector ?? {};
     const endpoints = endpointsOf(svc, ports, selector);
     const policy = policyByService.get(`${svc.namespace}/${svc.name}`);
+    if (policy) {
+      // A policy applies to HTTP and gRPC ports only; anything else is passed through as TCP.
+      for (const port of ports.filter((p) => !httpProtocols.has(p.appProtocol))) {
+        warnings.push({
+          object: { kind: 'TrafficPolicy', namespace: policy.namespace, name: policy.name },
+          field: 'spec.service',
+          location: policy.origin.locate(['spec', 'service']),
+          message: `Service ${svc.namespace}/${svc.name} port ${port.port}${port.name ? ` ("${port.name}")` : ''} is not recognised as HTTP or gRPC, so this policy does not apply to it (its traffic passes through as TCP): name the port http, http-*, grpc or grpc-*, or set appProtocol: http, http2 or grpc`,
+        });
+      }
+    }
     const versions = new Map<string, ServiceVersion>();
     for (const [name, { labels }] of Object.entries(policy?.spec.versions ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
       const members = endpoints.filter((e) => labelsMatch(labels, e.labels));

@@ -7,7 +7,7 @@
  * and `traffic`, see traffic.ts). The user's TrafficPolicy and Canary objects
  * are kept alongside for the canary controller and status, not for translation.
  */
-import type { ObjectReference } from '../core/errors.js';
+import type { ObjectReference, SourceLocation } from '../core/errors.js';
 import type { CanarySpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/types.js';
 import type { ObjectOrigin } from '../core/source-object.js';
 import { contentHash } from '../lib/canonical-json.js';
@@ -93,6 +93,8 @@ export interface ConfigWarning {
   readonly object: ObjectReference;
   readonly field?: string;
   readonly message: string;
+  /** Where in the user's file, when known. */
+  readonly location?: SourceLocation;
 }
 
 export interface Snapshot {

@@ -27,6 +27,20 @@ describe('sluice validate', () => {
     expect(result.stdout).toMatch(/^examples: valid — \d+ files: 3 Namespace, 5 Service, 4 EndpointSlice, 12 Pod, 2 WorkloadEntry, 4 TrafficPolicy, 1 Canary; \d+ ignored \([A-Za-z, ]*CustomResourceDefinition[A-Za-z, ]*\); snapshot [0-9a-f]{16}\n$/);
   });
 
+  it('warns, with file:line, about what would silently not apply: routes after a catch-all, a policy on a port that is not HTTP', async () => {
+    const policy = `${ordersPolicy([90, 10])}    - name: too-late
+      match: { userId: { header: x-user-id, values: [u-1] } }
+      to: [{ version: v2, weight: 100 }]
+`;
+    const config = await tempConfig({ 'svc.yaml': ordersService.replace('ports: [{ name: http, port: 8080, targetPort: 8080 }]', 'ports: [{ name: http, port: 8080, targetPort: 8080 }, { name: admin, port: 9000 }]'), 'tp.yaml': policy });
+    cleanup = config.cleanup;
+    const result = await sluice('validate', config.dir);
+    expect(result.code).toBe(0);
+    const warnings = result.stderr.replaceAll(`${config.dir}/`, '').trim().split('\n');
+    expect(warnings).toContain('warning: tp.yaml:14:7: TrafficPolicy shop/orders: spec.routes[1]: route "too-late" is never used: route "split" above it matches every request');
+    expect(warnings.find((w) => w.includes('port 9000'))).toMatch(/^warning: tp\.yaml:\d+:\d+: TrafficPolicy shop\/orders: spec\.service: Service shop\/orders port 9000 \("admin"\) is not recognised as HTTP or gRPC.*appProtocol/);
+  });
+
   it('prints every problem and exits 1', async () => {
     const config = await tempConfig({ 'svc.yaml': ordersService, 'tp.yaml': ordersPolicy([50, 60]), 'bad.yaml': 'kind: Service\n' });
     cleanup = config.cleanup;

@@ -30,7 +30,8 @@ export function registerValidate(program: Command): void {
         return;
       }
       for (const warning of result.snapshot.warnings) {
-        process.stderr.write(`warning: ${warning.object.kind} ${warning.object.namespace}/${warning.object.name}${warning.field ? `: ${warning.field}` : ''}: ${warning.message}\n`);
+        const where = warning.location ? `${warning.location.file}:${warning.location.line}:${warning.location.column}: ` : '';
+        process.stderr.write(`warning: ${where}${warning.object.kind} ${warning.object.namespace}/${warning.object.name}${warning.field ? `: ${warning.field}` : ''}: ${warning.message}\n`);
       }
       // Valid, but not every proxy kind can take it (see the README's client compatibility table).
       for (const warning of clientFeatureWarnings(result.snapshot)) process.stderr.write(`warning: ${formatClientFeatureWarning(warning)}\n`);
