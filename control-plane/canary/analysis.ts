@@ -62,9 +62,18 @@ function versionStats(telemetry: TelemetryStore, source: 'lrs' | 'statsSink' | '
   return { ...sink, requests, successes, errors: lrs.errors + sink.errors, successRate: requests > 0 ? (100 * successes) / requests : undefined };
 }
 
-/** NACKs of resources that carry `host` (its routes, clusters, endpoints, listener). */
+/** Whether `text` names `host` as a whole DNS name (`outbound|80|v2|<host>`, `<host>:80`), not as part of a longer one. */
+function namesHost(text: string, host: string): boolean {
+  const partOfName = (c: string | undefined) => c !== undefined && /[A-Za-z0-9.-]/.test(c);
+  for (let at = text.indexOf(host); at >= 0; at = text.indexOf(host, at + 1)) {
+    if (!partOfName(text[at - 1]) && !partOfName(text[at + host.length])) return true;
+  }
+  return false;
+}
+
+/** NACKs of resources that carry `host` (its routes, clusters, endpoints, listener), by name or in the error detail. */
 export function nacksOfHost(nacks: readonly ProxyNack[], host: string): ProxyNack[] {
-  return nacks.filter((nack) => (nack.resources === 'wildcard' ? false : nack.resources.some((name) => name.includes(host))) || nack.message.includes(host));
+  return nacks.filter((nack) => (nack.resources !== 'wildcard' && nack.resources.some((name) => namesHost(name, host))) || namesHost(nack.message, host));
 }
 
 /** "3 proxies NACKed routes echo.shop…:9090: <error_detail>", one clause per (type, message). */
@@ -76,7 +85,7 @@ export function describeNacks(nacks: readonly ProxyNack[], host: string): string
     groups.set(key, group);
     group.proxies.add(nack.nodeId);
     if (nack.client) group.clients.add(nack.client);
-    for (const name of nack.resources === 'wildcard' ? [] : nack.resources) if (name.includes(host)) group.resources.add(name);
+    for (const name of nack.resources === 'wildcard' ? [] : nack.resources) if (namesHost(name, host)) group.resources.add(name);
   }
   return [...groups.values()]
     .map((g) => `${g.proxies.size} ${g.proxies.size === 1 ? 'proxy' : 'proxies'}${g.clients.size ? ` (${[...g.clients].sort().join(', ')})` : ''} NACKed ${g.type}${g.resources.size ? ` ${[...g.resources].sort().join(', ')}` : ''}: ${g.message}`)

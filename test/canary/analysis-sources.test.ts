@@ -50,6 +50,7 @@ describe('canary analysis sources', () => {
       nack('a', [`${host}:8080`], 'Invalid regex string'),
       nack('b', [`${host}:8080`], 'Invalid regex string'),
       nack('c', ['payments.shop.svc.cluster.local:80'], 'unrelated'),
+      nack('e', [`x${host}:8080`, `${host}.example:8080`], `x${host}: a longer name that contains this one`),
       nack('d', [`outbound|8080|v2|${host}`], 'bad cluster', 'clusters'),
     ];
     // No traffic reaches v2 either, but the verdict says why rather than "no data".
