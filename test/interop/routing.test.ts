@@ -116,6 +116,7 @@ describe.each(clientKinds)('$name through sluice serve', (kind) => {
     // Until its first routes arrive a client may fail fast; then every one of 1,000 calls must land (a generous deadline: CI is loaded).
     await pollWithCalls(c, () => c.tally(10), (counts) => (counts.v1 ?? 0) + (counts.v2 ?? 0) === 10, 10_000);
     const counts = await c.tally(1000, { timeoutMs: 20_000 });
+    process.stdout.write(`${kind.name}: 90/10 split → ${(counts.v2 ?? 0) / 10}% of 1,000 calls on v2\n`);
     // Binomial(1000, 0.1): mean 100, sd ≈ 9.5; ±5 sd.
     expect(counts.v2, c.stderr()).toBeGreaterThan(52);
     expect(counts.v2).toBeLessThan(148);
