@@ -88,7 +88,7 @@ async function connectBare(command: ConnectCommand): Promise<void> {
     const stream = client.Stream();
     bareStreams.push(stream);
     ready.push(
-      new Promise<void>((resolve) => {
+      new Promise<void>((resolve, reject) => {
         let first = true;
         stream.on('data', () => {
           if (first) {
@@ -99,10 +99,13 @@ async function connectBare(command: ConnectCommand): Promise<void> {
           onUpdate('bare');
           stream.write(Buffer.from('ack'));
         });
-        stream.on('error', () => undefined);
+        // A stream that fails before its welcome would otherwise leave the fleet waiting forever.
+        stream.on('error', (error: Error) => reject(error));
       }),
     );
     stream.write(Buffer.from('hello'));
+    // In batches, as connectAds: thousands of simultaneous connects overflow the listen backlog and some time out.
+    if (i % 100 === 99) await Promise.all(ready.slice(-100));
   }
   await Promise.all(ready);
 }

@@ -63,7 +63,8 @@ export class ProxyFleet {
       this.#workers.map(async (worker, i) => {
         const connected = worker.next('connected');
         worker.child.send({ cmd: 'connect', ...options, edsNames: options.edsNames ?? [], count: this.#counts[i], firstIndex: i * perWorker });
-        await connected;
+        const reply = await connected;
+        if (reply.error) throw new Error(`worker ${i}: ${reply.error}`);
       }),
     );
   }

@@ -22,6 +22,7 @@
  * SLUICE_SERVE_PATH_ROUNDS=2 changes of each kind; SLUICE_SERVE_PATH_DIST=1
  * runs the built dist/ instead of the sources.
  */
+import { appendFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { extraAddress, meshFiles, namespaceOf, podsOf, policyText, serviceFilePaths, serviceFileText, type MeshShape } from '../support/generated-mesh.js';
@@ -178,8 +179,12 @@ async function measureServePath(size: Size, sourceKind: MeshSourceKind, protocol
   }
 }
 
-/** The machine's limit: the same N streams, each sent one `size`-byte message by a bare grpc-js server and answering it. */
-async function measureBare(proxies: number, size: number): Promise<number> {
+/**
+ * The machine's limit: the same N streams, each sent one `size`-byte message by
+ * a bare grpc-js server and answering it. Bounded: a run that does not finish
+ * says how far it got instead of hanging the benchmark.
+ */
+export async function measureBare(proxies: number, size: number, timeoutMs = 180_000): Promise<{ ms: number } | { incomplete: string }> {
   const server = new Server();
   const streams: Array<ServerDuplexStream<Buffer, Buffer>> = [];
   let acks = 0;
@@ -202,18 +207,28 @@ async function measureBare(proxies: number, size: number): Promise<number> {
   });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
   const fleet = new ProxyFleet();
+  let stage = 'connecting';
+  const timeout = sleep(timeoutMs).then(() => 'timeout' as const);
   try {
-    await fleet.connect(proxies, { mode: 'bare', address: `127.0.0.1:${port}` });
-    const armed = await fleet.arm('bare');
-    const payload = Buffer.alloc(Math.max(1, Math.round(size)), 7);
-    const allAcked = new Promise<void>((resolve) => (onAllAcked = resolve));
-    const started = now();
-    for (const stream of streams) stream.write(payload);
-    await armed.received;
-    await allAcked;
-    return now() - started;
+    const measured = (async () => {
+      await fleet.connect(proxies, { mode: 'bare', address: `127.0.0.1:${port}` });
+      stage = 'arming';
+      const armed = await fleet.arm('bare');
+      const payload = Buffer.alloc(Math.max(1, Math.round(size)), 7);
+      const allAcked = new Promise<void>((resolve) => (onAllAcked = resolve));
+      stage = 'sending';
+      const started = now();
+      for (const stream of streams) stream.write(payload);
+      await armed.received;
+      stage = 'waiting for ACKs';
+      await allAcked;
+      return now() - started;
+    })();
+    const result = await Promise.race([measured, timeout]);
+    if (result === 'timeout') return { incomplete: `${stage} after ${timeoutMs / 1000} s: ${streams.length} streams open, ${acks} answered` };
+    return { ms: result };
   } finally {
-    await fleet.close();
+    await Promise.race([fleet.close(), sleep(10_000)]);
     server.forceShutdown();
   }
 }
@@ -223,18 +238,19 @@ function verdict(value: number, target: number | undefined): string {
   return value <= target ? 'ok' : 'MISSED';
 }
 
-function report(size: Size, sourceKind: MeshSourceKind, protocol: XdsProtocol, result: RunResult, bare: Map<string, number>): void {
+type BareLimit = { ms: number } | { incomplete: string };
+
+function report(size: Size, sourceKind: MeshSourceKind, protocol: XdsProtocol, result: RunResult): void {
   const { proxies } = size;
   out(`-- N=${proxies} S=${size.services} K=${size.namespaces} ${sourceKind} ${protocol}: fleet started and every proxy synced in ${ms(result.connectMs)}; control plane idle ${(result.idleCpuPerSecond * 1000).toFixed(0)} ms CPU/s; load ${load()}`);
-  out('   change         proxies    first    p50      p99      max      target p99         CP CPU  target         fleet CPU  bytes/proxy mean (max)  responses/proxy  bare limit (p99 ÷ it)');
+  out('   change         proxies    first    p50      p99      max      target p99         CP CPU  target         fleet CPU  bytes/proxy mean (max)  responses/proxy');
   for (const c of result.changes) {
     const p99Target = targets.p99Ms(proxies);
     const cpuTarget = targets.cpuPerChange(proxies);
-    const limit = bare.get(c.kind);
     out(
       `   ${c.kind.padEnd(14)} ${`${c.received}/${proxies}`.padEnd(10)} ${ms(c.min).padEnd(8)} ${ms(c.p50).padEnd(8)} ${ms(c.p99).padEnd(8)} ${ms(c.max).padEnd(8)} ≤ ${ms(p99Target).padEnd(8)} ${verdict(c.p99, p99Target).padEnd(6)} ` +
         `${c.cpu.toFixed(2)} s  ${(cpuTarget === undefined ? '—' : `≤ ${cpuTarget} s ${verdict(c.cpu, cpuTarget)}`).padEnd(14)} ${c.fleetCpu.toFixed(2)} s     ` +
-        `${kb(c.bytesMean)} (${kb(c.bytesMax)})`.padEnd(24) + `${c.responsesMean.toFixed(1).padEnd(16)} ${limit === undefined ? '' : `${ms(limit)} (${(c.p99 / limit).toFixed(1)}×)`}`,
+        `${kb(c.bytesMean)} (${kb(c.bytesMax)})`.padEnd(24) + c.responsesMean.toFixed(1),
     );
   }
   const rssSynced = (result.synced.rss - result.baseline.rss) / proxies;
@@ -243,6 +259,12 @@ function report(size: Size, sourceKind: MeshSourceKind, protocol: XdsProtocol, r
     `   memory: before proxies RSS ${(result.baseline.rss / 2 ** 20).toFixed(0)} MB, heap ${(result.baseline.heap / 2 ** 20).toFixed(0)} MB; per connected proxy after sync RSS ${kb(rssSynced)} (target ≤ ${kb(targets.rssPerProxy)} ${verdict(rssSynced, targets.rssPerProxy)}), heap ${kb(heapSynced)}; ` +
       `growth after ${result.changes.length} pushes RSS ${kb((result.afterPushes.rss - result.synced.rss) / proxies)}/proxy, heap ${kb((result.afterPushes.heap - result.synced.heap) / proxies)}/proxy (target: none lasting)`,
   );
+}
+
+/** SLUICE_SERVE_PATH_JSON=<file>: every run's figures appended as one JSON line, for comparing runs. */
+function record(entry: unknown): void {
+  const file = process.env.SLUICE_SERVE_PATH_JSON;
+  if (file) appendFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), ...(entry as object) })}\n`);
 }
 
 export async function run(): Promise<void> {
@@ -261,9 +283,16 @@ export async function run(): Promise<void> {
     for (const sourceKind of sources) for (const protocol of protocols) {
       const result = await measureServePath(size, sourceKind, protocol, rounds);
       // One limit per kind of change, for the bytes its first occurrence sent each proxy.
-      const bare = new Map<string, number>();
-      for (const c of result.changes) if (!bare.has(c.kind)) bare.set(c.kind, await measureBare(size.proxies, c.bytesMean));
-      report(size, sourceKind, protocol, result, bare);
+      // Printed first without it, so a failing limit run cannot lose the figures.
+      report(size, sourceKind, protocol, result);
+      const bare = new Map<string, BareLimit>();
+      for (const c of result.changes) {
+        if (bare.has(c.kind)) continue;
+        const limit = await measureBare(size.proxies, c.bytesMean);
+        bare.set(c.kind, limit);
+        out(`   bare grpc-js limit for ${c.kind} (${size.proxies} streams × ${kb(c.bytesMean)}): ${'ms' in limit ? `${ms(limit.ms)}; first ${c.kind} p99 ÷ limit ${(c.p99 / limit.ms).toFixed(1)}×` : `did not complete (${limit.incomplete})`}`);
+      }
+      record({ size, sourceKind, protocol, result, bare: Object.fromEntries(bare), load: loadavg() });
     }
   }
 }
