@@ -47,10 +47,11 @@ afterEach(async () => {
 
 describe('sluice canary', () => {
   it('status --wait exits 1 when the canary fails (here: no traffic is no data)', async () => {
-    const running = await startControlPlane({ 'svc.yaml': ordersService, 'tp.yaml': policy, 'canary.yaml': canary('200ms') });
+    const running = await startControlPlane({ 'svc.yaml': ordersService, 'tp.yaml': policy, 'canary.yaml': canary('1s') });
     stops.push(() => running.stop());
     const admin = `http://127.0.0.1:${running.controlPlane.admin.port}`;
     const status = await cli(['status', '--admin', admin, 'shop/orders']);
+    expect(status.stderr).toBe('');
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/Canary shop\/orders: orders v1 → v2/);
     // Commands need the admin token; without one the CLI says how to give it.
@@ -61,7 +62,7 @@ describe('sluice canary', () => {
     expect(waited.code).toBe(1);
     expect(waited.stdout).toMatch(/phase: +Failed/);
     expect(waited.stderr).toMatch(/no data/);
-  });
+  }, 60_000);
 
   it('status --wait exits 0 once an operator promotes; commands report refusals', async () => {
     const running = await startControlPlane({ 'svc.yaml': ordersService, 'tp.yaml': policy, 'canary.yaml': canary('1500ms', 1000) }); // no rollback, however slow CLI start-ups are on a busy machine
