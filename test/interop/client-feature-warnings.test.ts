@@ -2,23 +2,10 @@
  * `sluice validate` and `sluice translate` warn when a proxy kind cannot take
  * a feature of a valid configuration — before any proxy NACKs it.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usesAngleNamedGroup } from '../../control-plane/translate/client-features.js';
 import { ordersService, tempConfig } from '../support/temp-config.js';
-
-const run = promisify(execFile);
-
-async function sluice(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'control-plane/cli/main.ts', ...args], { env: { ...process.env, SLUICE_LOG_LEVEL: 'silent' } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { sluiceInProcess as sluice } from './sluice-cli.js';
 
 const policy = `apiVersion: sluice.dev/v1alpha1
 kind: TrafficPolicy

@@ -11,13 +11,12 @@
  * assertions are what each client observed. The C-core suite skips, saying
  * why, only when python3-grpcio is not installed.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane } from '../support/control-plane.js';
 import { echoServiceManifests, startEchoBackend, type EchoBackend } from '../support/echo-backend.js';
 import { grpcCoreAvailability, startGrpcCoreClient, type Counts, type GrpcCoreClient, type GrpcCoreClientOptions } from './grpc-core-client.js';
 import { startGrpcJsClient } from './grpc-js-client.js';
+import { sluiceInProcess } from './sluice-cli.js';
 
 const core = grpcCoreAvailability();
 const missing = 'missing' in core ? core.missing : undefined;
@@ -77,10 +76,8 @@ async function pollWithCalls<T>(c: GrpcCoreClient, read: () => Promise<T>, done:
   }
 }
 
-const run = promisify(execFile);
 async function sluiceStatus(running: Awaited<ReturnType<typeof startControlPlane>>): Promise<string> {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'control-plane/cli/main.ts', 'status', '--admin', `http://127.0.0.1:${running.controlPlane.admin.port}`], { env: { ...process.env, SLUICE_LOG_LEVEL: 'silent' } });
-  return stdout;
+  return (await sluiceInProcess(['status', '--admin', `http://127.0.0.1:${running.controlPlane.admin.port}`])).stdout;
 }
 
 describe.each(clientKinds)('$name through sluice serve', (kind) => {
