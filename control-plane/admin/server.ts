@@ -13,6 +13,7 @@
  * reach a command), and a request the AdminAuthenticator does not allow (401/403).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { SluiceError } from '../core/errors.js';
 import { parseRequestTarget } from '../lib/request-target.js';
 import type { Logger } from '../log/logger.js';
 import { AdminAccessError, adminChangesDisabled, describeAction, type AdminAction, type AdminAuthenticator, type AdminPrincipal } from './auth.js';
@@ -44,9 +45,10 @@ interface Route {
   readonly action?: AdminActionOf;
 }
 
-class AdminHttpError extends Error {
+/** An admin request answered with an HTTP error status (400, 401, 403, 404, 413, 415, 503). */
+class AdminHttpError extends SluiceError {
   constructor(readonly status: number, message: string, readonly headers: Readonly<Record<string, string>> = {}) {
-    super(message);
+    super('admin-http-error', message, { status });
   }
 }
 
