@@ -72,9 +72,12 @@ describe('Kubernetes changes reaching a proxy over xDS', () => {
 
   it('a TrafficPolicy update is pushed as RDS', async () => {
     fake.apply(trafficPolicy('shop', 'orders', 'orders', { v1: 40, v2: 60 }));
-    // Earlier pod changes also reach RDS (pod addresses are names of the service): wait for the new weights.
-    rds = await client.next((r) => r.type_url === typeUrls.routes && JSON.stringify(r.resources).includes('"weight":60'), 5000);
-    client.ack(rds, ['8080']);
+    // Earlier pod changes also reach RDS (pod addresses are names of the service): ACK those, as Envoy would, until the new weights come.
+    for (;;) {
+      rds = await client.nextOf(typeUrls.routes, 5000);
+      client.ack(rds, ['8080']);
+      if (JSON.stringify(rds.resources).includes('"weight":60')) break;
+    }
   });
 
   it('deleting the Service removes its clusters', async () => {
