@@ -1,7 +1,8 @@
 /**
- * gRPC C-core's xDS client (Debian's python3-grpcio, the core Python, C++,
- * Ruby and PHP services use) driven from vitest: one Python process per
- * client, speaking JSON lines on stdin/stdout (see grpc_core_client.py).
+ * gRPC C-core's xDS client (the core Python, C++, Ruby and PHP services use)
+ * driven from vitest through Debian's packages: python3-grpcio
+ * (grpc_core_client.py) or ruby-grpc (grpc_ruby_client.rb). One process per
+ * client, speaking JSON lines on stdin/stdout.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -10,15 +11,22 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-/** Debian's interpreter, not a pyenv one that may shadow it on PATH and lack the package. */
-const python = process.env.SLUICE_INTEROP_PYTHON ?? '/usr/bin/python3';
-const driver = path.join(path.dirname(fileURLToPath(import.meta.url)), 'grpc_core_client.py');
+export type CoreRuntime = 'python' | 'ruby';
 
-/** The installed grpcio version, or why the C-core tests cannot run. */
-export function grpcCoreAvailability(): { version: string } | { missing: string } {
-  const probe = spawnSync(python, ['-c', 'import grpc; print(grpc.__version__)'], { encoding: 'utf8', timeout: 20_000 });
-  if (probe.error) return { missing: `${python} not found (${probe.error.message}); install Debian's python3-grpcio (apt-get install python3-grpcio) to run the gRPC C-core tests` };
-  if (probe.status !== 0) return { missing: `${python} cannot import grpc; install Debian's python3-grpcio (apt-get install python3-grpcio) to run the gRPC C-core tests` };
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** Debian's interpreters, not a pyenv/rbenv one that may shadow them on PATH and lack the package. */
+const runtimes: Record<CoreRuntime, { interpreter: string; driver: string; probe: string[]; debianPackage: string }> = {
+  python: { interpreter: process.env.SLUICE_INTEROP_PYTHON ?? '/usr/bin/python3', driver: path.join(here, 'grpc_core_client.py'), probe: ['-c', 'import grpc; print(grpc.__version__)'], debianPackage: 'python3-grpcio' },
+  ruby: { interpreter: process.env.SLUICE_INTEROP_RUBY ?? '/usr/bin/ruby', driver: path.join(here, 'grpc_ruby_client.rb'), probe: ['-e', 'require "grpc"; puts GRPC::VERSION'], debianPackage: 'ruby-grpc' },
+};
+
+/** The installed gRPC version for a runtime, or why its tests cannot run. */
+export function grpcCoreAvailability(runtime: CoreRuntime = 'python'): { version: string } | { missing: string } {
+  const { interpreter, probe: args, debianPackage } = runtimes[runtime];
+  const probe = spawnSync(interpreter, args, { encoding: 'utf8', timeout: 20_000 });
+  const install = `install Debian's ${debianPackage} (apt-get install ${debianPackage}) to run these gRPC C-core tests`;
+  if (probe.error) return { missing: `${interpreter} not found (${probe.error.message}); ${install}` };
+  if (probe.status !== 0) return { missing: `${interpreter} cannot load grpc; ${install}` };
   return { version: probe.stdout.trim() };
 }
 
@@ -44,6 +52,8 @@ export interface GrpcCoreClientOptions {
   readonly metadata: Record<string, unknown>;
   /** Extra environment, e.g. GRPC_TRACE=xds_client for debugging. */
   readonly env?: Record<string, string>;
+  /** Which language binding drives the C-core client (default python). */
+  readonly runtime?: CoreRuntime;
 }
 
 export async function startGrpcCoreClient(options: GrpcCoreClientOptions): Promise<GrpcCoreClient> {
@@ -53,7 +63,8 @@ export async function startGrpcCoreClient(options: GrpcCoreClientOptions): Promi
     xds_servers: [{ server_uri: options.xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
     node: { id: options.nodeId, metadata: options.metadata, locality: {} },
   }));
-  const child: ChildProcessWithoutNullStreams = spawn(python, [driver, options.target], {
+  const runtime = runtimes[options.runtime ?? 'python'];
+  const child: ChildProcessWithoutNullStreams = spawn(runtime.interpreter, [runtime.driver, options.target], {
     env: { ...process.env, GRPC_XDS_BOOTSTRAP: bootstrap, GRPC_VERBOSITY: 'ERROR', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
