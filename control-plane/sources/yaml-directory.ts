@@ -40,7 +40,11 @@ const isManifestFile = (name: string) => /\.ya?ml$/i.test(name);
 /** Hidden entries are skipped: editors' swap files and Kubernetes ConfigMap mounts' `..data` links. */
 const isHidden = (name: string) => name.startsWith('.');
 
-const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 1)} MiB`;
+/** 4 MiB, 50 MiB, 1.5 MiB, 10.2 KiB. */
+function binarySize(bytes: number): string {
+  const [amount, unit] = bytes >= 1024 * 1024 ? [bytes / 1024 / 1024, 'MiB'] : [bytes / 1024, 'KiB'];
+  return `${Number.isInteger(amount) ? amount : amount.toFixed(1)} ${unit}`;
+}
 
 async function manifestFiles(directory: string): Promise<string[]> {
   const found: string[] = [];
@@ -87,7 +91,7 @@ async function readManifest(file: string, label: string, maxBytes: number): Prom
     if (size > maxBytes) {
       return {
         code: 'unreadable-file',
-        message: `file is ${size} bytes (${mebibytes(size)}); the limit is ${mebibytes(maxBytes)} per file (sluice serve --max-config-file-mib), so it was not read; split it into smaller files`,
+        message: `file is ${size} bytes (${binarySize(size)}); the limit is ${binarySize(maxBytes)} per file (sluice serve --max-config-file-mib), so it was not read; split it into smaller files`,
         location: { file: label, line: 1, column: 1 },
       };
     }

@@ -108,9 +108,9 @@ export function decodeUtf8(file: string, bytes: Uint8Array): { text: string } | 
  * (`-`, `?`, `:`) on a line opens one more, and each open `[`/`{` one more.
  */
 class ParseBudget {
-  offset = 0;
-  line = 1;
-  lineStart = 0;
+  #offset = 0;
+  #line = 1;
+  #lineStart = 0;
   #tokens = 0;
   #documents = 1;
   #flowDepth = 0;
@@ -124,13 +124,13 @@ class ParseBudget {
   /** Account for one lexeme; returns why the file is over budget (at that lexeme), if it is. */
   observe(file: string, lexeme: string): ConfigIssue | undefined {
     const problem = this.#check(lexeme);
-    if (problem) return { code: 'yaml-syntax', message: problem, location: { file, line: this.line, column: this.offset - this.lineStart + 1 } };
+    if (problem) return { code: 'yaml-syntax', message: problem, location: { file, line: this.#line, column: this.#offset - this.#lineStart + 1 } };
     // The lexer's markers (document, scalar, flow end) are one-character strings that take no room in the text.
     if (lexeme === '\x02' || lexeme === '\x1f' || lexeme === '\x18') return undefined;
-    this.offset += lexeme.length;
+    this.#offset += lexeme.length;
     for (let nl = lexeme.indexOf('\n'); nl !== -1; nl = lexeme.indexOf('\n', nl + 1)) {
-      this.line++;
-      this.lineStart = this.offset - lexeme.length + nl + 1;
+      this.#line++;
+      this.#lineStart = this.#offset - lexeme.length + nl + 1;
     }
     return undefined;
   }
@@ -182,7 +182,7 @@ class ParseBudget {
 
   #content(): string | undefined {
     if (this.#atLineStart && this.#flowDepth === 0) {
-      const column = this.offset - this.lineStart;
+      const column = this.#offset - this.#lineStart;
       while (this.#indents.length > 0 && this.#indents[this.#indents.length - 1]! >= column) this.#indents.pop();
       this.#indents.push(column);
     }
