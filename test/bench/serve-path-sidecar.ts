@@ -94,10 +94,16 @@ function rdsNamesOfListener(bytes: Uint8Array): string[] {
   return names;
 }
 
-/** node.metadata as a google.protobuf.Struct (protobufjs has no JSON mapping for it). */
+/**
+ * node.metadata as a google.protobuf.Struct for protobufjs (which has no JSON
+ * mapping for it). The well-known types may be loaded with camelCase or
+ * proto field names depending on the loader, so the names are looked up.
+ */
 function struct(json: Record<string, unknown>): unknown {
+  const fields = lookupEnvoyType('google.protobuf.Value').fields;
+  const name = (snake: string) => (fields[snake] ? snake : snake.replace(/_(.)/g, (_, c: string) => c.toUpperCase()));
   const value = (v: unknown): unknown =>
-    typeof v === 'string' ? { string_value: v } : typeof v === 'number' ? { number_value: v } : typeof v === 'boolean' ? { bool_value: v } : v && typeof v === 'object' ? { struct_value: struct(v as Record<string, unknown>) } : { null_value: 0 };
+    typeof v === 'string' ? { [name('string_value')]: v } : typeof v === 'number' ? { [name('number_value')]: v } : typeof v === 'boolean' ? { [name('bool_value')]: v } : v && typeof v === 'object' ? { [name('struct_value')]: struct(v as Record<string, unknown>) } : { [name('null_value')]: 0 };
   return { fields: Object.fromEntries(Object.entries(json).map(([k, v]) => [k, value(v)])) };
 }
 
@@ -181,6 +187,11 @@ export class SimulatedSidecar {
     this.#request(sidecarTypeUrls.clusters, { names: [] });
     this.#request(sidecarTypeUrls.listeners, { names: [] });
     return synced;
+  }
+
+  /** What it subscribes to, as derived from CDS and LDS. */
+  get subscriptions(): { endpoints: readonly string[]; routes: readonly string[] } {
+    return { endpoints: this.#edsNames, routes: this.#rdsNames };
   }
 
   watch(watch: ChangeWatch, onChange: () => void): void {
