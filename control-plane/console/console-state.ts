@@ -53,7 +53,20 @@ export interface ConsoleState {
   readonly served: string | null;
   readonly services: readonly ConsoleService[];
   readonly canaries: readonly ConsoleCanary[];
+  /** The proxies in trouble first (NACKED, then STALE), at most MAX_PROXY_ROWS of them. */
   readonly proxies: ReadonlyArray<Record<string, unknown>>;
+  /** Every connected proxy, counted by its worst type status. */
+  readonly proxyCounts: { readonly total: number; readonly nacked: number; readonly stale: number; readonly synced: number };
+}
+
+/** Rows of the proxies table a page gets: a mesh of thousands of sidecars is summarised by the counts. */
+export const MAX_PROXY_ROWS = 200;
+
+/** A syncz row's worst status: 2 NACKED, 1 STALE or NOT SENT, 0 SYNCED. */
+function severity(row: Record<string, unknown>): number {
+  const types = Object.values((row.types ?? {}) as Record<string, { status?: string }>);
+  if (types.some((t) => t.status === 'NACKED')) return 2;
+  return types.some((t) => t.status !== 'SYNCED') ? 1 : 0;
 }
 
 const describeString = (m: StringMatch): string =>
@@ -120,6 +133,14 @@ export function buildConsoleState(sources: ConsoleStateSources, timeline: Consol
     served: served ?? null,
     services,
     canaries,
-    proxies: sources.proxies(served),
+    ...proxyRows(sources.proxies(served)),
   };
+}
+
+function proxyRows(rows: ReadonlyArray<Record<string, unknown>>): Pick<ConsoleState, 'proxies' | 'proxyCounts'> {
+  const graded = rows.map((row) => ({ row, severity: severity(row) }));
+  const count = (level: number) => graded.filter((g) => g.severity === level).length;
+  // Stable sort: within a severity the registry's order (by node id) is kept.
+  const worstFirst = [...graded].sort((a, b) => b.severity - a.severity).slice(0, MAX_PROXY_ROWS);
+  return { proxies: worstFirst.map((g) => g.row), proxyCounts: { total: rows.length, nacked: count(2), stale: count(1), synced: count(0) } };
 }

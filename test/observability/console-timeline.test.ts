@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CanaryView } from '../../control-plane/canary/controller.js';
-import { buildConsoleState, describeMatch } from '../../control-plane/console/console-state.js';
+import { buildConsoleState, describeMatch, MAX_PROXY_ROWS } from '../../control-plane/console/console-state.js';
 import { ConsoleTimeline, TimelineError } from '../../control-plane/console/timeline.js';
 import { createLogger } from '../../control-plane/log/logger.js';
 import { SnapshotStore } from '../../control-plane/model/store.js';
@@ -135,6 +135,16 @@ describe('console timeline', () => {
 });
 
 describe('console state', () => {
+  it('lists proxies in trouble first, at most MAX_PROXY_ROWS, and counts them all', () => {
+    const { store, timeline } = setup();
+    const row = (i: number, status: string) => ({ nodeId: `p-${String(i).padStart(4, '0')}`, types: { clusters: { status: 'SYNCED' }, listeners: { status } } });
+    const rows = [...Array.from({ length: 250 }, (_, i) => row(i, 'SYNCED')), row(250, 'STALE'), row(251, 'NACKED')];
+    const state = buildConsoleState({ snapshot: () => store.current, servedVersion: () => undefined, canaries: () => [], proxies: () => rows }, timeline);
+    expect(state.proxies).toHaveLength(MAX_PROXY_ROWS);
+    expect(state.proxies.slice(0, 3).map((p) => p.nodeId)).toEqual(['p-0251', 'p-0250', 'p-0000']);
+    expect(state.proxyCounts).toEqual({ total: 252, nacked: 1, stale: 1, synced: 250 });
+  });
+
   it('shows the served routes: a canary override\'s live split, matches in words', () => {
     const { store, timeline } = setup();
     store.setOverrides('canary', [

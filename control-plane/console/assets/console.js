@@ -104,7 +104,7 @@
     renderCanaries();
     lastRateWindowMs = doc.rateWindowMs;
     renderServices(doc.rateWindowMs);
-    renderProxies(doc.proxies);
+    renderProxies(doc.proxies, doc.proxyCounts);
     for (const [id, entry] of plots) if (!document.body.contains(entry.el)) { entry.plot.destroy(); entry.el.remove(); plots.delete(id); }
     fitPlots();
   }
@@ -308,7 +308,7 @@
 
   // ---- proxies ---------------------------------------------------------------
 
-  function renderProxies(proxies) {
+  function renderProxies(proxies, counts) {
     const kinds = ['clusters', 'endpoints', 'listeners', 'routes'];
     const short = { clusters: 'CDS', endpoints: 'EDS', listeners: 'LDS', routes: 'RDS' };
     const box = document.getElementById('proxy-list');
@@ -328,7 +328,10 @@
         rows.push(el('tr', {}, el('td', { colspan: 10, class: 'nack' }, nacks.map((k) => `${short[k]} NACK: ${types[k].nackMessage || '(no message)'}`).join('\n'))));
       }
     }
-    box.replaceChildren(el('div', { class: 'card' }, el('table', {},
+    const summary = el('p', { class: 'sub', id: 'proxy-count' },
+      `${counts.total} connected: ${counts.synced} synced, ${counts.stale} stale, ${counts.nacked} rejecting configuration`,
+      counts.total > proxies.length ? ` (showing ${proxies.length}, the ones in trouble first)` : '');
+    box.replaceChildren(summary, el('div', { class: 'card' }, el('table', {},
       el('thead', {}, el('tr', {}, ['node', 'namespace', 'mode', 'protocol', 'peer', 'connected'].map((h) => el('th', {}, h)), kinds.map((k) => el('th', {}, short[k])))),
       el('tbody', {}, rows))));
   }
