@@ -198,6 +198,9 @@ describe.each(clientKinds)('$name through sluice serve', (kind) => {
 
   (kind.rejectsAngleNamedGroups ? test : it.skip)('a route the client rejects is loud — syncz, /readyz, metrics, sluice status — and forgotten once a fixed version is ACKed', async () => {
     await running.config.write('policy.yaml', policy([100, 0]));
+    // Only this client, so every count below is its own (idle clients may or may not read the bad table).
+    for (const other of clients.splice(0)) await other.close();
+    await expect.poll(async () => ((await running.admin('/debug/syncz')).json() as SyncRow[]).length, { timeout: 5000 }).toBe(0);
     const c = await client('core-nack');
     expect(await c.tally(20)).toEqual({ v1: 20 });
     // `(?<name>…)` groups are valid RE2 today (Sluice and Envoy accept them) but not in the RE2 Debian 12's gRPC links.
@@ -216,7 +219,7 @@ describe.each(clientKinds)('$name through sluice serve', (kind) => {
     expect(metrics).toMatch(/sluice_xds_nacks_total\{type="routes"\} [1-9]/);
     const status = await sluiceStatus(running);
     expect(status).toMatch(/core-nack\s+shop\s+proxyless\s+sotw\s+SYNCED\s+SYNCED\s+SYNCED\s+NACKED/);
-    expect(status).toMatch(new RegExp(`1 of ${clients.length} prox(y rejects|ies reject) the latest configuration`));
+    expect(status).toContain('1 of 1 proxy rejects the latest configuration');
     expect(status).toMatch(new RegExp(`core-nack \\(gRPC [^)]*\\) NACKED routes ${routeName.replace(/\./g, '\\.')}: .*Invalid regex string`));
 
     // Fixed: the newer version is ACKed and the stale NACK is gone everywhere.
