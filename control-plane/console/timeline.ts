@@ -7,8 +7,9 @@
  * The control plane itself keeps only current state (the canary controller
  * holds one state per canary, the telemetry store a rolling window), so the
  * history an operator wants to see is recorded here. Memory is bounded: at most
- * `maxPoints` samples per series and `maxDecisions` decisions per canary; a
- * series disappears with its service or canary.
+ * `maxPoints` samples per series (fewer per service in a large mesh, so all
+ * services together hold at most `maxServiceValues`) and `maxDecisions`
+ * decisions per canary; a series disappears with its service or canary.
  */
 import type { CanaryMetricSpec } from '../api/types.js';
 import { SluiceError } from '../core/errors.js';
@@ -35,6 +36,8 @@ export interface TimelineOptions {
   readonly maxDecisions?: number;
   /** Longest a tick spends sampling services before it resumes with the rest next tick (default 5 ms). */
   readonly serviceBudgetMs?: number;
+  /** Values kept over all service series (default 1,000,000, about 8 MB): a large mesh keeps fewer samples per service. */
+  readonly maxServiceValues?: number;
   readonly now?: () => number;
 }
 
@@ -121,6 +124,9 @@ export class ConsoleTimeline {
   readonly #canaries = new Map<string, CanaryTimeline & { last?: CanaryView; lastAnalysisAt?: string }>();
   readonly #signals = new Map<string, Map<string, VersionSignals>>();
   readonly #budgetMs: number;
+  readonly #maxServiceValues: number;
+  /** Samples kept per service series now: maxPoints, or fewer when the mesh is large. */
+  #servicePoints: number;
   #cursor = 0;
   #lastSample = 0;
   #timer?: NodeJS.Timeout;
@@ -137,6 +143,8 @@ export class ConsoleTimeline {
     this.#maxDecisions = options.maxDecisions ?? 500;
     this.#now = options.now ?? Date.now;
     this.#budgetMs = options.serviceBudgetMs ?? 5;
+    this.#maxServiceValues = options.maxServiceValues ?? 1_000_000;
+    this.#servicePoints = this.#maxPoints;
     if (!(this.sampleMs > 0) || !(this.rateWindowMs > 0) || !(this.#maxPoints > 0) || !(this.#maxDecisions > 0)) {
       throw new TimelineError('console-timeline-options', 'console sampleMs, rateWindowMs, maxPoints and maxDecisions must be positive', { ...options, now: undefined });
     }
@@ -234,6 +242,10 @@ export class ConsoleTimeline {
         this.#signals.delete(host);
       }
     }
+    // Each sample of a service holds its time and three values per version.
+    let columns = 0;
+    for (const service of services) columns += 1 + 3 * service.versions.size;
+    this.#servicePoints = Math.max(Math.min(60, this.#maxPoints), Math.min(this.#maxPoints, Math.floor(this.#maxServiceValues / Math.max(1, columns))));
     const started = performance.now();
     for (let n = 0; n < services.length; n++) {
       const index = (this.#cursor + n) % services.length;
@@ -273,7 +285,7 @@ export class ConsoleTimeline {
     }
     series.t.push(now);
     this.#signals.set(service.host, signals);
-    if (series.t.length > this.#maxPoints) trim([series.t, ...Object.values(series.versions).flatMap((c) => [c.rps, c.errorRatio, c.p99Ms])], this.#maxPoints);
+    if (series.t.length > this.#servicePoints) trim([series.t, ...Object.values(series.versions).flatMap((c) => [c.rps, c.errorRatio, c.p99Ms])], this.#servicePoints);
   }
 
   #sampleCanaries(now: number): void {
@@ -323,7 +335,7 @@ export class ConsoleTimeline {
   serviceSeries(host: string, since = 0): ServiceSeries | undefined {
     const series = this.#services.get(host);
     if (!series) return undefined;
-    const max = this.#maxPoints;
+    const max = this.#servicePoints;
     const versions: ServiceSeries['versions'] = {};
     for (const [name, c] of Object.entries(series.versions)) {
       versions[name] = { rps: tail(series.t, c.rps, since, max), errorRatio: tail(series.t, c.errorRatio, since, max), p99Ms: tail(series.t, c.p99Ms, since, max) };

@@ -117,6 +117,18 @@ describe('console timeline', () => {
     expect(sampled()).toEqual([2, 1, 1]);
   });
 
+  it('keeps fewer samples per service when the mesh is large, so all services together stay under maxServiceValues', () => {
+    const snapshot = snapshotOf(meshFiles({ services: 10, versions: 2, endpointsPerVersion: 1, namespaces: 1 }));
+    let now = 1_000_000;
+    // 10 services × (1 time + 3 values × 2 versions) = 70 values a sample: 4,900 values keep 70 samples each, not 100.
+    const timeline = new ConsoleTimeline({ snapshot: () => snapshot, telemetry: new TelemetryStore({ now: () => now }), canaries: () => [] }, logger, { now: () => now, maxPoints: 100, maxServiceValues: 4900 });
+    for (let i = 0; i < 120; i++) {
+      timeline.sample();
+      now += 1000;
+    }
+    for (const host of snapshot.services.keys()) expect(timeline.serviceSeries(host)!.t).toHaveLength(70);
+  });
+
   it('refuses settings that would not bound it', () => {
     expect(() => new ConsoleTimeline({ snapshot: () => undefined, telemetry: new TelemetryStore(), canaries: () => [] }, logger, { maxPoints: 0 })).toThrow(TimelineError);
   });
