@@ -472,7 +472,7 @@ export const policySchemas: Record<PolicyKind, { spec: object; status: object }>
           "x-sluice-max-duration": "596h",
           "description": "How often the metrics are checked and the canary advances.",
           "default": "1m",
-          "x-sluice-min-duration": "1s"
+          "x-sluice-min-duration": "100ms"
         },
         "threshold": {
           "type": "integer",
