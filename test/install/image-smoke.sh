@@ -42,7 +42,8 @@ node_bin="$(command -v node)"
 # 1. Debian base (kept between runs: the mirror is the slow part).
 if ! buildah inspect --type image "$prefix/debian:bookworm" >/dev/null 2>&1; then
   start=$(now)
-  # Exit 77 (skip): the Debian mirror is out of reach, which says nothing about the Dockerfiles.
+  # Exit 77 (skip): debootstrap cannot work here (mirror out of reach, no privileges for it),
+  # which says nothing about the Dockerfiles.
   debootstrap --variant=minbase bookworm "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 77; }
   rm -rf "$work/rootfs/var/cache/apt/archives"/*.deb "$work/rootfs/var/lib/apt/lists"/*
   c="$(new_container scratch)"
