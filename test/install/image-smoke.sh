@@ -17,12 +17,15 @@ work="$(mktemp -d)"
 containers=()
 cleanup() {
   for c in "${containers[@]}"; do buildah rm "$c" >/dev/null 2>&1 || true; done
+  # The built images go; the Debian base stays, so the next run skips debootstrap.
+  for image in sluice:test sluice-init:test node-build:20 node-runtime:20; do buildah rmi "$prefix/$image" >/dev/null 2>&1 || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 export BUILDAH_ISOLATION=chroot
 now() { date +%s; }
-new_container() { local c; c="$(buildah from "$@")"; containers+=("$c"); echo "$c"; }
+# Sets $c (not in a subshell, so cleanup sees every container made).
+new_container() { c="$(buildah from "$@")"; containers+=("$c"); }
 # Copy a binary and every shared library it loads into a root filesystem.
 copy_with_libs() {
   local bin="$1" root="$2" dest="$3" lib
@@ -46,7 +49,7 @@ if ! buildah inspect --type image "$prefix/debian:bookworm" >/dev/null 2>&1; the
   # which says nothing about the Dockerfiles.
   debootstrap --variant=minbase bookworm "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 77; }
   rm -rf "$work/rootfs/var/cache/apt/archives"/*.deb "$work/rootfs/var/lib/apt/lists"/*
-  c="$(new_container scratch)"
+  new_container scratch
   buildah copy "$c" "$work/rootfs" / >/dev/null
   buildah commit --quiet "$c" "$prefix/debian:bookworm" >/dev/null
   rm -rf "$work/rootfs"
@@ -54,7 +57,7 @@ if ! buildah inspect --type image "$prefix/debian:bookworm" >/dev/null 2>&1; the
 fi
 
 # 2. Node build base: Debian + this machine's node and npm.
-c="$(new_container "$prefix/debian:bookworm")"
+new_container "$prefix/debian:bookworm"
 root="$(buildah mount "$c")"
 copy_with_libs "$node_bin" "$root" /usr/local/bin/node
 npm_dir="$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")"
@@ -64,7 +67,7 @@ buildah umount "$c" >/dev/null
 buildah commit --quiet "$c" "$prefix/node-build:20" >/dev/null
 
 # 3. Distroless-like runtime base: node, its libraries, the nonroot user; no shell.
-c="$(new_container scratch)"
+new_container scratch
 root="$(buildah mount "$c")"
 copy_with_libs "$node_bin" "$root" /nodejs/bin/node
 mkdir -p "$root/etc" "$root/tmp" && chmod 1777 "$root/tmp"
@@ -99,7 +102,7 @@ done
 echo "sluice user: $(buildah inspect --type image --format '{{.OCIv1.Config.User}}' "$prefix/sluice:test")"
 echo "sluice entrypoint: $(buildah inspect --type image --format '{{.OCIv1.Config.Entrypoint}}' "$prefix/sluice:test")"
 
-c="$(new_container "$prefix/sluice:test")"
+new_container "$prefix/sluice:test"
 # As the manifests run it: uid 65532. `validate` exercises the whole CLI path with the bundled examples.
 buildah run --user 65532:65532 -v "$repo/examples:/examples:ro" "$c" -- /nodejs/bin/node /app/dist/control-plane/cli/main.js validate /examples
 buildah run --user 65532:65532 "$c" -- /usr/local/bin/sluice webhook --help | head -n 1
@@ -107,7 +110,7 @@ root="$(buildah mount "$c")"
 [ ! -e "$root/bin/sh" ] && echo "sluice: no shell"
 buildah umount "$c" >/dev/null
 
-c="$(new_container "$prefix/sluice-init:test")"
+new_container "$prefix/sluice-init:test"
 root="$(buildah mount "$c")"
 echo "init files: $(find "$root" -type f | wc -l)"
 buildah umount "$c" >/dev/null
