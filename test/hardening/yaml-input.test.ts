@@ -122,12 +122,12 @@ describe('hostile YAML files', () => {
     expect(junk.issues[20]?.message).toMatch(/^and 49[0-9]{2} more YAML errors in this file$/);
   });
 
-  it('duplicate keys are found in a 100,000-key map (the quadratic check took minutes)', () => {
+  it('duplicate keys are found in a 100,000-key map in seconds (the quadratic check took over a minute: 35 s at 60,000 keys)', () => {
     const keys = Array.from({ length: 100_000 }, (_, i) => `  k${i}: v`);
     keys.push('  k17: again');
     const text = `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: big, namespace: shop }\ndata:\n${keys.join('\n')}\n`;
     expect(loadFromTexts([['big.yaml', text]]).issues.map(formatConfigIssue)).toEqual(['big.yaml:100005:3: Map keys must be unique']);
-  }, 60_000);
+  }, 45_000);
 
   it('an ordinary file near the size limit is still accepted (the budgets agree with the size limit)', async () => {
     const config = await directory({ 'svc.yaml': ordersService, 'tp.yaml': ordersPolicy() });
