@@ -145,6 +145,10 @@ async function measureServePath(size: Size, sourceKind: MeshSourceKind, protocol
     const connectStarted = now();
     await fleet.connectSidecars(sidecarsOf(shape), controlPlane.xdsAddress, protocol);
     const connectMs = now() - connectStarted;
+    // Every sidecar must front its own service (distinct scopes), or the run measures the easy case.
+    const sample = sidecarsOf(shape)[size.proxies - 1]!;
+    const dump = await fetch(`${controlPlane.adminUrl}/debug/config_dump?proxy=${encodeURIComponent(sample.nodeId)}`).then((r) => r.text());
+    if (!dump.includes('inbound|8080||')) throw new Error(`sidecar ${sample.nodeId} has no inbound cluster: it does not front its service (config_dump: ${dump.slice(0, 300)})`);
     await controlPlane.cpuWhenQuiet();
     const synced = await controlPlane.memory();
     const idleStart = controlPlane.cpuSeconds();
