@@ -3,22 +3,22 @@
  * their versions' golden signals, routes and live split, canary timelines and
  * connected proxies' sync status.
  *
- * Everything it needs ships with it: the page, its script and the chart
- * library (uPlot, read from node_modules at start) are served from memory, so
- * it works in an air-gapped cluster with no CDN. Live updates are long polls
+ * Everything it needs ships with it: the page and its script are compiled in
+ * (page.generated.ts, from assets/) and the chart library (uPlot) is read from
+ * node_modules at start; all are served from memory, so it works in an
+ * air-gapped cluster with no CDN and from any build of dist/. Live updates are long polls
  * of GET /console/api/state?since=<last sample>&wait=1&series=<hosts|all>,
  * answered at the next sample with what is new, and series only for the
  * services the page shows plots of (and every canary's); they go through the
  * admin server's ordinary `route()` API, GET only.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AdminServer } from '../admin/server.js';
 import { SluiceError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import { buildConsoleState, type ConsoleStateSources } from './console-state.js';
+import { pageAssets } from './page.generated.js';
 import { ConsoleTimeline, type TimelineOptions, type TimelineSources } from './timeline.js';
 
 export class ConsoleAssetError extends SluiceError {}
@@ -46,31 +46,25 @@ const MAX_SELECTED = 200;
 /** Longest a live page's poll is held before it is answered unchanged. */
 const MAX_WAIT_MS = 15_000;
 
-/** The page's own files: next to this module when run from source, or under the package root when run from dist/. */
-function assetDirectory(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.join(here, 'assets'), path.resolve(here, '../../../control-plane/console/assets')];
-  const found = candidates.find((dir) => existsSync(path.join(dir, 'index.html')));
-  if (!found) throw new ConsoleAssetError('console-assets-missing', 'the console\'s page (control-plane/console/assets) was not found', { searched: candidates });
-  return found;
-}
-
+/** The page (compiled in, see generate-page.ts) and the chart library, read once from node_modules. */
 function loadAssets(): Map<string, Asset> {
-  const dir = assetDirectory();
   const require = createRequire(import.meta.url);
-  const read = (file: string) => readFileSync(file, 'utf8');
-  let uplotScript: string;
-  let uplotStyle: string;
-  try {
-    uplotScript = read(require.resolve('uplot/dist/uPlot.iife.min.js'));
-    uplotStyle = read(require.resolve('uplot/dist/uPlot.min.css'));
-  } catch (error) {
-    throw new ConsoleAssetError('console-assets-missing', 'the chart library (npm package uplot) is not installed', {}, { cause: error });
-  }
+  const searched: string[] = [];
+  const read = (specifier: string) => {
+    try {
+      const file = require.resolve(specifier);
+      searched.push(file);
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConsoleAssetError('console-assets-missing', 'the chart library (npm package uplot) is not installed', { searched: [...searched, specifier] }, { cause: error });
+    }
+  };
+  const uplotScript = read('uplot/dist/uPlot.iife.min.js');
+  const uplotStyle = read('uplot/dist/uPlot.min.css');
   return new Map<string, Asset>([
-    ['index.html', { body: read(path.join(dir, 'index.html')), contentType: 'text/html; charset=utf-8' }],
-    ['console.js', { body: read(path.join(dir, 'console.js')), contentType: 'text/javascript; charset=utf-8' }],
-    ['console.css', { body: read(path.join(dir, 'console.css')), contentType: 'text/css; charset=utf-8' }],
+    ['index.html', { body: pageAssets['index.html'], contentType: 'text/html; charset=utf-8' }],
+    ['console.js', { body: pageAssets['console.js'], contentType: 'text/javascript; charset=utf-8' }],
+    ['console.css', { body: pageAssets['console.css'], contentType: 'text/css; charset=utf-8' }],
     ['uPlot.iife.min.js', { body: uplotScript, contentType: 'text/javascript; charset=utf-8' }],
     ['uPlot.min.css', { body: uplotStyle, contentType: 'text/css; charset=utf-8' }],
   ]);
@@ -90,7 +84,7 @@ export function registerConsole(admin: AdminServer, sources: ConsoleSources, log
   try {
     assets = loadAssets();
   } catch (error) {
-    // The page is a convenience: without its files the control plane still serves xDS and /console/api/state.
+    // The page is a convenience: without its chart library the control plane still serves xDS and /console/api/state.
     if (!(error instanceof ConsoleAssetError)) throw error;
     assets = new Map();
     missing = `${error.message} (searched ${JSON.stringify(error.context.searched ?? [])}); /console/api/state still answers`;
