@@ -151,7 +151,9 @@ process.on('message', (message: { cmd: string } & Partial<ConnectCommand> & { ex
       send({ event: 'watching' });
     } else if (message.cmd === 'collect') {
       // Per sidecar: bytes and responses since the watch began, when the change arrived, any stream error.
-      send({ event: 'collected', bytes: sidecars.map((s) => s.bytes), responses: sidecars.map((s) => s.responses), times: sidecars.map((s) => s.changedAt ?? null), errors: sidecars.filter((s) => s.error).length });
+      const typeBytes: Record<string, number> = {};
+      for (const sidecar of sidecars) for (const [kind, bytes] of Object.entries(sidecar.bytesByType)) typeBytes[kind] = (typeBytes[kind] ?? 0) + bytes;
+      send({ event: 'collected', typeBytes, bytes: sidecars.map((s) => s.bytes), responses: sidecars.map((s) => s.responses), times: sidecars.map((s) => s.changedAt ?? null), errors: sidecars.filter((s) => s.error).length });
     } else if (message.cmd === 'expect-update') {
       waitingForUpdate = { received: [], expected: message.expected!, typeUrl: message.typeUrl ?? typeUrls.routes };
       send({ event: 'armed' });

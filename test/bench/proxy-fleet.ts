@@ -45,6 +45,8 @@ export interface SidecarChangeReport {
   readonly times: Array<number | null>;
   readonly bytes: number[];
   readonly responses: number[];
+  /** Bytes summed over all sidecars, by resource type. */
+  readonly typeBytes: Record<string, number>;
   readonly errors: number;
 }
 
@@ -120,6 +122,10 @@ export class ProxyFleet {
       bytes: replies.flatMap((r) => r.bytes as number[]),
       responses: replies.flatMap((r) => r.responses as number[]),
       errors: replies.reduce((sum, r) => sum + (r.errors as number), 0),
+      typeBytes: replies.reduce<Record<string, number>>((sum, r) => {
+        for (const [kind, bytes] of Object.entries((r.typeBytes as Record<string, number> | undefined) ?? {})) sum[kind] = (sum[kind] ?? 0) + bytes;
+        return sum;
+      }, {}),
     };
   }
 

@@ -24,6 +24,8 @@ export const sidecarTypeUrls = {
   routes: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
 } as const;
 
+const typeKinds = new Map<string, string>(Object.entries(sidecarTypeUrls).map(([kind, url]) => [url, kind]));
+
 export type XdsProtocol = 'sotw' | 'delta';
 
 export interface SidecarIdentity {
@@ -146,6 +148,8 @@ export class SimulatedSidecar {
   /** Bytes of every response received (gRPC message bytes, without framing). */
   bytes = 0;
   responses = 0;
+  /** The same bytes by resource type (short name: clusters, endpoints, listeners, routes). */
+  bytesByType: Record<string, number> = {};
   /** The watched change: when it arrived, or undefined. */
   changedAt?: number;
   #watch?: ChangeWatch;
@@ -200,6 +204,7 @@ export class SimulatedSidecar {
     this.changedAt = undefined;
     this.bytes = 0;
     this.responses = 0;
+    this.bytesByType = {};
   }
 
   close(): void {
@@ -233,6 +238,8 @@ export class SimulatedSidecar {
     this.bytes += raw.length;
     this.responses++;
     const typeUrl = this.protocol === 'sotw' ? this.#receiveSotw(raw) : this.#receiveDelta(raw);
+    const kind = typeKinds.get(typeUrl) ?? typeUrl;
+    this.bytesByType[kind] = (this.bytesByType[kind] ?? 0) + raw.length;
     if (this.#pendingTypes.delete(typeUrl) && this.#pendingTypes.size === 0) this.#synced?.();
     const watch = this.#watch;
     if (watch && this.changedAt === undefined && typeUrl === watch.typeUrl && (!watch.marker || raw.includes(watch.marker))) {

@@ -88,6 +88,8 @@ interface ChangeResult {
   readonly bytesMean: number;
   readonly bytesMax: number;
   readonly responsesMean: number;
+  /** Mean bytes per proxy by resource type. */
+  readonly bytesByType: Record<string, number>;
 }
 
 /** One file write; waits until every proxy has the change (or the timeout), then until the control plane is quiet. */
@@ -117,6 +119,7 @@ async function measureChange(kind: string, controlPlane: ServedControlPlane, fle
     bytesMean: report.bytes.reduce((a, b) => a + b, 0) / proxies,
     bytesMax: Math.max(...report.bytes),
     responsesMean: report.responses.reduce((a, b) => a + b, 0) / proxies,
+    bytesByType: Object.fromEntries(Object.entries(report.typeBytes).map(([kind, bytes]) => [kind, bytes / proxies])),
   };
 }
 
@@ -247,14 +250,14 @@ type BareLimit = { ms: number } | { incomplete: string };
 function report(size: Size, sourceKind: MeshSourceKind, protocol: XdsProtocol, result: RunResult): void {
   const { proxies } = size;
   out(`-- N=${proxies} S=${size.services} K=${size.namespaces} ${sourceKind} ${protocol}: fleet started and every proxy synced in ${ms(result.connectMs)}; control plane idle ${(result.idleCpuPerSecond * 1000).toFixed(0)} ms CPU/s; load ${load()}`);
-  out('   change         proxies    first    p50      p99      max      target p99         CP CPU  target         fleet CPU  bytes/proxy mean (max)  responses/proxy');
+  out('   change         proxies    first    p50      p99      max      target p99         CP CPU  target         fleet CPU  bytes/proxy mean (max)  responses/proxy  bytes by type');
   for (const c of result.changes) {
     const p99Target = targets.p99Ms(proxies);
     const cpuTarget = targets.cpuPerChange(proxies);
     out(
       `   ${c.kind.padEnd(14)} ${`${c.received}/${proxies}`.padEnd(10)} ${ms(c.min).padEnd(8)} ${ms(c.p50).padEnd(8)} ${ms(c.p99).padEnd(8)} ${ms(c.max).padEnd(8)} ≤ ${ms(p99Target).padEnd(8)} ${verdict(c.p99, p99Target).padEnd(6)} ` +
         `${c.cpu.toFixed(2)} s  ${(cpuTarget === undefined ? '—' : `≤ ${cpuTarget} s ${verdict(c.cpu, cpuTarget)}`).padEnd(14)} ${c.fleetCpu.toFixed(2)} s     ` +
-        `${kb(c.bytesMean)} (${kb(c.bytesMax)})`.padEnd(24) + c.responsesMean.toFixed(1),
+        `${kb(c.bytesMean)} (${kb(c.bytesMax)})`.padEnd(24) + c.responsesMean.toFixed(1).padEnd(16) + ' ' + Object.entries(c.bytesByType).map(([kind, bytes]) => `${kind} ${kb(bytes)}`).join(', '),
     );
   }
   const rssSynced = (result.synced.rss - result.baseline.rss) / proxies;
