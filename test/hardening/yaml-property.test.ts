@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../control-plane/log/logger.js';
 import { evaluateLoad } from '../../control-plane/model/build.js';
 import { SnapshotStore } from '../../control-plane/model/store.js';
-import { loadDirectory } from '../../control-plane/sources/yaml-directory.js';
+import type { LoadResult } from '../../control-plane/core/config-source.js';
+import { loadDirectory, YamlDirectorySource } from '../../control-plane/sources/yaml-directory.js';
 import { ordersPolicy, ordersService } from '../support/temp-config.js';
 
 let dir: string;
@@ -110,5 +111,58 @@ describe('YAML source + SnapshotStore under random directory contents', () => {
     // Both outcomes were exercised.
     expect(accepted).toBeGreaterThan(3);
     expect(rejected).toBeGreaterThan(30);
+  }, 120_000);
+
+  it('through the watching source: a sequence of edits ends with the final directory served, or held with the last good snapshot', async () => {
+    const watched = await mkdtemp(path.join(tmpdir(), 'sluice-yaml-watched-'));
+    const store = new SnapshotStore(createLogger('silent'));
+    const loads: LoadResult[] = [];
+    const source = new YamlDirectorySource({ directory: watched, logger: createLogger('silent'), settleMs: 10, pollMs: 60_000 });
+    for (const [name, bytes] of Object.entries(goodFiles)) await writeFile(path.join(watched, name), bytes);
+    await source.start((load) => {
+      loads.push(load);
+      store.apply(load);
+    });
+    /** Waits until no load has arrived for a while: the source's last load read the final state. */
+    const settled = async () => {
+      let seen = -1;
+      while (seen !== loads.length) {
+        seen = loads.length;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    };
+    try {
+      await fc.assert(
+        fc.asyncProperty(scenario, async ({ svcEdits, tpEdits, drop }) => {
+          const before = store.current!;
+          const count = loads.length;
+          const files: Record<string, Buffer | undefined> = {
+            'svc.yaml': drop === 'svc.yaml' || drop === 'both' ? undefined : svcEdits.reduce(apply, goodFiles['svc.yaml']!),
+            'tp.yaml': drop === 'tp.yaml' || drop === 'both' ? undefined : tpEdits.reduce(apply, goodFiles['tp.yaml']!),
+          };
+          const unchanged = Object.entries(files).every(([name, bytes]) => bytes?.equals(goodFiles[name]!));
+          for (const [name, bytes] of Object.entries(files)) {
+            if (bytes === undefined) await rm(path.join(watched, name), { force: true });
+            else await writeFile(path.join(watched, name), bytes);
+          }
+          await settled();
+          if (unchanged && loads.length === count) return;
+          expect(loads.length).toBeGreaterThan(count);
+          const last = loads[loads.length - 1]!;
+          const verdict = evaluateLoad(last);
+          if (verdict.ok) expect(store.current!.version).toBe(verdict.snapshot.version);
+          else expect(store.current).toBe(before);
+          // Every object gone: never served, whatever else the directory holds.
+          if (drop === 'both') expect(store.current).toBe(before);
+          for (const [name, bytes] of Object.entries(goodFiles)) await writeFile(path.join(watched, name), bytes);
+          await settled();
+          expect(store.current!.version).toBe(before.version);
+        }),
+        { numRuns: 8, seed: 5_2026 },
+      );
+    } finally {
+      await source.stop();
+      await rm(watched, { recursive: true, force: true });
+    }
   }, 120_000);
 });
