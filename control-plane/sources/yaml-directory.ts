@@ -1,8 +1,9 @@
 /**
  * The default source: a directory of YAML manifests (any depth, multi-document
- * files), watched for changes. Each change reloads the whole directory — a few
- * thousand objects parse in tens of milliseconds, and a full reload can never
- * drift from what is on disk the way incremental patching could.
+ * files), watched for changes. Each change lists and stats the whole
+ * directory and hands the model the full object set, so it can never drift
+ * from what is on disk; only files whose stat changed are read and parsed
+ * again (parsed-files.ts).
  *
  * Three kinds of input are refused rather than served (the last good snapshot
  * stays, and the issue is reported like any other):
@@ -26,6 +27,7 @@ import type { Logger } from '../log/logger.js';
 import type { ConfigSource, LoadResult } from '../core/config-source.js';
 import { defaultYamlParseLimits, parseYamlFile, type YamlParseLimits } from './yaml-documents.js';
 import type { SourceObject } from '../core/source-object.js';
+import { fileSignature, ParsedFiles, type ParsedFile } from './parsed-files.js';
 
 /** 4 MiB: far above any hand-written or rendered manifest file, and what the default parse budget covers. */
 export const defaultMaxFileBytes = 4 * 1024 * 1024;
@@ -109,8 +111,12 @@ async function readManifest(file: string, label: string, maxBytes: number): Prom
   }
 }
 
-/** Read and check every manifest under `directory`. Never throws for bad content: problems are issues. */
-export async function loadDirectory(directory: string, limits: YamlLoadLimits = {}): Promise<LoadResult> {
+/**
+ * Read and check every manifest under `directory`. Never throws for bad
+ * content: problems are issues. With `cache`, files unchanged since the last
+ * load are not read or parsed again.
+ */
+export async function loadDirectory(directory: string, limits: YamlLoadLimits = {}, cache?: ParsedFiles): Promise<LoadResult> {
   const issues: ConfigIssue[] = [];
   const maxFileBytes = limits.maxFileBytes ?? defaultMaxFileBytes;
   let paths: string[];
@@ -131,23 +137,49 @@ export async function loadDirectory(directory: string, limits: YamlLoadLimits = 
       }],
     };
   }
-  const texts: Array<[string, Uint8Array]> = [];
+  cache?.begin();
+  const objects: SourceObject[] = [];
+  const ignored: Record<string, number> = {};
+  const add = (parsed: ParsedFile) => {
+    objects.push(...parsed.objects);
+    issues.push(...parsed.issues);
+    for (const [kind, count] of Object.entries(parsed.ignored)) ignored[kind] = (ignored[kind] ?? 0) + count;
+  };
   for (const file of paths) {
     const relative = path.relative(process.cwd(), file);
     // Short paths for files under the working directory, absolute ones elsewhere.
     const label = relative && !relative.startsWith('..') ? relative : file;
     try {
+      const signature = cache ? fileSignature(await stat(file, { bigint: true })) : '';
+      const known = cache?.get(file, signature);
+      if (known) {
+        add(known);
+        continue;
+      }
       const read = await readManifest(file, label, maxFileBytes);
-      if (read instanceof Uint8Array) texts.push([label, read]);
-      else issues.push(read);
+      // A file refused unread is not cached: it is looked at again next time.
+      if (!(read instanceof Uint8Array)) {
+        issues.push(read);
+        continue;
+      }
+      const parsed = parseFile(label, read, limits.parse);
+      cache?.set(file, signature, parsed);
+      add(parsed);
     } catch (error) {
       // A file deleted between listing and reading is simply gone.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
       issues.push({ code: 'unreadable-file', message: `cannot read: ${(error as Error).message}`, location: { file: label, line: 1, column: 1 } });
     }
   }
+  cache?.finish();
   // Files refused unread still count as files of the configuration.
-  return { ...loadFromTexts(texts, issues, limits.parse), files: paths.length };
+  return { objects, ignored, issues, files: paths.length };
+}
+
+function parseFile(label: string, bytes: Uint8Array, limits: YamlParseLimits = defaultYamlParseLimits): ParsedFile {
+  const issues: ConfigIssue[] = [];
+  const load = loadFromTexts([[label, bytes]], issues, limits);
+  return { objects: load.objects, ignored: load.ignored, issues: load.issues };
 }
 
 export interface YamlDirectorySourceOptions extends YamlLoadLimits {
@@ -178,6 +210,8 @@ export class YamlDirectorySource implements ConfigSource {
   #timer?: NodeJS.Timeout;
   #loading: Promise<void> = Promise.resolve();
   #stopped = false;
+  /** Files parsed by earlier loads, reused while unchanged. */
+  readonly #parsed = new ParsedFiles();
   /** Some earlier load had objects: an empty one now is held as suspicious. */
   #hadObjects = false;
 
@@ -191,7 +225,8 @@ export class YamlDirectorySource implements ConfigSource {
       if (this.#stopped) return;
       // Watch first, then read: a file written in between is then both read and seen.
       if (watching) await this.#follow();
-      const load = this.#holdEmpty(await loadDirectory(this.options.directory, this.options));
+      const load = this.#holdEmpty(await loadDirectory(this.options.directory, this.options, this.#parsed));
+      this.options.logger.debug({ files: load.files, parsed: this.#parsed.parsedThisLoad }, 'configuration read');
       if (!this.#stopped) onLoad(load);
     };
     this.#schedule = (reason: string) => {
