@@ -201,6 +201,8 @@ export class ControlPlane {
         lastConfigError: lastError ? { count: lastError.issues.length, issues: lastError.issues.map(formatConfigIssue) } : null,
         // Served but rejected: the control plane is ready, the proxies keep older config. Named here so it is never silent.
         proxyNacks: this.connections.nacks().map((n) => `${n.nodeId}${n.client ? ` (${n.client})` : ''} NACKed ${n.type}${n.resources === 'wildcard' ? '' : ` ${n.resources.join(', ')}`}: ${n.message}`),
+        // Resources that failed Envoy's rules: never withdrawn silently, the last good version is still served.
+        withheldResources: this.cache.withheld().map((w) => `${w.kind} ${w.name} (${w.scopes} scope${w.scopes === 1 ? '' : 's'}): ${w.problem}; ${w.servedVersion ? `serving last good version ${w.servedVersion}` : 'not served: it never had a good version'}`),
       };
       return { status: body.ready ? 200 : 503, body };
     });
