@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CanaryStateFile } from '../../control-plane/canary/state-file.js';
 import { startControlPlane } from '../support/control-plane.js';
-import { echoServiceManifests, startEchoBackend, tally, xdsEchoClient, type EchoBackend } from '../support/echo-backend.js';
+import { echoCanary, echoServiceManifests, echoStablePolicy, startEchoBackend, tally, xdsEchoClient, type EchoBackend, type EchoCanaryOptions } from '../support/echo-backend.js';
 
 register();
 
@@ -18,33 +18,10 @@ const target = 'echo.shop.svc.cluster.local:9090';
 
 function mesh(v1: EchoBackend, v2: EchoBackend): string {
   return `${echoServiceManifests([v1, v2])}---
-apiVersion: sluice.dev/v1alpha1
-kind: TrafficPolicy
-metadata: { name: echo, namespace: shop }
-spec:
-  service: echo
-  versions:
-    v1: { labels: { version: v1 } }
-    v2: { labels: { version: v2 } }
-  routes:
-    - name: all-stable
-      to: [{ version: v1, weight: 100 }]
-`;
+${echoStablePolicy}`;
 }
 
-const canary = (options: { steps?: number[]; threshold?: number; interval?: string; metrics?: string; cohort?: boolean } = {}) => `apiVersion: sluice.dev/v1alpha1
-kind: Canary
-metadata: { name: echo, namespace: shop }
-spec:
-  service: echo
-  stable: v1
-  canary: v2
-${options.cohort === false ? '' : '  cohort: { header: x-user-id, values: [u-1, u-2] }\n'}  steps: [${(options.steps ?? [20, 50]).join(', ')}]
-  interval: ${options.interval ?? '600ms'}
-  threshold: ${options.threshold ?? 3}
-  metrics:
-${options.metrics ?? '    - { name: success-rate, min: 95, source: lrs, minRequests: 10 }'}
-`;
+const canary = (options: EchoCanaryOptions = {}) => echoCanary({ metrics: '    - { name: success-rate, min: 95, source: lrs, minRequests: 10 }', ...options });
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

@@ -10,7 +10,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startControlPlane } from '../support/control-plane.js';
-import { echoServiceManifests, startEchoBackend, type Behaviour } from '../support/echo-backend.js';
+import { echoCanary, echoServiceManifests, echoStablePolicy, startEchoBackend, type Behaviour } from '../support/echo-backend.js';
 import { grpcCoreAvailability, startGrpcCoreClient, type Counts, type GrpcCoreClient } from './grpc-core-client.js';
 
 const core = grpcCoreAvailability();
@@ -20,33 +20,9 @@ if (missing) process.stderr.write(`gRPC C-core canary tests skipped: ${missing}\
 const target = 'echo.shop.svc.cluster.local:9090';
 const host = 'echo.shop.svc.cluster.local';
 
-const policy = `apiVersion: sluice.dev/v1alpha1
-kind: TrafficPolicy
-metadata: { name: echo, namespace: shop }
-spec:
-  service: echo
-  versions:
-    v1: { labels: { version: v1 } }
-    v2: { labels: { version: v2 } }
-  routes:
-    - name: all-stable
-      to: [{ version: v1, weight: 100 }]
-`;
+const policy = echoStablePolicy;
 
-const canary = (options: { steps?: number[]; threshold?: number; cohort?: string } = {}) => `apiVersion: sluice.dev/v1alpha1
-kind: Canary
-metadata: { name: echo, namespace: shop }
-spec:
-  service: echo
-  stable: v1
-  canary: v2
-  cohort: { header: x-user-id, ${options.cohort ?? 'values: [u-1, u-2]'} }
-  steps: [${(options.steps ?? [50]).join(', ')}]
-  interval: 1500ms
-  threshold: ${options.threshold ?? 2}
-  metrics:
-    - { name: success-rate, min: 95, minRequests: 10 }
-`;
+const canary = (options: { steps?: number[]; threshold?: number; cohort?: string } = {}) => echoCanary({ steps: options.steps ?? [50], threshold: options.threshold ?? 2, interval: '1500ms', cohort: options.cohort });
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane } from '../support/control-plane.js';
-import { echoServiceManifests, startEchoBackend, xdsEchoClient, type EchoBackend } from '../support/echo-backend.js';
+import { echoCanary, echoServiceManifests, echoStablePolicy, startEchoBackend, xdsEchoClient, type EchoBackend } from '../support/echo-backend.js';
 import { meshFiles, namespaceOf, serviceName } from '../support/generated-mesh.js';
 
 register();
@@ -28,34 +28,10 @@ const artifacts = path.resolve('test-artifacts');
 const target = 'echo.shop.svc.cluster.local:9090';
 
 const mesh = (v1: EchoBackend, v2: EchoBackend) => `${echoServiceManifests([v1, v2])}---
-apiVersion: sluice.dev/v1alpha1
-kind: TrafficPolicy
-metadata: { name: echo, namespace: shop }
-spec:
-  service: echo
-  versions:
-    v1: { labels: { version: v1 } }
-    v2: { labels: { version: v2 } }
-  routes:
-    - name: all-stable
-      to: [{ version: v1, weight: 100 }]
-`;
+${echoStablePolicy}`;
 
 /** Written once the page is open, so the whole release happens in front of it. */
-const canary = `apiVersion: sluice.dev/v1alpha1
-kind: Canary
-metadata: { name: echo, namespace: shop }
-spec:
-  service: echo
-  stable: v1
-  canary: v2
-  cohort: { header: x-user-id, values: [u-1, u-2] }
-  steps: [20, 40, 60, 80]
-  interval: 1200ms
-  threshold: 5
-  metrics:
-    - { name: success-rate, min: 95, source: lrs, minRequests: 10 }
-`;
+const canary = echoCanary({ steps: [20, 40, 60, 80], interval: '1200ms', threshold: 5, metrics: '    - { name: success-rate, min: 95, source: lrs, minRequests: 10 }' });
 
 /** Fifteen more services, so the mesh is past the size where the page plots every service. */
 const otherServices = { services: 15, versions: 2, endpointsPerVersion: 1, namespaces: 3 };

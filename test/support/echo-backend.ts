@@ -115,3 +115,45 @@ metadata: { name: echo, namespace: shop }
 spec: { selector: { app: echo }, ports: [{ name: grpc, port: 9090 }] }
 `, ...perVersion].join('---\n');
 }
+
+/** A TrafficPolicy for `echo` with versions v1 and v2 and every call on v1: where a canary starts. */
+export const echoStablePolicy = `apiVersion: sluice.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: echo, namespace: shop }
+spec:
+  service: echo
+  versions:
+    v1: { labels: { version: v1 } }
+    v2: { labels: { version: v2 } }
+  routes:
+    - name: all-stable
+      to: [{ version: v1, weight: 100 }]
+`;
+
+export interface EchoCanaryOptions {
+  readonly steps?: readonly number[];
+  readonly threshold?: number;
+  readonly interval?: string;
+  /** The cohort's match (`values: [u-1, u-2]` by default); false: no cohort. */
+  readonly cohort?: string | false;
+  /** The `metrics:` items, indented; by default a success-rate bound on any telemetry source. */
+  readonly metrics?: string;
+}
+
+/** A Canary releasing `echo` v2 over v1. */
+export function echoCanary(options: EchoCanaryOptions = {}): string {
+  const cohort = options.cohort === false ? '' : `  cohort: { header: x-user-id, ${options.cohort ?? 'values: [u-1, u-2]'} }\n`;
+  return `apiVersion: sluice.dev/v1alpha1
+kind: Canary
+metadata: { name: echo, namespace: shop }
+spec:
+  service: echo
+  stable: v1
+  canary: v2
+${cohort}  steps: [${(options.steps ?? [20, 50]).join(', ')}]
+  interval: ${options.interval ?? '600ms'}
+  threshold: ${options.threshold ?? 3}
+  metrics:
+${options.metrics ?? '    - { name: success-rate, min: 95, minRequests: 10 }'}
+`;
+}
