@@ -213,6 +213,11 @@ export const policySchemas: Record<PolicyKind, { spec: object; status: object }>
             }
           }
         },
+        "podAddressCalls": {
+          "type": "boolean",
+          "default": false,
+          "description": "Also route calls addressed to this service's pods (ip:port), as Spring Cloud callers using Eureka or Nacos make them, by this policy. Off by default because every pod added or removed then re-sends the port's route table to the namespace's sidecars."
+        },
         "timeout": {
           "type": "string",
           "format": "duration",
@@ -767,6 +772,10 @@ export interface TrafficPolicySpec {
       weight: number;
     }[];
   }[];
+  /**
+   * Also route calls addressed to this service's pods (ip:port), as Spring Cloud callers using Eureka or Nacos make them, by this policy. Off by default because every pod added or removed then re-sends the port's route table to the namespace's sidecars.
+   */
+  podAddressCalls?: boolean;
   /**
    * Whole-request timeout, e.g. 3s. 0s disables it.
    */

@@ -73,6 +73,7 @@ export function trafficFromPolicy(policy: ObjectReference, spec: TrafficPolicySp
       match: routeMatchFromSpec(route.match),
       destinations: route.to.map(({ version, weight }) => ({ version, weight })),
     })),
+    podAddressCalls: spec.podAddressCalls ? true : undefined,
     timeout: milliseconds(spec.timeout),
     retry: retryFromSpec(spec.retries),
     circuitBreaker: spec.circuitBreaker ? defined({ ...spec.circuitBreaker }) : undefined,

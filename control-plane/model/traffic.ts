@@ -84,6 +84,8 @@ export interface ServiceTraffic {
   readonly policy: ObjectReference;
   /** In order; the first match wins. Without a catch-all, translation adds a default route to the whole service. */
   readonly routes: readonly Route[];
+  /** Calls addressed to the service's pods (ip:port, client-side discovery) are routed by this policy too. */
+  readonly podAddressCalls?: boolean;
   /** Whole-request timeout; undefined leaves the proxy's own default (none on a sidecar). */
   readonly timeout?: Milliseconds;
   /** Undefined when the policy says nothing (sidecars then get the mesh default). */

@@ -3,17 +3,19 @@
  * that discover each other through Eureka or Nacos dial the instance's
  * `ip:port` (`Host: 10.1.2.3:8080`); without these names such a call would
  * miss every virtual host and pass through, escaping weights, user-ID routes
- * and canaries. Each endpoint of a service with a policy is therefore also a
- * name of that service: `ip:port` on the port the endpoint listens on (and the
- * bare `ip` on port 80, where clients omit the port).
+ * and canaries. With `podAddressCalls: true` in its policy, each endpoint of a
+ * service is therefore also a name of that service: `ip:port` on the port the
+ * endpoint listens on (and the bare `ip` on port 80, where clients omit the
+ * port). Opt-in, because the addresses make the route table change with every
+ * pod added or removed (the table holds every service on the port).
  */
 import type { Endpoint, MeshService, ServicePort } from '../model/snapshot.js';
 
 /** Endpoint port → the pod-address domains of this service port's endpoints that listen there. */
 export function podAddressDomains(service: MeshService, port: ServicePort): Map<number, string[]> {
   const byPort = new Map<number, string[]>();
-  // Only a service with a policy has routing to follow; others pass through unchanged, as before.
-  if (!service.traffic) return byPort;
+  // Only a service whose policy asks for it: each pod added or removed then changes the port's route table.
+  if (!service.traffic?.podAddressCalls) return byPort;
   for (const endpoint of service.endpoints) {
     const listening = endpointPort(endpoint, port);
     if (listening === undefined) continue;

@@ -19,6 +19,7 @@ kind: TrafficPolicy
 metadata: { name: echo, namespace: shop }
 spec:
   service: echo
+  podAddressCalls: true
   versions:
     v1: { labels: { version: v1 } }
     v2: { labels: { version: v2 } }
