@@ -22,6 +22,7 @@
  * SLUICE_SERVE_PATH_ROUNDS=2 changes of each kind; SLUICE_SERVE_PATH_DIST=1
  * runs the built dist/ instead of the sources.
  */
+import { execFileSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
@@ -271,7 +272,18 @@ function report(size: Size, sourceKind: MeshSourceKind, protocol: XdsProtocol, r
 /** SLUICE_SERVE_PATH_JSON=<file>: every run's figures appended as one JSON line, for comparing runs. */
 function record(entry: unknown): void {
   const file = process.env.SLUICE_SERVE_PATH_JSON;
-  if (file) appendFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), ...(entry as object) })}\n`);
+  if (!file) return;
+  // The commit measured, and whether the tree had uncommitted changes: figures move with the code.
+  const git = (...args: string[]) => {
+    try {
+      return execFileSync('git', args, { encoding: 'utf8' }).trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const commit = git('rev-parse', '--short', 'HEAD');
+  const dirty = (git('status', '--porcelain', '--', 'control-plane') ?? '') !== '';
+  appendFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), commit, dirty, ...(entry as object) })}\n`);
 }
 
 export async function run(): Promise<void> {
