@@ -47,6 +47,8 @@ const targets = {
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A deadline for a race: unref'd, so a finished benchmark does not wait for it to expire before exiting. */
+const deadline = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
 const ms = (value: number) => `${value.toFixed(0)} ms`;
@@ -101,7 +103,7 @@ async function measureChange(kind: string, controlPlane: ServedControlPlane, fle
   const fleetBefore = fleet.pids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
   const started = now();
   await write();
-  const timeout = sleep(120_000).then(() => 'timeout' as const);
+  const timeout = deadline(120_000);
   if ((await Promise.race([everyProxy, timeout])) === 'timeout') debug(`${kind}: not every proxy had the change within 120 s`);
   const cpuAfter = await controlPlane.cpuWhenQuiet();
   const fleetAfter = fleet.pids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
@@ -216,7 +218,7 @@ export async function measureBare(proxies: number, size: number, timeoutMs = 180
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
   const fleet = new ProxyFleet();
   let stage = 'connecting';
-  const timeout = sleep(timeoutMs).then(() => 'timeout' as const);
+  const timeout = deadline(timeoutMs);
   try {
     const measured = (async () => {
       await fleet.connect(proxies, { mode: 'bare', address: `127.0.0.1:${port}` });
@@ -236,7 +238,7 @@ export async function measureBare(proxies: number, size: number, timeoutMs = 180
     if (result === 'timeout') return { incomplete: `${stage} after ${timeoutMs / 1000} s: ${streams.length} streams open, ${acks} answered` };
     return { ms: result };
   } finally {
-    await Promise.race([fleet.close(), sleep(10_000)]);
+    await Promise.race([fleet.close(), deadline(10_000)]);
     server.forceShutdown();
   }
 }
