@@ -89,6 +89,14 @@ function sameNames(a: Set<string> | 'wildcard', b: Set<string> | 'wildcard'): bo
   return true;
 }
 
+/** The request names exactly the held subscription: same size, every name held, and no name twice. */
+function sameAsHeld(state: TypeState, requested: readonly string[]): boolean {
+  if (state.names === 'wildcard') return requested.length === 0 || (requested.length === 1 && requested[0] === '*');
+  if (requested.length !== state.names.size) return false;
+  for (const name of requested) if (!state.names.has(name)) return false;
+  return new Set(requested).size === requested.length;
+}
+
 export class SotwStream extends ProxyStream<DiscoveryRequestMessage> {
   readonly #types = new Map<ResourceKind, TypeState>();
 
@@ -102,8 +110,9 @@ export class SotwStream extends ProxyStream<DiscoveryRequestMessage> {
       this.context.logger.debug({ nodeId: clipForLog(identity.nodeId), typeUrl: clipForLog(request.type_url) }, 'request for a resource type Sluice does not serve; ignored');
       return;
     }
-    const { names, key } = this.#requestedNames(kind, request.resource_names ?? []);
     let state = this.#types.get(kind);
+    // An ACK repeats the whole subscription: when it is the one already held, skip re-checking and re-interning it.
+    const { names, key } = state && sameAsHeld(state, request.resource_names ?? []) ? { names: state.names, key: state.subscriptionKey } : this.#requestedNames(kind, request.resource_names ?? []);
     if (!state) {
       state = { names, subscriptionKey: key, dirty: false, mustRespond: true, sync: { resources: 0 } };
       this.#types.set(kind, state);
