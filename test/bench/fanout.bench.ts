@@ -8,13 +8,13 @@
  *
  * `npm run bench -- fanout` runs N = 100, 1,000, 5,000; SLUICE_FANOUT=100,1000 picks others.
  */
-import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { ControlPlane } from '../../control-plane/pipeline/control-plane.js';
 import { createLogger } from '../../control-plane/log/logger.js';
 import type { ConfigSource, LoadResult } from '../../control-plane/core/config-source.js';
 import { loadFromTexts } from '../../control-plane/sources/yaml-directory.js';
 import { typeUrls } from '../support/ads-client.js';
 import { meshFiles, policyText } from '../support/generated-mesh.js';
+import { measureBare } from './bare-limit.js';
 import { ProxyFleet } from './proxy-fleet.js';
 
 
@@ -92,43 +92,6 @@ async function measureOurs(n: number): Promise<{ p50: number; p99: number; max: 
   return { p50: percentile(times, 50), p99: percentile(times, 99), max: Math.max(...times), allAcked, bytesPerProxy: (after.live - before.live) / n, rssPerProxy: (after.rss - before.rss) / n, responseBytes };
 }
 
-async function measureBare(n: number, size: number): Promise<number> {
-  const server = new Server();
-  const streams: Array<ServerDuplexStream<Buffer, Buffer>> = [];
-  let acks = 0;
-  let onAllAcked: (() => void) | undefined;
-  const passThrough = (value: Buffer) => value;
-  server.addService({ Stream: { path: '/bench.Bare/Stream', requestStream: true, responseStream: true, requestSerialize: passThrough, responseDeserialize: passThrough, requestDeserialize: passThrough, responseSerialize: passThrough } } as never, {
-    Stream: (call: ServerDuplexStream<Buffer, Buffer>) => {
-      let first = true;
-      call.on('data', () => {
-        if (first) {
-          first = false;
-          streams.push(call);
-          call.write(Buffer.from('welcome'));
-          return;
-        }
-        acks++;
-        if (acks === n) onAllAcked?.();
-      });
-      call.on('error', () => undefined);
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  const fleet = new ProxyFleet();
-  await fleet.connect(n, { mode: 'bare', address: `127.0.0.1:${port}` });
-  const armed = await fleet.arm('bare');
-  const payload = Buffer.alloc(size, 7);
-  const allAcked = new Promise<void>((resolve) => (onAllAcked = resolve));
-  const started = now();
-  for (const stream of streams) stream.write(payload);
-  await armed.received;
-  await allAcked;
-  const elapsed = now() - started;
-  await fleet.close();
-  server.forceShutdown();
-  return elapsed;
-}
 
 export async function run(): Promise<void> {
   const sizes = (process.env.SLUICE_FANOUT ?? '100,1000,5000').split(',').map(Number);
@@ -136,7 +99,9 @@ export async function run(): Promise<void> {
   process.stdout.write(`mesh: 100 services × 2 versions; every proxy a sidecar in one scope subscribing CDS, EDS (${300} clusters), LDS, RDS; change: one policy's weights (one RDS push each)\n`);
   for (const n of sizes) {
     const ours = await measureOurs(n);
-    const bare = await measureBare(n, ours.responseBytes);
+    const limit = await measureBare(n, ours.responseBytes);
+    if (!('ms' in limit)) throw new Error(`bare grpc-js limit did not finish: ${limit.incomplete}`);
+    const bare = limit.ms;
     process.stdout.write(
       `N=${n}: received p50 ${ours.p50.toFixed(0)} ms, p99 ${ours.p99.toFixed(0)} ms, max ${ours.max.toFixed(0)} ms; all ACKed at the server ${ours.allAcked.toFixed(0)} ms; ` +
         `memory ${(ours.bytesPerProxy / 1024).toFixed(1)} KB/proxy heap+buffers, ${(ours.rssPerProxy / 1024).toFixed(1)} KB RSS; ` +
