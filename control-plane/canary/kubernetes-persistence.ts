@@ -10,7 +10,6 @@
  */
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { CanaryPhase, CanaryStatus } from '../api/types.js';
-import type { Logger } from '../log/logger.js';
 import type { StatusWriter } from '../sources/kubernetes-status.js';
 import { canaryKey, parseState, type CanaryPersistence } from './persistence.js';
 import type { CanaryState } from './state-machine.js';
@@ -20,8 +19,6 @@ export interface KubernetesPersistenceOptions {
   readonly statusWriter: StatusWriter;
   readonly isLeader: () => boolean;
   readonly namespaces?: readonly string[];
-  readonly identity: string;
-  readonly logger: Logger;
 }
 
 type CanaryObject = { metadata?: { name?: string; namespace?: string; uid?: string }; status?: CanaryStatus };

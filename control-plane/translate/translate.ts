@@ -132,10 +132,11 @@ export class Translator {
     const shared = this.#namespaceResources(snapshot, scope.mode, scope.namespace, options);
     if (scope.mode !== 'sidecar') return shared;
     const ports = inboundPorts(snapshot, scope);
-    const key = `${snapshot.version}|${scope.namespace}|${ports.map((p) => `${p.port}${p.http ? 'h' : 't'}`).join(',')}|${options.validate ? 'v' : ''}`;
+    const portsKey = ports.map((p) => `${p.port}${p.http ? 'h' : 't'}`).join(',');
+    const key = `${snapshot.version}|${scope.namespace}|${portsKey}|${options.validate ? 'v' : ''}`;
     const known = this.#scoped.get(key);
     if (known) return known;
-    const inbound = this.#inboundResources(snapshot.version, ports, options);
+    const inbound = this.#inboundResources(snapshot.version, ports, portsKey, options);
     const result: ScopeResources = {
       listeners: [...shared.listeners, ...inbound.listeners],
       routes: shared.routes,
@@ -215,8 +216,7 @@ export class Translator {
     return copy;
   }
 
-  #inboundResources(snapshotVersion: string, ports: readonly InboundPort[], options: TranslateOptions): { listeners: readonly EnvoyResource[]; clusters: readonly EnvoyResource[]; issues: TranslationIssue[] } {
-    const key = ports.map((p) => `${p.port}${p.http ? 'h' : 't'}`).join(',');
+  #inboundResources(snapshotVersion: string, ports: readonly InboundPort[], key: string, options: TranslateOptions): { listeners: readonly EnvoyResource[]; clusters: readonly EnvoyResource[]; issues: TranslationIssue[] } {
     let entry = this.#inbound.get(key);
     if (!entry) {
       entry = { listener: virtualInboundListener(ports), clusters: inboundClusters(ports.map((p) => p.port)), lastUsed: snapshotVersion };

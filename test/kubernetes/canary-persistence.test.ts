@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesCanaryPersistence } from '../../control-plane/canary/kubernetes-persistence.js';
 import type { CanaryState } from '../../control-plane/canary/state-machine.js';
 import type { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
-import { canary, seedOrders, silent, startFakeCluster, startSource, waitFor, type RunningSource } from './helpers.js';
+import { canary, seedOrders, startFakeCluster, startSource, waitFor, type RunningSource } from './helpers.js';
 
 let fake: FakeKubeApiServer;
 let run: RunningSource;
@@ -18,7 +18,7 @@ beforeAll(async () => {
   seedOrders(fake);
   fake.apply(canary('shop', 'orders', 'orders', 'v1', 'v2'));
   run = await startSource(fake);
-  persistence = new KubernetesCanaryPersistence({ kubeConfig: fake.kubeConfig(), statusWriter: run.source.statusWriter, isLeader: () => true, identity: 'test-replica', logger: silent });
+  persistence = new KubernetesCanaryPersistence({ kubeConfig: fake.kubeConfig(), statusWriter: run.source.statusWriter, isLeader: () => true });
 });
 
 afterAll(async () => {
@@ -50,7 +50,7 @@ describe('canary state in Kubernetes', () => {
   });
 
   it('a follower writes nothing', async () => {
-    const follower = new KubernetesCanaryPersistence({ kubeConfig: fake.kubeConfig(), statusWriter: run.source.statusWriter, isLeader: () => false, identity: 'follower', logger: silent });
+    const follower = new KubernetesCanaryPersistence({ kubeConfig: fake.kubeConfig(), statusWriter: run.source.statusWriter, isLeader: () => false });
     const before = fake.list('v1', 'Event', 'shop').length;
     await follower.recordEvent('shop', 'orders', 'Normal', 'Promoting', 'should not appear');
     expect(fake.list('v1', 'Event', 'shop')).toHaveLength(before);

@@ -72,8 +72,6 @@ async function kubernetesSource(options: ServeOptions): Promise<{ source: Config
     statusWriter: source.statusWriter,
     isLeader: () => elector.isLeader(),
     namespaces: options.namespaces?.split(',').map((n) => n.trim()).filter(Boolean),
-    identity: process.env.POD_NAME ?? 'sluice',
-    logger: logger.child({ component: 'canary' }),
   });
   const { KubernetesAdminAuthenticator } = await import('../../admin/kubernetes-auth.js');
   const adminAuth = new KubernetesAdminAuthenticator(source.kubeConfig, logger.child({ component: 'admin' }));
