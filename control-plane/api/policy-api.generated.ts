@@ -213,6 +213,39 @@ export const policySchemas: Record<PolicyKind, { spec: object; status: object }>
             }
           }
         },
+        "userId": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Where this service's requests carry the user ID. Needed only for sticky splits when no route already names the user ID.",
+          "x-sluice-exactly-one-of": [
+            [
+              "header",
+              "jsonBody"
+            ]
+          ],
+          "properties": {
+            "header": {
+              "type": "string",
+              "minLength": 1,
+              "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$",
+              "description": "Name of the HTTP header (gRPC metadata key) carrying the user ID, e.g. x-user-id."
+            },
+            "jsonBody": {
+              "type": "string",
+              "minLength": 1,
+              "format": "json-pointer",
+              "description": "JSON Pointer (RFC 6901) to the user ID in a JSON request body, e.g. /user/id. HTTP sidecars only."
+            }
+          }
+        },
+        "stickyBy": {
+          "type": "string",
+          "enum": [
+            "userId",
+            "request"
+          ],
+          "description": "How a weighted split chooses a version. userId (the default whenever a user ID is known, from spec.userId or a route's userId match): a request carrying a user ID that ends in two decimal digits goes to the version owning that number (00-99; the first destination owns the lowest numbers), so one user always lands on the same version on every proxy, and as weights move a user changes version at most once. Requests without such an ID are split per request. request: every request is split on its own."
+        },
         "podAddressCalls": {
           "type": "boolean",
           "default": false,
@@ -772,6 +805,23 @@ export interface TrafficPolicySpec {
       weight: number;
     }[];
   }[];
+  /**
+   * Where this service's requests carry the user ID. Needed only for sticky splits when no route already names the user ID.
+   */
+  userId?: {
+    /**
+     * Name of the HTTP header (gRPC metadata key) carrying the user ID, e.g. x-user-id.
+     */
+    header?: string;
+    /**
+     * JSON Pointer (RFC 6901) to the user ID in a JSON request body, e.g. /user/id. HTTP sidecars only.
+     */
+    jsonBody?: string;
+  };
+  /**
+   * How a weighted split chooses a version. userId (the default whenever a user ID is known, from spec.userId or a route's userId match): a request carrying a user ID that ends in two decimal digits goes to the version owning that number (00-99; the first destination owns the lowest numbers), so one user always lands on the same version on every proxy, and as weights move a user changes version at most once. Requests without such an ID are split per request. request: every request is split on its own.
+   */
+  stickyBy?: "userId" | "request";
   /**
    * Also route calls addressed to this service's pods (ip:port), as Spring Cloud callers using Eureka or Nacos make them, by this policy. Off by default because every pod added or removed then re-sends the port's route table to the namespace's sidecars.
    */

@@ -8,7 +8,7 @@
 import type { CanarySpec } from '../api/types.js';
 import type { ModelOverride } from '../model/overrides.js';
 import { serviceHost } from '../model/snapshot.js';
-import { userIdMatchFromSpec } from '../model/traffic-from-policy.js';
+import { userIdMatchFromSpec, userIdSourceFromSpec } from '../model/traffic-from-policy.js';
 import { matchEverything, type Route, type WeightedDestination } from '../model/traffic.js';
 import type { Routing } from './state-machine.js';
 
@@ -42,5 +42,9 @@ export function canaryRoutes(spec: CanarySpec, routing: Routing): Route[] {
 
 /** One `routes` override per canary's service. */
 export function canaryOverrides(routings: Iterable<CanaryRouting>): ModelOverride[] {
-  return [...routings].map(({ namespace, spec, routing }) => ({ kind: 'routes', service: serviceHost(spec.service, namespace), routes: canaryRoutes(spec, routing) }));
+  return [...routings].map(({ namespace, spec, routing }) => {
+    const override: ModelOverride = { kind: 'routes', service: serviceHost(spec.service, namespace), routes: canaryRoutes(spec, routing) };
+    // The cohort's user ID also keeps each user on one version through the weighted steps.
+    return spec.cohort ? { ...override, userIdSources: [userIdSourceFromSpec(spec.cohort)] } : override;
+  });
 }

@@ -185,6 +185,9 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     const traffic = trafficFromPolicy({ kind: 'TrafficPolicy', namespace: object.namespace, name: object.name }, spec);
     trafficOf.set(policy, traffic);
     for (const problem of trafficProblems(versions, traffic)) issue(problem.code, object, problem.path, problem.message);
+    if (spec.stickyBy === 'userId' && !traffic.stickyUsers) {
+      warn(object, ['spec', 'stickyBy'], 'no user ID is known (set spec.userId, or match on userId in a route): splits choose per request until a Canary with a cohort names one');
+    }
     // Legal, but a route below one that matches everything silently never applies.
     const catchAll = traffic.routes.findIndex((route) => matchesEverything(route.match));
     traffic.routes.forEach((route, index) => {

@@ -10,12 +10,18 @@ import { contentHash } from '../lib/canonical-json.js';
 import { deepFreeze } from '../core/source-object.js';
 import { FrozenMap } from '../lib/frozen-map.js';
 import { serviceFingerprint, type Endpoint, type MeshService, type ServiceHost, type Snapshot } from './snapshot.js';
-import type { Route } from './traffic.js';
+import { sameUserIdSource, type Route, type ServiceTraffic, type UserIdSource } from './traffic.js';
 import { validateRoutes } from './validate-traffic.js';
 
 export type ModelOverride =
   /** Serve these routes for the service instead of its policy's (a canary owns its service's routes). */
-  | { readonly kind: 'routes'; readonly service: ServiceHost; readonly routes: readonly Route[] }
+  | {
+      readonly kind: 'routes';
+      readonly service: ServiceHost;
+      readonly routes: readonly Route[];
+      /** Where these routes read user IDs (a canary's cohort): splits become sticky by them too, unless the policy asked for per-request splits. */
+      readonly userIdSources?: readonly UserIdSource[];
+    }
   /** Send this endpoint as not ready (UNHEALTHY in EDS), on the service port whose endpoint port is `port`. */
   | { readonly kind: 'endpoint-not-ready'; readonly service: ServiceHost; readonly address: string; readonly port: number };
 
@@ -23,6 +29,14 @@ export type OverrideResult = { readonly ok: true; readonly snapshot: Snapshot } 
 
 function endpointListens(service: MeshService, endpoint: Endpoint, port: number): boolean {
   return service.ports.some((p) => (endpoint.ports[p.name] ?? (typeof p.targetPort === 'number' ? p.targetPort : undefined)) === port);
+}
+
+/** The service's sticky sources with `extra` added (in order, without repeats). */
+function stickyWith(traffic: ServiceTraffic, extra: readonly UserIdSource[] | undefined): Pick<ServiceTraffic, 'stickyUsers'> {
+  if (!extra?.length || traffic.perRequestSplit) return {};
+  const sources = [...(traffic.stickyUsers ?? [])];
+  for (const source of extra) if (!sources.some((known) => sameUserIdSource(known, source))) sources.push(source);
+  return { stickyUsers: sources };
 }
 
 /**
@@ -45,7 +59,7 @@ export function applyOverrides(snapshot: Snapshot, overrides: readonly ModelOver
         issues.push(...problems);
         continue;
       }
-      changed.set(service.host, { ...service, traffic: { ...service.traffic, routes: override.routes } });
+      changed.set(service.host, { ...service, traffic: { ...service.traffic, routes: override.routes, ...stickyWith(service.traffic, override.userIdSources) } });
     } else {
       const hit = (e: Endpoint) => e.address === override.address && e.ready && endpointListens(service, e, override.port);
       if (!service.endpoints.some(hit)) continue;

@@ -7,7 +7,8 @@ import type { CanarySpec, HeaderMatchSpec, RouteMatchSpec, TrafficPolicySpec, Us
 import type { ObjectReference } from '../core/errors.js';
 import { parseDuration } from '../lib/duration.js';
 import type { HeaderMatch, Milliseconds, PathMatch, RetryPolicy, RouteMatch, ServiceTraffic, StringMatch, UserIdMatch } from './traffic.js';
-import { matchEverything } from './traffic.js';
+import { matchEverything, type Route, type UserIdSource } from './traffic.js';
+import { stickySources } from './sticky-users.js';
 
 /** Retried when a policy gives attempts but no conditions: failures that cannot have reached the application. */
 export const defaultRetryOn: readonly string[] = ['connect-failure', 'refused-stream', 'unavailable', 'cancelled'];
@@ -24,8 +25,12 @@ function stringMatch(spec: { values?: string[]; prefix?: string; regex?: string;
 
 /** A user-ID match as written in a TrafficPolicy route or a Canary's cohort. */
 export function userIdMatchFromSpec(spec: UserIdMatchSpec | NonNullable<CanarySpec['cohort']>): UserIdMatch {
-  const source: UserIdMatch['source'] = spec.header !== undefined ? { kind: 'header', name: spec.header.toLowerCase() } : { kind: 'jsonBody', pointer: spec.jsonBody! };
-  return { source, match: stringMatch(spec) };
+  return { source: userIdSourceFromSpec(spec), match: stringMatch(spec) };
+}
+
+/** Where a request carries the user ID; header names are lower-case, as proxies see them. */
+export function userIdSourceFromSpec(spec: { header?: string; jsonBody?: string }): UserIdSource {
+  return spec.header !== undefined ? { kind: 'header', name: spec.header.toLowerCase() } : { kind: 'jsonBody', pointer: spec.jsonBody! };
 }
 
 function headerMatch(spec: HeaderMatchSpec): HeaderMatch {
@@ -66,13 +71,17 @@ function defined<T extends object>(value: T): T {
 
 export function trafficFromPolicy(policy: ObjectReference, spec: TrafficPolicySpec): ServiceTraffic {
   const od = spec.outlierDetection;
+  const routes: Route[] = (spec.routes ?? []).map((route) => ({
+    name: route.name,
+    match: routeMatchFromSpec(route.match),
+    destinations: route.to.map(({ version, weight }) => ({ version, weight })),
+  }));
+  const sticky = stickySources(spec.stickyBy, spec.userId ? userIdSourceFromSpec(spec.userId) : undefined, routes);
   return defined<ServiceTraffic>({
     policy,
-    routes: (spec.routes ?? []).map((route) => ({
-      name: route.name,
-      match: routeMatchFromSpec(route.match),
-      destinations: route.to.map(({ version, weight }) => ({ version, weight })),
-    })),
+    routes,
+    stickyUsers: sticky.length > 0 ? sticky : undefined,
+    perRequestSplit: spec.stickyBy === 'request' ? true : undefined,
     podAddressCalls: spec.podAddressCalls ? true : undefined,
     timeout: milliseconds(spec.timeout),
     retry: retryFromSpec(spec.retries),

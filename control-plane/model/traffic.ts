@@ -84,6 +84,14 @@ export interface ServiceTraffic {
   readonly policy: ObjectReference;
   /** In order; the first match wins. Without a catch-all, translation adds a default route to the whole service. */
   readonly routes: readonly Route[];
+  /**
+   * Where requests carry the user ID that pins a user to one version of a
+   * weighted split (model/sticky-users.ts), tried in order; absent when splits
+   * choose per request.
+   */
+  readonly stickyUsers?: readonly UserIdSource[];
+  /** The policy asked for per-request splits (`stickyBy: request`): a canary's cohort does not make them sticky either. */
+  readonly perRequestSplit?: true;
   /** Calls addressed to the service's pods (ip:port, client-side discovery) are routed by this policy too. */
   readonly podAddressCalls?: boolean;
   /** Whole-request timeout; undefined leaves the proxy's own default (none on a sidecar). */
@@ -92,6 +100,11 @@ export interface ServiceTraffic {
   readonly retry?: RetryPolicy;
   readonly circuitBreaker?: CircuitBreaker;
   readonly outlierDetection?: OutlierDetection;
+}
+
+/** Two sources are the same place in a request. */
+export function sameUserIdSource(a: UserIdSource, b: UserIdSource): boolean {
+  return a.kind === 'header' ? b.kind === 'header' && a.name === b.name : b.kind === 'jsonBody' && a.pointer === b.pointer;
 }
 
 /** A route that matches every request: routes after it are never used. */

@@ -3,7 +3,7 @@
  * from a header (any proxy) or from the JSON body (Envoy sidecars only, via
  * the json_to_metadata filter and a dynamic-metadata match).
  */
-import type { HeaderMatch, RouteMatch, StringMatch } from '../model/traffic.js';
+import type { HeaderMatch, RouteMatch, StringMatch, UserIdMatch } from '../model/traffic.js';
 import type { EnvoyJsonTypes } from '../envoy/envoy-types.js';
 import type { ProxyMode } from './proxy-scope.js';
 
@@ -58,17 +58,22 @@ export function routeMatch(spec: RouteMatch, mode: ProxyMode): MatchResult {
   if (path.kind === 'exact') match.path = path.value;
   else if (path.kind === 'regex') match.safe_regex = { regex: path.pattern };
   else match.prefix = path.value;
+  if (spec.headers.length > 0) match.headers = spec.headers.map((header) => headerMatcher(header, mode));
+  return spec.userId ? withUserIdCondition(match, spec.userId, mode) : { match };
+}
 
-  const headers = spec.headers.map((header) => headerMatcher(header, mode));
-  const userId = spec.userId;
-  if (userId?.source.kind === 'header') {
-    headers.push(headerStringMatcher(userId.source.name, stringMatcher(userId.match), mode));
-  } else if (userId?.source.kind === 'jsonBody') {
-    if (mode === 'proxyless') {
-      return { unsupported: `user ID from the JSON body (${userId.source.pointer}) needs an Envoy sidecar; gRPC clients cannot read request bodies for routing, so this route is left out for proxyless clients` };
-    }
-    match.dynamic_metadata = [{ filter: userIdMetadataNamespace, path: [{ key: userId.source.pointer }], value: { string_match: stringMatcher(userId.match) } }];
+/**
+ * `match` with one more condition: the user ID matches. From a header any
+ * proxy can check it; from the JSON body only an Envoy sidecar can (its
+ * json_to_metadata filter lifted the ID into dynamic metadata).
+ */
+export function withUserIdCondition(match: RouteMatchJson, userId: UserIdMatch, mode: ProxyMode): MatchResult {
+  if (userId.source.kind === 'header') {
+    return { match: { ...match, headers: [...(match.headers ?? []), headerStringMatcher(userId.source.name, stringMatcher(userId.match), mode)] } };
   }
-  if (headers.length > 0) match.headers = headers;
-  return { match };
+  if (mode === 'proxyless') {
+    return { unsupported: `user ID from the JSON body (${userId.source.pointer}) needs an Envoy sidecar; gRPC clients cannot read request bodies for routing, so this route is left out for proxyless clients` };
+  }
+  const condition = { filter: userIdMetadataNamespace, path: [{ key: userId.source.pointer }], value: { string_match: stringMatcher(userId.match) } };
+  return { match: { ...match, dynamic_metadata: [...(match.dynamic_metadata ?? []), condition] } };
 }

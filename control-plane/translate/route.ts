@@ -17,6 +17,7 @@ type RouteJson = EnvoyJsonTypes['envoy.config.route.v3.Route'];
 export type VirtualHostJson = EnvoyJsonTypes['envoy.config.route.v3.VirtualHost'];
 import { jsonBodyEnabled } from './json-body.js';
 import { routeMatch } from './route-match.js';
+import { stickyRoutes } from './sticky-routes.js';
 
 /** gRPC clients retry only on gRPC status codes (gRFC A44). */
 const grpcRetryConditions = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
@@ -94,6 +95,7 @@ export function virtualHost(service: MeshService, port: ServicePort, callerNames
   const routes: RouteJson[] = [];
   const jsonPointers: string[] = [];
   let caughtAll = false;
+  const unreadableWarnings = new Set<string>();
   for (const route of service.traffic?.routes ?? []) {
     if (caughtAll) {
       issues.push({ severity: 'warning', object: policyName(service), message: `route "${route.name}" comes after a route that matches everything and is never used` });
@@ -105,9 +107,18 @@ export function virtualHost(service: MeshService, port: ServicePort, callerNames
       continue;
     }
     if (route.match.userId?.source.kind === 'jsonBody') jsonPointers.push(route.match.userId.source.pointer);
+    const sticky = stickyRoutes(route, result.match, service.traffic?.stickyUsers ?? [], mode);
+    for (const stickyRoute of sticky.routes) {
+      routes.push({ name: stickyRoute.name, match: stickyRoute.match, route: withPolicy({ cluster: outboundClusterName(port.port, service.host, stickyRoute.version) }, service, mode, retry) });
+    }
+    for (const source of sticky.readBody) jsonPointers.push(source);
+    for (const source of sticky.unreadable) {
+      if (source.kind === 'jsonBody') unreadableWarnings.add(`sticky splits by the JSON-body user ID (${source.pointer}) need an Envoy sidecar; gRPC clients split those requests per request`);
+    }
     routes.push({ name: route.name, match: result.match, route: withPolicy(weightedAction(service, port, route.destinations), service, mode, retry) });
     caughtAll = matchesEverything(route.match);
   }
+  for (const message of unreadableWarnings) issues.push({ severity: 'warning', object: policyName(service), message });
   if (!caughtAll) {
     routes.push({ name: 'default', match: { prefix: '/' }, route: withPolicy({ cluster: outboundClusterName(port.port, service.host) }, service, mode, retry) });
   }

@@ -137,6 +137,45 @@ describe.each(clientKinds)('$name through sluice serve', (kind) => {
     }
   });
 
+  test('keeps each user on one version (sticky by user ID), and moves users only forward as a canary grows 10 → 30 → 60 %', async () => {
+    const c = await client();
+    const versionOf = async (user: string, calls = 1): Promise<string> => {
+      const counts = await c.tally(calls, { metadata: { 'x-user-id': user } });
+      return Object.keys(counts).length === 1 && (counts.v1 === calls || counts.v2 === calls) ? Object.keys(counts)[0]! : JSON.stringify(counts);
+    };
+    // Users u-4200 … u-4299: their last two digits are their numbers 00–99.
+    const users = Array.from({ length: 100 }, (_, n) => `u-42${String(n).padStart(2, '0')}`);
+    await running.config.write('policy.yaml', policy([50, 50]));
+    await pollWithCalls(c, () => versionOf('u-4250'), (v) => v === 'v2', 8000);
+    // 50/50: 50 calls of one user all land on one version — the one its number says (v1 owns 00–49).
+    for (const user of ['u-1007', 'u-1093', 'u-4249', 'u-4250']) {
+      const expected = Number(user.slice(-2)) < 50 ? 'v1' : 'v2';
+      expect(await versionOf(user, 50), user).toBe(expected);
+    }
+    // Requests without a user ID are still split per request.
+    const anonymous = await c.tally(200);
+    expect(anonymous.v1, JSON.stringify(anonymous)).toBeGreaterThan(50);
+    expect(anonymous.v2, JSON.stringify(anonymous)).toBeGreaterThan(50);
+
+    const history = new Map<string, string[]>(users.map((u) => [u, []]));
+    for (const canary of [10, 30, 60]) {
+      await running.config.write('policy.yaml', policy([100 - canary, canary]));
+      // Wait for the step: the boundary users are on either side of it (each differs from the previous step).
+      const [lastStable, firstCanary] = [users[99 - canary]!, users[100 - canary]!];
+      await pollWithCalls(c, async () => [await versionOf(lastStable), await versionOf(firstCanary)].join(), (v) => v === 'v1,v2', 8000);
+      for (const user of users) history.get(user)!.push(await versionOf(user));
+      const onCanary = users.filter((u) => history.get(u)!.at(-1) === 'v2').length;
+      expect(onCanary, `${canary}% step`).toBe(canary);
+    }
+    // No user went back from v2 to v1 between steps.
+    const movedBack = users.filter((u) => history.get(u)!.join(',').includes('v2,v1'));
+    expect(movedBack).toEqual([]);
+    expect(history.get('u-4295')).toEqual(['v2', 'v2', 'v2']);
+    expect(history.get('u-4275')).toEqual(['v1', 'v2', 'v2']);
+    expect(history.get('u-4245')).toEqual(['v1', 'v1', 'v2']);
+    expect(history.get('u-4205')).toEqual(['v1', 'v1', 'v1']);
+  });
+
   test('a weight edit on disk reaches a busy client quickly', async () => {
     const c = await client();
     await c.tally(20);
