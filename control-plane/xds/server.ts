@@ -15,6 +15,7 @@ import type { ConnectionRegistry } from './connections.js';
 import { DeltaStream, type DeltaDiscoveryRequestMessage } from './delta-stream.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import { SotwStream, type DiscoveryRequestMessage } from './sotw-stream.js';
+import { discoveryRequestDecoder } from './discovery-request.js';
 import type { StreamContext } from './stream-context.js';
 import { checkStreamCount, defaultXdsLimits, endWithStatus, XdsStreamRefusal, type XdsLimits } from './stream-limits.js';
 
@@ -71,7 +72,7 @@ function adsDefinition(): ServiceDefinition {
       path: `/${adsService}/StreamAggregatedResources`,
       requestStream: true,
       responseStream: true,
-      requestDeserialize: decoder('envoy.service.discovery.v3.DiscoveryRequest'),
+      requestDeserialize: discoveryRequestDecoder(lookupEnvoyType('envoy.service.discovery.v3.DiscoveryRequest')),
       responseSerialize: passThrough,
       requestSerialize: passThrough,
       responseDeserialize: (bytes: Buffer) => bytes,

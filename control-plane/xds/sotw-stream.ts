@@ -19,18 +19,14 @@ import { ProxyStream } from './proxy-stream.js';
 import type { StreamContext } from './stream-context.js';
 import { checkResourceName, checkSubscriptionCount, clipForLog, maxNackMessageLength } from './stream-limits.js';
 
-export interface DiscoveryRequestMessage {
-  version_info?: string;
-  node?: unknown;
-  resource_names?: string[];
-  type_url?: string;
-  response_nonce?: string;
-  error_detail?: { code?: number; message?: string } | null;
-}
+import type { DiscoveryRequestMessage } from './discovery-request.js';
+export type { DiscoveryRequestMessage };
 
 interface TypeState {
   names: Set<string> | 'wildcard';
   subscriptionKey: string;
+  /** The encoded names of the request that set `names` (shared by streams with the same subscription): an ACK repeating them is recognised by its bytes. */
+  namesBytes?: Uint8Array;
   /** The response in flight (its nonce is its version), if any. */
   inFlight?: string;
   sentVersion?: string;
@@ -89,6 +85,22 @@ function sameNames(a: Set<string> | 'wildcard', b: Set<string> | 'wildcard'): bo
   return true;
 }
 
+/** Encoded subscriptions, shared like the Sets (a scope's sidecars send the same bytes). */
+const internedNamesBytes = new Map<string, WeakRef<Uint8Array>>();
+const forgetNamesBytes = new FinalizationRegistry<string>((key) => {
+  if (internedNamesBytes.get(key)?.deref() === undefined) internedNamesBytes.delete(key);
+});
+
+function internNamesBytes(key: string, bytes: Uint8Array): Uint8Array {
+  const held = internedNamesBytes.get(key)?.deref();
+  if (held && Buffer.compare(held, bytes) === 0) return held;
+  // A copy: the request's bytes are a view into the whole received message.
+  const copy = Uint8Array.prototype.slice.call(bytes);
+  internedNamesBytes.set(key, new WeakRef(copy));
+  forgetNamesBytes.register(copy, key);
+  return copy;
+}
+
 /** The request names exactly the held subscription: same size, every name held, and no name twice. */
 function sameAsHeld(state: TypeState, requested: readonly string[]): boolean {
   if (state.names === 'wildcard') return requested.length === 0 || (requested.length === 1 && requested[0] === '*');
@@ -111,8 +123,12 @@ export class SotwStream extends ProxyStream<DiscoveryRequestMessage> {
       return;
     }
     let state = this.#types.get(kind);
-    // An ACK repeats the whole subscription: when it is the one already held, skip re-checking and re-interning it.
-    const { names, key } = state && sameAsHeld(state, request.resource_names ?? []) ? { names: state.names, key: state.subscriptionKey } : this.#requestedNames(kind, request.resource_names ?? []);
+    // An ACK repeats the whole subscription: when it is the one already held — byte for byte, or else name for name —
+    // skip decoding, re-checking and re-interning it.
+    const bytes = request.resourceNamesBytes;
+    const sameBytes = state?.namesBytes !== undefined && bytes !== undefined && Buffer.compare(state.namesBytes, bytes) === 0;
+    const { names, key } =
+      state && (sameBytes || sameAsHeld(state, request.resource_names ?? [])) ? { names: state.names, key: state.subscriptionKey } : this.#requestedNames(kind, request.resource_names ?? []);
     if (!state) {
       state = { names, subscriptionKey: key, dirty: false, mustRespond: true, sync: { resources: 0 } };
       this.#types.set(kind, state);
@@ -145,6 +161,7 @@ export class SotwStream extends ProxyStream<DiscoveryRequestMessage> {
         state.mustRespond = true;
       }
     }
+    if (bytes !== undefined && !sameBytes) state.namesBytes = internNamesBytes(state.subscriptionKey, bytes);
     this.#send(kind, state);
   }
 

@@ -117,6 +117,11 @@ export class ServedControlPlane {
     }
   }
 
+  /** With SLUICE_SERVE_PATH_CPU_PROF set, starts or ends (and writes) a CPU profile of the changes (serve-path-gc-preload.ts). */
+  toggleCpuProfile(): void {
+    if (process.env.SLUICE_SERVE_PATH_CPU_PROF) this.child.kill('SIGWINCH');
+  }
+
   cpuSeconds(): number {
     return processCpuSeconds(this.pid);
   }

@@ -163,6 +163,7 @@ async function measureServePath(size: Size, sourceKind: MeshSourceKind, protocol
     debug(`synced in ${connectMs.toFixed(0)} ms`);
 
     const changes: ChangeResult[] = [];
+    controlPlane.toggleCpuProfile();
     for (let round = 0; round < rounds; round++) {
       // A different service each round, in a different namespace as the rounds go on.
       const policyService = (7 + round * 13) % size.services;
@@ -180,6 +181,7 @@ async function measureServePath(size: Size, sourceKind: MeshSourceKind, protocol
       );
       debug(`round ${round}: endpoint add done`);
     }
+    controlPlane.toggleCpuProfile();
     const afterPushes = await controlPlane.memory();
     return { connectMs, baseline, synced, afterPushes, idleCpuPerSecond, changes };
   } finally {
