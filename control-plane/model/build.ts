@@ -3,6 +3,7 @@
  * and runs every cross-object check. The only place manifests are read. All problems are collected (not just the first); if there is any,
  * no snapshot is produced and the caller keeps serving the last good one.
  */
+import { isIP } from 'node:net';
 import type { ConfigIssue, ConfigErrorCode, ObjectReference } from '../core/errors.js';
 import type { CanarySpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/types.js';
 import { deepFreeze, formatFieldPath, type FieldPath, type SourceObject } from '../core/source-object.js';
@@ -236,6 +237,7 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     const ports = servicePorts(svc);
     const selector = (((svc.manifest as Manifest).spec ?? {}) as { selector?: Record<string, string> }).selector ?? {};
     const endpoints = endpointsOf(svc, ports, selector);
+    const clusterIPs = serviceClusterIPs(svc);
     const policy = policyByService.get(`${svc.namespace}/${svc.name}`);
     if (policy) {
       // A policy applies to HTTP and gRPC ports only; anything else is passed through as TCP.
@@ -261,6 +263,7 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
       name: svc.name,
       namespace: svc.namespace,
       ports,
+      ...(clusterIPs.length > 0 ? { clusterIPs } : {}),
       selector,
       endpoints,
       versions: new FrozenMap(versions),
@@ -302,4 +305,15 @@ export function evaluateLoad(load: { objects: readonly SourceObject[]; ignored: 
   };
   const extra = built.ok ? [] : built.issues.filter((issue) => !consequential(issue));
   return { ok: false, issues: [...load.issues, ...extra] };
+}
+
+/**
+ * A Service's virtual IPs: spec.clusterIPs (dual stack), else spec.clusterIP.
+ * `None` marks a headless service (callers reach pods directly) and gets none;
+ * so does an address that is not an IP (the schema does not check it).
+ */
+function serviceClusterIPs(svc: SourceObject): string[] {
+  const spec = ((svc.manifest as Manifest).spec ?? {}) as { clusterIP?: unknown; clusterIPs?: unknown };
+  const listed = Array.isArray(spec.clusterIPs) ? spec.clusterIPs : spec.clusterIP !== undefined ? [spec.clusterIP] : [];
+  return [...new Set(listed.filter((ip): ip is string => typeof ip === 'string' && isIP(ip) !== 0))];
 }

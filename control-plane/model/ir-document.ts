@@ -15,6 +15,7 @@ export interface IrServiceDocument {
   readonly name: string;
   readonly namespace: string;
   readonly ports: readonly ServicePort[];
+  readonly clusterIPs?: readonly string[];
   readonly selector?: Readonly<Record<string, string>>;
   readonly endpoints: readonly Endpoint[];
   /** Version name → the labels that select its endpoints. */
@@ -33,6 +34,7 @@ export function irDocumentOf(snapshot: Snapshot): IrDocument {
       name: service.name,
       namespace: service.namespace,
       ports: service.ports,
+      ...(service.clusterIPs ? { clusterIPs: service.clusterIPs } : {}),
       selector: service.selector,
       endpoints: service.endpoints,
       versions: Object.fromEntries([...service.versions.values()].map((v) => [v.name, v.labels])),
@@ -56,6 +58,7 @@ export function snapshotFromIrDocument(document: IrDocument): Snapshot {
       name: entry.name,
       namespace: entry.namespace,
       ports: entry.ports,
+      ...(entry.clusterIPs?.length ? { clusterIPs: entry.clusterIPs } : {}),
       selector: entry.selector ?? {},
       endpoints,
       versions: new FrozenMap(versions),

@@ -69,6 +69,13 @@ export interface MeshService {
   readonly name: string;
   readonly namespace: string;
   readonly ports: readonly ServicePort[];
+  /**
+   * The service's virtual IPs (spec.clusterIPs / clusterIP), when it has any:
+   * a sidecar then gets a listener of the service's own for calls to them
+   * (translate/listener.ts). Absent for headless services and manifests that
+   * name none.
+   */
+  readonly clusterIPs?: readonly string[];
   readonly selector: Readonly<Record<string, string>>;
   /** Every endpoint of the service, sorted by address. */
   readonly endpoints: readonly Endpoint[];
@@ -80,7 +87,7 @@ export interface MeshService {
 
 /** The fingerprint of a service from its content (build and overrides use the same rule). */
 export function serviceFingerprint(service: Omit<MeshService, 'fingerprint'>): string {
-  return contentHash([service.name, service.namespace, service.ports, service.selector, service.endpoints, [...service.versions.values()].map((v) => [v.name, v.labels]), service.traffic ?? null]);
+  return contentHash([service.name, service.namespace, service.ports, service.clusterIPs ?? null, service.selector, service.endpoints, [...service.versions.values()].map((v) => [v.name, v.labels]), service.traffic ?? null]);
 }
 
 export interface NamespaceInfo {

@@ -5,14 +5,19 @@
  * outbound connection to 15001 and every inbound one to 15006:
  *   - `virtualOutbound` (0.0.0.0:15001, use_original_dst) hands each connection
  *     to the listener of its original destination port, or passes it through;
- *   - one `0.0.0.0_<port>` listener per HTTP service port (bind_to_port false),
- *     whose HttpConnectionManager takes route configuration `<port>` over RDS,
- *     so every service on that port is one virtual host of one route table;
+ *   - a service with a virtual IP (ClusterIP) gets its own `<ip>_<port>`
+ *     listener per HTTP port (bind_to_port false), whose HttpConnectionManager
+ *     takes route configuration `<host>:<port>` over RDS, holding that service
+ *     alone: a policy edit then re-sends one small route table, not one that
+ *     holds the whole mesh (at 5,000 pods a port's table was 245 KB per proxy);
+ *   - one `0.0.0.0_<port>` listener per remaining HTTP port, whose route
+ *     configuration `<port>` holds the services without a virtual IP
+ *     (headless, or manifests naming none) and calls to pod addresses
+ *     (`podAddressCalls`), one virtual host each;
  *   - `virtualInbound` (0.0.0.0:15006) with a filter chain per port the
  *     workload serves, to the application on 127.0.0.1.
- * One listener per port, rather than per service, keeps the listener count
- * at the number of distinct ports (a handful) whatever the mesh size, and a
- * policy edit changes only RDS, which Envoy applies without draining.
+ * Listeners change only when services come or go; a policy edit changes only
+ * RDS, which Envoy applies without draining.
  *
  * Proxyless gRPC clients get one API listener per service port, named as the
  * target they dial: `xds:///orders.shop.svc.cluster.local:8080`.
@@ -57,13 +62,25 @@ export function virtualOutboundListener(): EnvoyResource<ListenerJson> {
 }
 
 export function outboundHttpListener(port: number, jsonPointers: readonly string[]): EnvoyResource<ListenerJson> {
-  const name = `0.0.0.0_${port}`;
+  return httpListener(`0.0.0.0_${port}`, address(port), String(port), jsonPointers);
+}
+
+/**
+ * A service's own listener on one of its virtual IPs: connections whose
+ * original destination is that IP and port are handed to it (an exact
+ * address beats 0.0.0.0), and its route table holds only that service.
+ */
+export function serviceHttpListener(ip: string, port: number, routeConfigName: string, jsonPointers: readonly string[]): EnvoyResource<ListenerJson> {
+  return httpListener(`${ip}_${port}`, { socket_address: { address: ip, port_value: port } }, routeConfigName, jsonPointers);
+}
+
+function httpListener(name: string, listenerAddress: AddressJson, routeConfigName: string, jsonPointers: readonly string[]): EnvoyResource<ListenerJson> {
   const httpFilters = jsonPointers.length > 0 ? [jsonToMetadataFilter(jsonPointers), routerFilter] : [routerFilter];
   return {
     name,
     body: {
       name,
-      address: address(port),
+      address: listenerAddress,
       bind_to_port: false,
       traffic_direction: 'OUTBOUND',
       filter_chains: [
@@ -74,7 +91,7 @@ export function outboundHttpListener(port: number, jsonPointers: readonly string
               typed_config: typedAny(hcmType, {
                 stat_prefix: `outbound_${name}`,
                 codec_type: 'AUTO',
-                rds: { config_source: adsConfigSource, route_config_name: String(port) },
+                rds: { config_source: adsConfigSource, route_config_name: routeConfigName },
                 http_filters: httpFilters,
               }),
             },

@@ -13,7 +13,7 @@ import { checkValidateRules, type RuleViolation } from '../envoy/validate-rules.
 import type { MeshService, Snapshot } from '../model/snapshot.js';
 import { inboundClusters, isHttpPort, outboundClusters, passthroughClusters } from './cluster.js';
 import { serviceLoadAssignments } from './endpoint.js';
-import { outboundHttpListener, proxylessApiListener, virtualInboundListener, virtualOutboundListener, type InboundPort } from './listener.js';
+import { outboundHttpListener, proxylessApiListener, serviceHttpListener, virtualInboundListener, virtualOutboundListener, type InboundPort } from './listener.js';
 import type { ProxyMode, ProxyScope } from './proxy-scope.js';
 import { envoyTypeOfKind, type EnvoyJson, type EnvoyResource, type ResourceKind, type ScopeResources, type TranslationIssue } from './resources.js';
 import { podAddressDomains } from './pod-address.js';
@@ -61,7 +61,19 @@ function translateService(service: MeshService, mode: ProxyMode, callerNamespace
   for (const port of service.ports) {
     if (!isHttpPort(port)) continue;
     const podDomains = podAddressDomains(service, port);
-    if (mode === 'sidecar') {
+    if (mode === 'sidecar' && service.clusterIPs?.length) {
+      // The service's own listener per virtual IP, and its own route table: any Host reaching that IP is this service.
+      const result = virtualHost(service, port, callerNamespace, mode, issues);
+      const routeName = `${service.host}:${port.port}`;
+      const own: VirtualHostJson = { ...result.virtualHost, domains: ['*'] };
+      routes.push({ name: routeName, body: { name: routeName, virtual_hosts: [own], validate_clusters: false } });
+      for (const ip of service.clusterIPs) listeners.push(serviceHttpListener(ip, port.port, routeName, result.jsonPointers));
+      // Calls to its pods' addresses (podAddressCalls) still arrive on the port's listener.
+      for (const [listening, domains] of podDomains) {
+        const host = { ...result.virtualHost, name: `${service.host}:${port.port}@${listening}`, domains };
+        virtualHosts.push({ port: listening, virtualHost: host, jsonPointers: result.jsonPointers, podDomains: domains });
+      }
+    } else if (mode === 'sidecar') {
       // Calls to a pod on the service port share the service's virtual host; on another port they get their own.
       const samePort = podDomains.get(port.port) ?? [];
       const result = virtualHost(service, port, callerNamespace, mode, issues, samePort);
@@ -165,9 +177,11 @@ export class Translator {
       clusters.push(...pieces.clusters);
       endpoints.push(...pieces.endpoints);
       for (const listener of pieces.listeners) {
-        // Proxyless: a pod's address names one listener; with two services selecting the pod, the first keeps it.
+        // A pod's address (proxyless) or a virtual IP names one listener; with two services claiming it, the first keeps it.
         if (listenerNames.has(listener.name)) {
-          issues.push({ severity: 'warning', object: `listener ${listener.name}`, message: `pod address ${listener.name} already routes to ${listenerNames.get(listener.name)} (two services select the same pod); calls to it follow that service's policy` });
+          const what = mode === 'proxyless' ? `pod address ${listener.name}` : `address ${listener.name.replace(/_(\d+)$/, ':$1')}`;
+          const why = mode === 'proxyless' ? 'two services select the same pod' : 'two services claim it';
+          issues.push({ severity: 'warning', object: `listener ${listener.name}`, message: `${what} already routes to ${listenerNames.get(listener.name)} (${why}); calls to it follow that service's policy` });
           continue;
         }
         listenerNames.set(listener.name, service.host);

@@ -70,7 +70,9 @@ function parseSizes(text: string): Size[] {
 function shapeOf(size: Size): MeshShape {
   const podsPerService = size.proxies / size.services;
   if (podsPerService % 2 !== 0) throw new Error(`N/S = ${podsPerService} must be even (two versions per service)`);
-  return { services: size.services, versions: 2, endpointsPerVersion: podsPerService / 2, namespaces: size.namespaces };
+  // Services read from a cluster have ClusterIPs; SLUICE_SERVE_PATH_CLUSTER_IPS=0 measures a mesh without (one shared route table per port).
+  const clusterIPs = process.env.SLUICE_SERVE_PATH_CLUSTER_IPS !== '0';
+  return { services: size.services, versions: 2, endpointsPerVersion: podsPerService / 2, namespaces: size.namespaces, clusterIPs };
 }
 
 function sidecarsOf(shape: MeshShape): SidecarIdentity[] {

@@ -13,6 +13,13 @@ export interface MeshShape {
   versions: number;
   endpointsPerVersion: number;
   namespaces: number;
+  /** Give every Service a ClusterIP (10.96.x.y), as Services read from a cluster have: each then gets its own sidecar listener. */
+  clusterIPs?: boolean;
+}
+
+/** Service `i`'s ClusterIP when the shape has them. */
+export function clusterIPOf(i: number): string {
+  return `10.96.${(i >> 8) & 255}.${(i & 255) + 1}`;
 }
 
 export function serviceName(i: number): string {
@@ -90,7 +97,7 @@ export function serviceFileText(i: number, shape: MeshShape, extraEndpoints = 0)
 kind: Service
 metadata: { name: ${name}, namespace: ${ns} }
 spec:
-  selector: { app: ${name} }
+  selector: { app: ${name} }${shape.clusterIPs ? `\n  clusterIP: ${clusterIPOf(i)}` : ''}
   ports: [{ name: http, port: 8080 }]
 `];
   const endpoints: string[] = [];
