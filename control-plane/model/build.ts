@@ -4,10 +4,11 @@
  * no snapshot is produced and the caller keeps serving the last good one.
  */
 import type { ConfigIssue, ConfigErrorCode, ObjectReference } from '../core/errors.js';
-import type { CanarySpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/types.js';
+import type { CanarySpec, TelemetryConfigSpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/types.js';
 import { deepFreeze, formatFieldPath, type FieldPath, type SourceObject } from '../core/source-object.js';
 import { contentHash } from '../lib/canonical-json.js';
 import { FrozenMap } from '../lib/frozen-map.js';
+import { defaultProxyTelemetry, meshConfigNamespace, resolveTelemetry, type MeshTelemetry, type ProxyTelemetry } from './telemetry.js';
 import { trafficFromPolicy } from './traffic-from-policy.js';
 import { matchesEverything, type ServiceTraffic } from './traffic.js';
 import { trafficProblems } from './validate-traffic.js';
@@ -226,6 +227,26 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     else canaryByService.set(serviceKey, canary);
   }
 
+  // TelemetryConfigs: one per namespace; the mesh-wide one first, since every namespace's is resolved over it.
+  const telemetryConfigs = new Map<string, SourceObject>();
+  for (const object of byKind('TelemetryConfig')) {
+    const other = telemetryConfigs.get(object.namespace);
+    if (other) issue('duplicate-telemetry-config', object, ['metadata', 'name'], `namespace ${object.namespace} already has TelemetryConfig ${other.name}; a namespace takes one`);
+    else telemetryConfigs.set(object.namespace, object);
+  }
+  const telemetrySpec = (object: SourceObject) => ((object.manifest as Manifest).spec ?? {}) as TelemetryConfigSpec;
+  const meshObject = telemetryConfigs.get(meshConfigNamespace);
+  const meshResolved = meshObject ? resolveTelemetry(telemetrySpec(meshObject), defaultProxyTelemetry, {}) : { telemetry: defaultProxyTelemetry, tracingSpec: {}, problems: [] };
+  for (const problem of meshResolved.problems) issue('telemetry-config', meshObject!, problem.path, problem.message);
+  const namespaceTelemetry = new Map<string, ProxyTelemetry>();
+  for (const [namespace, object] of [...telemetryConfigs].sort(([a], [b]) => a.localeCompare(b))) {
+    if (namespace === meshConfigNamespace) continue;
+    const resolved = resolveTelemetry(telemetrySpec(object), meshResolved.telemetry, meshResolved.tracingSpec);
+    for (const problem of resolved.problems) issue('telemetry-config', object, problem.path, problem.message);
+    namespaceTelemetry.set(namespace, resolved.telemetry);
+  }
+  const telemetry: MeshTelemetry = { mesh: meshResolved.telemetry, namespaces: new FrozenMap(namespaceTelemetry) };
+
   if (issues.length > 0) return { ok: false, issues };
 
   const services = new Map<string, MeshService>();
@@ -274,6 +295,7 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     trafficPolicies: [...policyByService.values()],
     canaries: [...canaryByService.values()],
     workloadEntries,
+    telemetry,
     counts,
     ignored,
     warnings,

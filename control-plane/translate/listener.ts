@@ -18,7 +18,9 @@
  * target they dial: `xds:///orders.shop.svc.cluster.local:8080`.
  */
 import { inboundClusterName, inboundPassthroughClusterName, passthroughClusterName } from './cluster-names.js';
+import { hcmTelemetry } from './access-log.js';
 import { jsonToMetadataFilter } from './json-body.js';
+import type { ProxyTelemetry } from '../model/telemetry.js';
 import { typedAny, type EnvoyJsonTypes, type ListenerJson } from '../envoy/envoy-types.js';
 import { adsConfigSource, type EnvoyResource } from './resources.js';
 
@@ -56,7 +58,8 @@ export function virtualOutboundListener(): EnvoyResource<ListenerJson> {
   };
 }
 
-export function outboundHttpListener(port: number, jsonPointers: readonly string[]): EnvoyResource<ListenerJson> {
+/** `telemetry` adds the namespace's access log and tracer (access-log.ts, tracing.ts). */
+export function outboundHttpListener(port: number, jsonPointers: readonly string[], telemetry?: ProxyTelemetry): EnvoyResource<ListenerJson> {
   const name = `0.0.0.0_${port}`;
   const httpFilters = jsonPointers.length > 0 ? [jsonToMetadataFilter(jsonPointers), routerFilter] : [routerFilter];
   return {
@@ -76,6 +79,7 @@ export function outboundHttpListener(port: number, jsonPointers: readonly string
                 codec_type: 'AUTO',
                 rds: { config_source: adsConfigSource, route_config_name: String(port) },
                 http_filters: httpFilters,
+                ...hcmTelemetry(telemetry, 'outbound'),
               }),
             },
           ],
@@ -90,7 +94,7 @@ export interface InboundPort {
   readonly http: boolean;
 }
 
-export function virtualInboundListener(ports: readonly InboundPort[]): EnvoyResource<ListenerJson> {
+export function virtualInboundListener(ports: readonly InboundPort[], telemetry?: ProxyTelemetry): EnvoyResource<ListenerJson> {
   const chains = ports.map(({ port, http }) => {
     const cluster = inboundClusterName(port);
     const filter = http
@@ -104,6 +108,7 @@ export function virtualInboundListener(ports: readonly InboundPort[]): EnvoyReso
               virtual_hosts: [{ name: cluster, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: '0s' } }] }],
             },
             http_filters: [routerFilter],
+            ...hcmTelemetry(telemetry, 'inbound'),
           }),
         }
       : tcpProxy(`inbound_${port}`, cluster);

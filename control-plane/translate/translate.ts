@@ -10,6 +10,8 @@
  * re-encoding them.
  */
 import { checkValidateRules, type RuleViolation } from '../envoy/validate-rules.js';
+import { canonicalJson } from '../lib/canonical-json.js';
+import { telemetryOf, type ProxyTelemetry } from '../model/telemetry.js';
 import type { MeshService, Snapshot } from '../model/snapshot.js';
 import { inboundClusters, isHttpPort, outboundClusters, passthroughClusters } from './cluster.js';
 import { serviceLoadAssignments } from './endpoint.js';
@@ -18,6 +20,7 @@ import type { ProxyMode, ProxyScope } from './proxy-scope.js';
 import { envoyTypeOfKind, type EnvoyJson, type EnvoyResource, type ResourceKind, type ScopeResources, type TranslationIssue } from './resources.js';
 import { podAddressDomains } from './pod-address.js';
 import { passthroughVirtualHost, routeTable, virtualHost, type VirtualHostJson } from './route.js';
+import { tracingCluster } from './tracing.js';
 
 export interface TranslateOptions {
   /**
@@ -136,7 +139,8 @@ export class Translator {
     const key = `${snapshot.version}|${scope.namespace}|${portsKey}|${options.validate ? 'v' : ''}`;
     const known = this.#scoped.get(key);
     if (known) return known;
-    const inbound = this.#inboundResources(snapshot.version, ports, portsKey, options);
+    const telemetry = telemetryOf(snapshot.telemetry, scope.namespace);
+    const inbound = this.#inboundResources(snapshot.version, ports, `${portsKey}|${canonicalJson(telemetry)}`, options, telemetry);
     const result: ScopeResources = {
       listeners: [...shared.listeners, ...inbound.listeners],
       routes: shared.routes,
@@ -159,6 +163,9 @@ export class Translator {
     const issues: TranslationIssue[] = [];
     const portHosts = new Map<number, { virtualHosts: VirtualHostJson[]; jsonPointers: string[]; podDomains: Map<string, string> }>();
     const listenerNames = new Map<string, string>();
+    // Access logs and tracing differ by namespace; composites shared across namespaces are keyed by them.
+    const telemetry = telemetryOf(snapshot.telemetry, namespace);
+    const telemetryKey = canonicalJson(telemetry);
 
     for (const service of snapshot.services.values()) {
       const pieces = this.#piecesOf(service, mode, namespace, snapshot.version);
@@ -185,9 +192,11 @@ export class Translator {
 
     if (mode === 'sidecar') {
       listeners.push(this.#composite('virtualOutbound', snapshot.version, virtualOutboundListener));
+      const tracing = telemetry.tracing;
+      if (tracing) clusters.push(this.#composite(`tracing|${canonicalJson(tracing)}`, snapshot.version, () => tracingCluster(tracing)));
       for (const [port, { virtualHosts, jsonPointers }] of portHosts) {
         const hostsKey = virtualHosts.map((host) => this.#idOf(host)).join(',');
-        listeners.push(this.#composite(`listener|${port}|${jsonPointers.join('\0')}`, snapshot.version, () => outboundHttpListener(port, jsonPointers)));
+        listeners.push(this.#composite(`listener|${port}|${jsonPointers.join('\0')}|${telemetryKey}`, snapshot.version, () => outboundHttpListener(port, jsonPointers, telemetry)));
         routes.push(this.#composite(`routes|${port}|${hostsKey}`, snapshot.version, () => routeTable(String(port), [...virtualHosts, passthroughVirtualHost])));
       }
     }
@@ -216,10 +225,10 @@ export class Translator {
     return copy;
   }
 
-  #inboundResources(snapshotVersion: string, ports: readonly InboundPort[], key: string, options: TranslateOptions): { listeners: readonly EnvoyResource[]; clusters: readonly EnvoyResource[]; issues: TranslationIssue[] } {
+  #inboundResources(snapshotVersion: string, ports: readonly InboundPort[], key: string, options: TranslateOptions, telemetry: ProxyTelemetry): { listeners: readonly EnvoyResource[]; clusters: readonly EnvoyResource[]; issues: TranslationIssue[] } {
     let entry = this.#inbound.get(key);
     if (!entry) {
-      entry = { listener: virtualInboundListener(ports), clusters: inboundClusters(ports.map((p) => p.port)), lastUsed: snapshotVersion };
+      entry = { listener: virtualInboundListener(ports, telemetry), clusters: inboundClusters(ports.map((p) => p.port)), lastUsed: snapshotVersion };
       this.#inbound.set(key, entry);
     }
     entry.lastUsed = snapshotVersion;
