@@ -78,9 +78,11 @@ export function resolveTelemetry(spec: TelemetryConfigSpec, base: ProxyTelemetry
   const tracingSpec: TracingSpec = { ...baseTracing, ...(spec.tracing ?? {}) };
   let tracing: TracingSettings | undefined;
   if (tracingSpec.enabled !== false && (tracingSpec.provider !== undefined || tracingSpec.address !== undefined)) {
-    // Half a tracer (a provider without a collector, or the reverse) is a mistake, not "off".
-    if (tracingSpec.provider === undefined) problems.push({ path: ['spec', 'tracing', 'provider'], message: 'is required with tracing.address (skywalking or zipkin), here or in the mesh-wide TelemetryConfig' });
-    if (tracingSpec.address === undefined) problems.push({ path: ['spec', 'tracing', 'address'], message: 'is required with tracing.provider (the collector\'s host:port), here or in the mesh-wide TelemetryConfig' });
+    // Half a tracer (a provider without a collector, or the reverse) is a mistake, not "off";
+    // it is reported on the object that wrote tracing fields (an inherited one is the mesh's to report).
+    const report = spec.tracing !== undefined;
+    if (report && tracingSpec.provider === undefined) problems.push({ path: ['spec', 'tracing', 'provider'], message: 'is required with tracing.address (skywalking or zipkin), here or in the mesh-wide TelemetryConfig' });
+    if (report && tracingSpec.address === undefined) problems.push({ path: ['spec', 'tracing', 'address'], message: 'is required with tracing.provider (the collector\'s host:port), here or in the mesh-wide TelemetryConfig' });
     if (tracingSpec.provider !== undefined && tracingSpec.address !== undefined) {
       const colon = tracingSpec.address.lastIndexOf(':');
       const port = Number(tracingSpec.address.slice(colon + 1));
