@@ -765,7 +765,7 @@ export const policySchemas: Record<PolicyKind, { spec: object; status: object }>
               "type": "number",
               "minimum": 0,
               "maximum": 100,
-              "description": "Percentage of requests that start a new trace (default 1). A request that arrives with a trace context keeps its caller's decision."
+              "description": "Percentage of requests each sidecar traces (Envoy's random sampling, default 1). Keep it equal across namespaces that call each other, so traces are not cut between hops."
             }
           }
         }
@@ -1132,7 +1132,7 @@ export interface TelemetryConfigSpec {
      */
     address?: string;
     /**
-     * Percentage of requests that start a new trace (default 1). A request that arrives with a trace context keeps its caller's decision.
+     * Percentage of requests each sidecar traces (Envoy's random sampling, default 1). Keep it equal across namespaces that call each other, so traces are not cut between hops.
      */
     samplingPercent?: number;
   };

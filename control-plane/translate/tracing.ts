@@ -10,9 +10,9 @@
  * - Zipkin (`envoy.tracers.zipkin`): JSON v2 spans over HTTP to
  *   `/api/v2/spans` (port 9411), B3 headers; its service name is node.cluster too.
  *
- * Sampling: `random_sampling` starts a trace for that share of requests that
- * arrive without one; a request carrying a sampled context is always traced,
- * so a trace is never cut in the middle.
+ * Sampling: `random_sampling` is the share of requests each connection
+ * manager traces; the same percentage everywhere keeps the hops of a request
+ * sampled alike.
  */
 import { typedAny, type ClusterJson, type EnvoyJsonTypes } from '../envoy/envoy-types.js';
 import type { TracingSettings } from '../model/telemetry.js';
