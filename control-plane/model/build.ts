@@ -51,7 +51,13 @@ function appProtocolOf(name: string, appProtocol: unknown): string {
 /** Protocols whose traffic a policy routes (the translator's HTTP ports). */
 const httpProtocols = new Set(['http', 'http2', 'grpc', 'grpc-web']);
 
-export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonly<Record<string, number>> = {}): BuildResult {
+export interface BuildOptions {
+  /** The control plane's namespace, whose TelemetryConfig applies mesh-wide (default sluice-system). */
+  readonly meshNamespace?: string;
+}
+
+export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonly<Record<string, number>> = {}, options: BuildOptions = {}): BuildResult {
+  const meshNamespace = options.meshNamespace ?? meshConfigNamespace;
   const issues: ConfigIssue[] = [];
   const warnings: ConfigWarning[] = [];
   const issue = (code: ConfigErrorCode, object: SourceObject, path: FieldPath, message: string): void => {
@@ -235,12 +241,12 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     else telemetryConfigs.set(object.namespace, object);
   }
   const telemetrySpec = (object: SourceObject) => ((object.manifest as Manifest).spec ?? {}) as TelemetryConfigSpec;
-  const meshObject = telemetryConfigs.get(meshConfigNamespace);
+  const meshObject = telemetryConfigs.get(meshNamespace);
   const meshResolved = meshObject ? resolveTelemetry(telemetrySpec(meshObject), defaultProxyTelemetry, {}) : { telemetry: defaultProxyTelemetry, tracingSpec: {}, problems: [] };
   for (const problem of meshResolved.problems) issue('telemetry-config', meshObject!, problem.path, problem.message);
   const namespaceTelemetry = new Map<string, ProxyTelemetry>();
   for (const [namespace, object] of [...telemetryConfigs].sort(([a], [b]) => a.localeCompare(b))) {
-    if (namespace === meshConfigNamespace) continue;
+    if (namespace === meshNamespace) continue;
     const resolved = resolveTelemetry(telemetrySpec(object), meshResolved.telemetry, meshResolved.tracingSpec);
     for (const problem of resolved.problems) issue('telemetry-config', object, problem.path, problem.message);
     namespaceTelemetry.set(namespace, resolved.telemetry);
@@ -309,8 +315,8 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
  * that only restate a per-object problem ("Service shop/x does not exist" when
  * shop/x was itself rejected) are dropped so every line is worth reading.
  */
-export function evaluateLoad(load: { objects: readonly SourceObject[]; ignored: Readonly<Record<string, number>>; issues: readonly ConfigIssue[] }): BuildResult {
-  const built = buildSnapshot(load.objects, load.ignored);
+export function evaluateLoad(load: { objects: readonly SourceObject[]; ignored: Readonly<Record<string, number>>; issues: readonly ConfigIssue[] }, options: BuildOptions = {}): BuildResult {
+  const built = buildSnapshot(load.objects, load.ignored, options);
   if (load.issues.length === 0) return built;
   const rejected = new Set(load.issues.filter((i) => i.object).map((i) => `${i.object!.kind}|${i.object!.namespace}|${i.object!.name}`));
   const consequential = (issue: ConfigIssue): boolean => {

@@ -111,6 +111,32 @@ spec:
     expect(telemetryOf(undefined, 'shop')).toEqual({ accessLog: { enabled: true, filter: 'all', userIdHeader: 'x-user-id' } });
   });
 
+  it('the mesh-wide config is the one in the control plane\'s namespace (--mesh-namespace)', () => {
+    const load = loadFromTexts([
+      ['telemetry.yaml', `
+apiVersion: sluice.dev/v1alpha1
+kind: TelemetryConfig
+metadata: { name: mesh, namespace: mesh-control }
+spec:
+  accessLog: { filter: errors }
+---
+apiVersion: sluice.dev/v1alpha1
+kind: TelemetryConfig
+metadata: { name: mesh, namespace: sluice-system }
+spec:
+  accessLog: { enabled: false }
+`],
+    ]);
+    const moved = evaluateLoad(load, { meshNamespace: 'mesh-control' });
+    if (!moved.ok) throw new Error(moved.issues.map((i) => i.message).join('\n'));
+    expect(telemetryOf(moved.snapshot.telemetry, 'shop').accessLog).toMatchObject({ enabled: true, filter: 'errors' });
+    // sluice-system is then an ordinary namespace, its config over the mesh-wide one.
+    expect(telemetryOf(moved.snapshot.telemetry, 'sluice-system').accessLog).toMatchObject({ enabled: false, filter: 'errors' });
+    const byDefault = evaluateLoad(load);
+    if (!byDefault.ok) throw new Error(byDefault.issues.map((i) => i.message).join('\n'));
+    expect(telemetryOf(byDefault.snapshot.telemetry, 'shop').accessLog).toMatchObject({ enabled: false, filter: 'all' });
+  });
+
   it('one Translator serving several namespaces keeps each namespace\'s access log and tracer apart', async () => {
     const snapshot = await snapshotOf(path.join(repoRoot, 'test/golden/telemetry/in'));
     const translator = new Translator();
