@@ -69,6 +69,10 @@ export function resolveTelemetry(spec: TelemetryConfigSpec, base: ProxyTelemetry
   const problems: TelemetryProblem[] = [];
   const log = spec.accessLog ?? {};
   const userIdJsonBody = log.userIdJsonBody ?? base.accessLog.userIdJsonBody;
+  // The pointer goes inside Envoy's %DYNAMIC_METADATA(namespace:key)%, which splits keys on ':' and ends at ')'.
+  if (log.userIdJsonBody !== undefined && /[:)%]/.test(log.userIdJsonBody)) {
+    problems.push({ path: ['spec', 'accessLog', 'userIdJsonBody'], message: `cannot contain ':', ')' or '%' (Envoy's access-log metadata operator cannot name such a key), got ${JSON.stringify(log.userIdJsonBody)}` });
+  }
   const accessLog: AccessLogSettings = {
     enabled: log.enabled ?? base.accessLog.enabled,
     filter: log.filter ?? base.accessLog.filter,
