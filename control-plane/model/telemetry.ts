@@ -70,6 +70,9 @@ export function resolveTelemetry(spec: TelemetryConfigSpec, base: ProxyTelemetry
   const log = spec.accessLog ?? {};
   const userIdJsonBody = log.userIdJsonBody ?? base.accessLog.userIdJsonBody;
   // The pointer goes inside Envoy's %DYNAMIC_METADATA(namespace:key)%, which splits keys on ':' and ends at ')'.
+  if (log.userIdHeader !== undefined && log.userIdHeader.includes('%')) {
+    problems.push({ path: ['spec', 'accessLog', 'userIdHeader'], message: `cannot contain '%' (it would end Envoy's %REQ(...)% operator), got ${JSON.stringify(log.userIdHeader)}` });
+  }
   if (log.userIdJsonBody !== undefined && /[:)%]/.test(log.userIdJsonBody)) {
     problems.push({ path: ['spec', 'accessLog', 'userIdJsonBody'], message: `cannot contain ':', ')' or '%' (Envoy's access-log metadata operator cannot name such a key), got ${JSON.stringify(log.userIdJsonBody)}` });
   }

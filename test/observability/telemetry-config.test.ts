@@ -111,6 +111,13 @@ spec:
     expect(telemetryOf(undefined, 'shop')).toEqual({ accessLog: { enabled: true, filter: 'all', userIdHeader: 'x-user-id' } });
   });
 
+  it('refuses a user-ID header or pointer Envoy\'s format operators cannot name, with file:line', () => {
+    const result = evaluateLoad(loadFromTexts([['t.yaml', 'apiVersion: sluice.dev/v1alpha1\nkind: TelemetryConfig\nmetadata: { name: t, namespace: shop }\nspec:\n  accessLog: { userIdHeader: "x-user%id" }\n']]));
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.issues.map((i) => `${i.location?.line}:${i.field}: ${i.message}`)).toEqual([`5:spec.accessLog.userIdHeader: cannot contain '%' (it would end Envoy's %REQ(...)% operator), got "x-user%id"`]);
+  });
+
   it('the mesh-wide config is the one in the control plane\'s namespace (--mesh-namespace)', () => {
     const load = loadFromTexts([
       ['telemetry.yaml', `
