@@ -3,7 +3,7 @@
 
 export const apiGroup = "sluice.dev";
 export const apiVersion = "sluice.dev/v1alpha1";
-export const policyKinds = ["TrafficPolicy","Canary","WorkloadEntry"] as const;
+export const policyKinds = ["TrafficPolicy","Canary","WorkloadEntry","TelemetryConfig"] as const;
 export type PolicyKind = (typeof policyKinds)[number];
 
 /** The spec and status schemas of each kind, as defined (validator input). */
@@ -733,6 +733,121 @@ export const policySchemas: Record<PolicyKind, { spec: object; status: object }>
         }
       }
     }
+  },
+  "TelemetryConfig": {
+    "spec": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "accessLog": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "One JSON line per HTTP request on the sidecar's stdout (docs/observability.md lists the fields). On by default.",
+          "properties": {
+            "enabled": {
+              "type": "boolean",
+              "description": "Write access logs (default true)."
+            },
+            "filter": {
+              "type": "string",
+              "enum": [
+                "all",
+                "errors"
+              ],
+              "description": "all (default), or errors only (HTTP status 400 or more, a gRPC status other than OK, or any Envoy response flag)."
+            },
+            "userIdHeader": {
+              "type": "string",
+              "minLength": 1,
+              "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$",
+              "description": "The request header whose value is logged as user_id (default x-user-id)."
+            },
+            "userIdJsonBody": {
+              "type": "string",
+              "minLength": 1,
+              "format": "json-pointer",
+              "description": "JSON Pointer of a user ID in the JSON request body, logged as user_id_body. It is read where a TrafficPolicy or Canary routes on the same pointer (the body is buffered only there)."
+            }
+          }
+        },
+        "tracing": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Spans for every request, sent by the sidecars to a tracing backend outside the mesh. Off unless a provider and address are set.",
+          "properties": {
+            "enabled": {
+              "type": "boolean",
+              "description": "Send spans (default true once a provider and address are set); false turns an inherited mesh-wide setting off."
+            },
+            "provider": {
+              "type": "string",
+              "enum": [
+                "skywalking",
+                "zipkin"
+              ],
+              "description": "skywalking (gRPC to an OAP, sw8 headers) or zipkin (HTTP JSON v2, B3 headers)."
+            },
+            "address": {
+              "type": "string",
+              "minLength": 3,
+              "maxLength": 253,
+              "pattern": "^[A-Za-z0-9.-]+:[0-9]{1,5}$",
+              "description": "host:port of the collector, e.g. skywalking-oap.monitoring.example.com:11800 (an OAP's gRPC port) or zipkin.example.com:9411."
+            },
+            "samplingPercent": {
+              "type": "number",
+              "minimum": 0,
+              "maximum": 100,
+              "description": "Percentage of requests each sidecar traces (Envoy's random sampling, default 1). Keep it equal across namespaces that call each other, so traces are not cut between hops."
+            }
+          }
+        }
+      }
+    },
+    "status": {
+      "type": "object",
+      "properties": {
+        "observedGeneration": {
+          "type": "integer"
+        },
+        "conditions": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "type",
+              "status"
+            ],
+            "properties": {
+              "type": {
+                "type": "string"
+              },
+              "status": {
+                "type": "string",
+                "enum": [
+                  "True",
+                  "False",
+                  "Unknown"
+                ]
+              },
+              "reason": {
+                "type": "string"
+              },
+              "message": {
+                "type": "string"
+              },
+              "observedGeneration": {
+                "type": "integer"
+              },
+              "lastTransitionTime": {
+                "type": "string",
+                "format": "date-time"
+              }
+            }
+          }
+        }
+      }
+    }
   }
 };
 
@@ -1017,6 +1132,63 @@ export interface WorkloadEntrySpec {
 }
 
 export interface WorkloadEntryStatus {
+  observedGeneration?: number;
+  conditions?: {
+    type: string;
+    status: "True" | "False" | "Unknown";
+    reason?: string;
+    message?: string;
+    observedGeneration?: number;
+    lastTransitionTime?: string;
+  }[];
+}
+
+export interface TelemetryConfigSpec {
+  /**
+   * One JSON line per HTTP request on the sidecar's stdout (docs/observability.md lists the fields). On by default.
+   */
+  accessLog?: {
+    /**
+     * Write access logs (default true).
+     */
+    enabled?: boolean;
+    /**
+     * all (default), or errors only (HTTP status 400 or more, a gRPC status other than OK, or any Envoy response flag).
+     */
+    filter?: "all" | "errors";
+    /**
+     * The request header whose value is logged as user_id (default x-user-id).
+     */
+    userIdHeader?: string;
+    /**
+     * JSON Pointer of a user ID in the JSON request body, logged as user_id_body. It is read where a TrafficPolicy or Canary routes on the same pointer (the body is buffered only there).
+     */
+    userIdJsonBody?: string;
+  };
+  /**
+   * Spans for every request, sent by the sidecars to a tracing backend outside the mesh. Off unless a provider and address are set.
+   */
+  tracing?: {
+    /**
+     * Send spans (default true once a provider and address are set); false turns an inherited mesh-wide setting off.
+     */
+    enabled?: boolean;
+    /**
+     * skywalking (gRPC to an OAP, sw8 headers) or zipkin (HTTP JSON v2, B3 headers).
+     */
+    provider?: "skywalking" | "zipkin";
+    /**
+     * host:port of the collector, e.g. skywalking-oap.monitoring.example.com:11800 (an OAP's gRPC port) or zipkin.example.com:9411.
+     */
+    address?: string;
+    /**
+     * Percentage of requests each sidecar traces (Envoy's random sampling, default 1). Keep it equal across namespaces that call each other, so traces are not cut between hops.
+     */
+    samplingPercent?: number;
+  };
+}
+
+export interface TelemetryConfigStatus {
   observedGeneration?: number;
   conditions?: {
     type: string;

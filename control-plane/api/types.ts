@@ -3,9 +3,9 @@
  * code can say `RouteSpec` instead of indexing into `TrafficPolicySpec`.
  * The shapes themselves come only from the API definition.
  */
-import type { CanarySpec, CanaryStatus, TrafficPolicySpec, TrafficPolicyStatus, WorkloadEntrySpec } from './policy-api.generated.js';
+import type { CanarySpec, CanaryStatus, TelemetryConfigSpec, TrafficPolicySpec, TrafficPolicyStatus, WorkloadEntrySpec } from './policy-api.generated.js';
 
-export type { CanarySpec, CanaryStatus, TrafficPolicySpec, TrafficPolicyStatus, WorkloadEntrySpec };
+export type { CanarySpec, CanaryStatus, TelemetryConfigSpec, TrafficPolicySpec, TrafficPolicyStatus, WorkloadEntrySpec };
 export { apiVersion as sluiceApiVersion, apiGroup as sluiceApiGroup, policyKinds } from './policy-api.generated.js';
 export type { PolicyKind } from './policy-api.generated.js';
 

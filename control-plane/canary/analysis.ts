@@ -92,8 +92,14 @@ export function describeNacks(nacks: readonly ProxyNack[], host: string): string
     .join('; ');
 }
 
+/** Where a metric's numbers come from: its `source`, or `any` (every source summed). The console shows the same. */
+export type MetricSource = NonNullable<CanaryMetricSpec['source']> | 'any';
+export function metricSource(metric: CanaryMetricSpec): MetricSource {
+  return metric.source ?? 'any';
+}
+
 async function checkMetric(canary: Canary, metric: CanaryMetricSpec, windowMs: number, deps: AnalysisDeps): Promise<MetricResult> {
-  const source = metric.source ?? 'any';
+  const source = metricSource(metric);
   const minRequests = metric.minRequests ?? 20;
   const name = metric.name;
   const base = { metric: name, source };

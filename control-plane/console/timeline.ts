@@ -16,6 +16,7 @@ import { SluiceError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { MeshService, Snapshot } from '../model/snapshot.js';
 import type { CanaryView } from '../canary/controller.js';
+import { metricSource } from '../canary/analysis.js';
 import type { TelemetryStore, WindowStats } from '../telemetry/telemetry-store.js';
 
 export interface TimelineSources {
@@ -89,8 +90,9 @@ export interface MetricBound {
   readonly unit: '%' | 'ms' | '';
 }
 
+/** The source is the analysis's: without one, LRS and the stats sink summed (`any`), never the stats sink alone. */
 export function metricBound(metric: CanaryMetricSpec): MetricBound {
-  const source = metric.source ?? 'statsSink';
+  const source = metricSource(metric);
   if (metric.name === 'success-rate' && source !== 'prometheus') return { name: metric.name, source, min: metric.min ?? 99, unit: '%' };
   if (metric.name === 'latency-p99') return { name: metric.name, source, max: metric.maxMs, unit: 'ms' };
   return { name: metric.name, source, min: metric.min, max: metric.max, unit: '' };

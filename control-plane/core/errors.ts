@@ -66,6 +66,8 @@ export type ConfigErrorCode =
   | 'canary-without-policy'
   | 'canary-version'
   | 'duplicate-canary'
+  | 'duplicate-telemetry-config'
+  | 'telemetry-config'
   | 'unreadable-file';
 
 /** Render one issue the way a user reads it: `file:line:col: Kind ns/name: field: message`. */

@@ -89,6 +89,9 @@ export const ENVOY_PROTO_FILES: readonly string[] = Object.freeze([
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/extensions/access_loggers/stream/v3/stream.proto',
+  // Tracers the HTTP connection manager names (translate/tracing.ts).
+  'envoy/config/trace/v3/skywalking.proto',
+  'envoy/config/trace/v3/zipkin.proto',
   // Well-known types (bundled with protobufjs) and google.rpc.Status.
   ...['any', 'duration', 'timestamp', 'wrappers', 'struct', 'empty', 'field_mask'].map(
     (name) => `google/protobuf/${name}.proto`,

@@ -5,10 +5,11 @@
  */
 import { isIP } from 'node:net';
 import type { ConfigIssue, ConfigErrorCode, ObjectReference } from '../core/errors.js';
-import type { CanarySpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/types.js';
+import type { CanarySpec, TelemetryConfigSpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/types.js';
 import { deepFreeze, formatFieldPath, type FieldPath, type SourceObject } from '../core/source-object.js';
 import { contentHash } from '../lib/canonical-json.js';
 import { FrozenMap } from '../lib/frozen-map.js';
+import { defaultProxyTelemetry, meshConfigNamespace, resolveTelemetry, type MeshTelemetry, type ProxyTelemetry } from './telemetry.js';
 import { trafficFromPolicy } from './traffic-from-policy.js';
 import { matchesEverything, type ServiceTraffic } from './traffic.js';
 import { trafficProblems } from './validate-traffic.js';
@@ -51,7 +52,13 @@ function appProtocolOf(name: string, appProtocol: unknown): string {
 /** Protocols whose traffic a policy routes (the translator's HTTP ports). */
 const httpProtocols = new Set(['http', 'http2', 'grpc', 'grpc-web']);
 
-export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonly<Record<string, number>> = {}): BuildResult {
+export interface BuildOptions {
+  /** The control plane's namespace, whose TelemetryConfig applies mesh-wide (default sluice-system). */
+  readonly meshNamespace?: string;
+}
+
+export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonly<Record<string, number>> = {}, options: BuildOptions = {}): BuildResult {
+  const meshNamespace = options.meshNamespace ?? meshConfigNamespace;
   const issues: ConfigIssue[] = [];
   const warnings: ConfigWarning[] = [];
   const issue = (code: ConfigErrorCode, object: SourceObject, path: FieldPath, message: string): void => {
@@ -230,6 +237,26 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     else canaryByService.set(serviceKey, canary);
   }
 
+  // TelemetryConfigs: one per namespace; the mesh-wide one first, since every namespace's is resolved over it.
+  const telemetryConfigs = new Map<string, SourceObject>();
+  for (const object of byKind('TelemetryConfig')) {
+    const other = telemetryConfigs.get(object.namespace);
+    if (other) issue('duplicate-telemetry-config', object, ['metadata', 'name'], `namespace ${object.namespace} already has TelemetryConfig ${other.name}; a namespace takes one`);
+    else telemetryConfigs.set(object.namespace, object);
+  }
+  const telemetrySpec = (object: SourceObject) => ((object.manifest as Manifest).spec ?? {}) as TelemetryConfigSpec;
+  const meshObject = telemetryConfigs.get(meshNamespace);
+  const meshResolved = meshObject ? resolveTelemetry(telemetrySpec(meshObject), defaultProxyTelemetry, {}) : { telemetry: defaultProxyTelemetry, tracingSpec: {}, problems: [] };
+  for (const problem of meshResolved.problems) issue('telemetry-config', meshObject!, problem.path, problem.message);
+  const namespaceTelemetry = new Map<string, ProxyTelemetry>();
+  for (const [namespace, object] of [...telemetryConfigs].sort(([a], [b]) => a.localeCompare(b))) {
+    if (namespace === meshNamespace) continue;
+    const resolved = resolveTelemetry(telemetrySpec(object), meshResolved.telemetry, meshResolved.tracingSpec);
+    for (const problem of resolved.problems) issue('telemetry-config', object, problem.path, problem.message);
+    namespaceTelemetry.set(namespace, resolved.telemetry);
+  }
+  const telemetry: MeshTelemetry = { mesh: meshResolved.telemetry, namespaces: new FrozenMap(namespaceTelemetry) };
+
   if (issues.length > 0) return { ok: false, issues };
 
   const services = new Map<string, MeshService>();
@@ -280,6 +307,7 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     trafficPolicies: [...policyByService.values()],
     canaries: [...canaryByService.values()],
     workloadEntries,
+    telemetry,
     counts,
     ignored,
     warnings,
@@ -293,8 +321,8 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
  * that only restate a per-object problem ("Service shop/x does not exist" when
  * shop/x was itself rejected) are dropped so every line is worth reading.
  */
-export function evaluateLoad(load: { objects: readonly SourceObject[]; ignored: Readonly<Record<string, number>>; issues: readonly ConfigIssue[] }): BuildResult {
-  const built = buildSnapshot(load.objects, load.ignored);
+export function evaluateLoad(load: { objects: readonly SourceObject[]; ignored: Readonly<Record<string, number>>; issues: readonly ConfigIssue[] }, options: BuildOptions = {}): BuildResult {
+  const built = buildSnapshot(load.objects, load.ignored, options);
   if (load.issues.length === 0) return built;
   const rejected = new Set(load.issues.filter((i) => i.object).map((i) => `${i.object!.kind}|${i.object!.namespace}|${i.object!.name}`));
   const consequential = (issue: ConfigIssue): boolean => {

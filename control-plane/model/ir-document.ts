@@ -9,6 +9,7 @@ import { contentHash } from '../lib/canonical-json.js';
 import { deepFreeze } from '../core/source-object.js';
 import { FrozenMap } from '../lib/frozen-map.js';
 import { labelsMatch, serviceFingerprint, serviceHost, type Endpoint, type MeshService, type NamespaceInfo, type ServicePort, type ServiceVersion, type Snapshot } from './snapshot.js';
+import type { ProxyTelemetry } from './telemetry.js';
 import type { ServiceTraffic } from './traffic.js';
 
 export interface IrServiceDocument {
@@ -26,6 +27,8 @@ export interface IrServiceDocument {
 export interface IrDocument {
   readonly services: readonly IrServiceDocument[];
   readonly namespaces?: readonly NamespaceInfo[];
+  /** Access logs and tracing: mesh-wide, and namespaces with their own TelemetryConfig. */
+  readonly telemetry?: { readonly mesh: ProxyTelemetry; readonly namespaces?: Readonly<Record<string, ProxyTelemetry>> };
 }
 
 export function irDocumentOf(snapshot: Snapshot): IrDocument {
@@ -41,6 +44,7 @@ export function irDocumentOf(snapshot: Snapshot): IrDocument {
       ...(service.traffic ? { traffic: service.traffic } : {}),
     })),
     namespaces: [...snapshot.namespaces.values()],
+    ...(snapshot.telemetry ? { telemetry: { mesh: snapshot.telemetry.mesh, namespaces: Object.fromEntries(snapshot.telemetry.namespaces) } } : {}),
   };
 }
 
@@ -74,6 +78,7 @@ export function snapshotFromIrDocument(document: IrDocument): Snapshot {
     trafficPolicies: [],
     canaries: [],
     workloadEntries: [],
+    ...(document.telemetry ? { telemetry: { mesh: document.telemetry.mesh, namespaces: new FrozenMap(Object.entries(document.telemetry.namespaces ?? {})) } } : {}),
     counts: {},
     ignored: {},
     warnings: [],

@@ -11,6 +11,7 @@ import type { ObjectReference, SourceLocation } from '../core/errors.js';
 import type { CanarySpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/types.js';
 import type { ObjectOrigin } from '../core/source-object.js';
 import { contentHash } from '../lib/canonical-json.js';
+import type { MeshTelemetry } from './telemetry.js';
 import type { ServiceTraffic } from './traffic.js';
 
 /** A Service's cluster-local DNS name: `orders.shop.svc.cluster.local`. */
@@ -113,7 +114,9 @@ export interface Snapshot {
   readonly trafficPolicies: readonly TrafficPolicy[];
   readonly canaries: readonly Canary[];
   readonly workloadEntries: readonly WorkloadEntry[];
-  /** Objects read, by kind (Service, EndpointSlice, Pod, Namespace, TrafficPolicy, Canary, WorkloadEntry). */
+  /** Access logs and tracing per namespace (TelemetryConfig); absent means the defaults everywhere. */
+  readonly telemetry?: MeshTelemetry;
+  /** Objects read, by kind (Service, EndpointSlice, Pod, Namespace, TrafficPolicy, Canary, WorkloadEntry, TelemetryConfig). */
   readonly counts: Readonly<Record<string, number>>;
   /** Objects of kinds Sluice does not read (Deployments…), by kind. */
   readonly ignored: Readonly<Record<string, number>>;

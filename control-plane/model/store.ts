@@ -14,7 +14,7 @@
 import { ConfigError, type ConfigIssue } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { LoadResult } from '../core/config-source.js';
-import { evaluateLoad } from './build.js';
+import { evaluateLoad, type BuildOptions } from './build.js';
 import { applyOverrides, type ModelOverride } from './overrides.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -29,7 +29,10 @@ export class SnapshotStore {
   /** Per owner ('canary', 'ejection'), in installation order. */
   readonly #overrides = new Map<string, readonly ModelOverride[]>();
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly buildOptions: BuildOptions = {},
+  ) {}
 
   get current(): Snapshot | undefined {
     return this.#current;
@@ -52,7 +55,7 @@ export class SnapshotStore {
 
   /** Build from a load; returns the error when rejected. Listeners hear only of new versions. */
   apply(load: LoadResult): ConfigError | undefined {
-    const result = evaluateLoad(load);
+    const result = evaluateLoad(load, this.buildOptions);
     if (!result.ok) {
       this.#lastError = new ConfigError(result.issues);
       this.logger.error(

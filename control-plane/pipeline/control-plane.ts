@@ -63,6 +63,8 @@ export interface ControlPlaneOptions {
   readonly console?: TimelineOptions;
   /** xDS stream and subscription budgets (`--xds-max-streams`, `--xds-max-subscriptions`). */
   readonly xdsLimits?: Partial<XdsLimits>;
+  /** The control plane's namespace: its TelemetryConfig applies mesh-wide (default sluice-system). */
+  readonly meshNamespace?: string;
 }
 
 export class ControlPlane {
@@ -87,7 +89,7 @@ export class ControlPlane {
 
   constructor(private readonly options: ControlPlaneOptions) {
     const logger = options.logger;
-    this.store = new SnapshotStore(logger.child({ component: 'model' }));
+    this.store = new SnapshotStore(logger.child({ component: 'model' }), { meshNamespace: options.meshNamespace });
     this.cache = new XdsCache({ logger: logger.child({ component: 'xds-cache' }), validate: options.validateResources ?? true });
     this.telemetry = new TelemetryStore({ slotMs: options.telemetry?.slotMs });
     const telemetryLogger = logger.child({ component: 'telemetry' });

@@ -6,6 +6,7 @@
 import { evaluateLoad } from '../model/build.js';
 import { KubernetesSource, type KubernetesSourceOptions } from '../sources/kubernetes.js';
 
-export function kubernetesSource(options: Omit<KubernetesSourceOptions, 'checkObjects'>): KubernetesSource {
-  return new KubernetesSource({ ...options, checkObjects: evaluateLoad });
+export function kubernetesSource(options: Omit<KubernetesSourceOptions, 'checkObjects'> & { readonly meshNamespace?: string }): KubernetesSource {
+  const { meshNamespace, ...sourceOptions } = options;
+  return new KubernetesSource({ ...sourceOptions, checkObjects: (load) => evaluateLoad(load, { meshNamespace }) });
 }

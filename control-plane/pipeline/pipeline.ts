@@ -5,7 +5,7 @@
  * the golden tests all go through these functions, so they cannot drift apart.
  */
 import type { LoadResult } from '../core/config-source.js';
-import { evaluateLoad, type BuildResult } from '../model/build.js';
+import { evaluateLoad, type BuildOptions, type BuildResult } from '../model/build.js';
 import type { Snapshot } from '../model/snapshot.js';
 import { loadDirectory } from '../sources/yaml-directory.js';
 import { proxyIdentityFromNode, scopeOf, type ProxyIdentity } from '../translate/proxy-scope.js';
@@ -18,9 +18,9 @@ export interface DirectoryModel {
 }
 
 /** Read every manifest under `directory` and build the model from it (never throws for bad content). */
-export async function modelFromDirectory(directory: string): Promise<DirectoryModel> {
+export async function modelFromDirectory(directory: string, options: BuildOptions = {}): Promise<DirectoryModel> {
   const load = await loadDirectory(directory);
-  return { load, result: evaluateLoad(load) };
+  return { load, result: evaluateLoad(load, options) };
 }
 
 /** The proxy a node id and node metadata describe (as the xDS server would see it). */

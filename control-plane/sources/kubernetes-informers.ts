@@ -51,6 +51,7 @@ export const watchedKinds: readonly WatchedKind[] = [
   ours('WorkloadEntry', 'workloadentries'),
   ours('TrafficPolicy', 'trafficpolicies'),
   ours('Canary', 'canaries'),
+  ours('TelemetryConfig', 'telemetryconfigs'),
 ];
 
 export const kindByName = new Map(watchedKinds.map((k) => [k.kind, k]));

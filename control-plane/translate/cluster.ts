@@ -12,6 +12,7 @@ import { adsConfigSource, type EnvoyResource, type TranslationIssue } from './re
 type CircuitBreakersJson = EnvoyJsonTypes['envoy.config.cluster.v3.CircuitBreakers'];
 type ThresholdsJson = EnvoyJsonTypes['envoy.config.cluster.v3.CircuitBreakers.Thresholds'];
 type OutlierDetectionJson = EnvoyJsonTypes['envoy.config.cluster.v3.OutlierDetection'];
+import { clusterMetadataNamespace } from './access-log.js';
 import { inboundClusterName, inboundPassthroughClusterName, outboundClusterName, passthroughClusterName } from './cluster-names.js';
 
 /** Envoy's default (5 s) is short for a JVM pod under load; Istio uses 10 s. */
@@ -86,7 +87,11 @@ export function outboundClusters(service: MeshService, mode: ProxyMode, issues: 
       if (mode === 'proxyless') {
         // Load reports go back to the control plane that sent this cluster (telemetry for canaries).
         body.lrs_server = { self: {} };
-      } else if (isHttp2Port(port)) {
+      } else {
+        // What a sidecar's access log names as upstream_service and upstream_version.
+        body.metadata = { filter_metadata: { [clusterMetadataNamespace]: { service: service.host, ...(version ? { version } : {}) } } };
+      }
+      if (mode === 'sidecar' && isHttp2Port(port)) {
         body.typed_extension_protocol_options = {
           'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': typedAny('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', {
             explicit_http_config: { http2_protocol_options: {} },

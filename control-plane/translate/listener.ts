@@ -23,7 +23,9 @@
  * target they dial: `xds:///orders.shop.svc.cluster.local:8080`.
  */
 import { inboundClusterName, inboundPassthroughClusterName, passthroughClusterName } from './cluster-names.js';
+import { hcmTelemetry } from './access-log.js';
 import { jsonToMetadataFilter } from './json-body.js';
+import type { ProxyTelemetry } from '../model/telemetry.js';
 import { typedAny, type EnvoyJsonTypes, type ListenerJson } from '../envoy/envoy-types.js';
 import { adsConfigSource, type EnvoyResource } from './resources.js';
 
@@ -61,8 +63,9 @@ export function virtualOutboundListener(): EnvoyResource<ListenerJson> {
   };
 }
 
-export function outboundHttpListener(port: number, jsonPointers: readonly string[]): EnvoyResource<ListenerJson> {
-  return httpListener(`0.0.0.0_${port}`, address(port), String(port), jsonPointers);
+/** `telemetry` adds the namespace's access log and tracer (access-log.ts, tracing.ts). */
+export function outboundHttpListener(port: number, jsonPointers: readonly string[], telemetry?: ProxyTelemetry): EnvoyResource<ListenerJson> {
+  return httpListener(`0.0.0.0_${port}`, address(port), String(port), jsonPointers, telemetry);
 }
 
 /**
@@ -70,11 +73,11 @@ export function outboundHttpListener(port: number, jsonPointers: readonly string
  * original destination is that IP and port are handed to it (an exact
  * address beats 0.0.0.0), and its route table holds only that service.
  */
-export function serviceHttpListener(ip: string, port: number, routeConfigName: string, jsonPointers: readonly string[]): EnvoyResource<ListenerJson> {
-  return httpListener(`${ip}_${port}`, { socket_address: { address: ip, port_value: port } }, routeConfigName, jsonPointers);
+export function serviceHttpListener(ip: string, port: number, routeConfigName: string, jsonPointers: readonly string[], telemetry?: ProxyTelemetry): EnvoyResource<ListenerJson> {
+  return httpListener(`${ip}_${port}`, { socket_address: { address: ip, port_value: port } }, routeConfigName, jsonPointers, telemetry);
 }
 
-function httpListener(name: string, listenerAddress: AddressJson, routeConfigName: string, jsonPointers: readonly string[]): EnvoyResource<ListenerJson> {
+function httpListener(name: string, listenerAddress: AddressJson, routeConfigName: string, jsonPointers: readonly string[], telemetry: ProxyTelemetry | undefined): EnvoyResource<ListenerJson> {
   const httpFilters = jsonPointers.length > 0 ? [jsonToMetadataFilter(jsonPointers), routerFilter] : [routerFilter];
   return {
     name,
@@ -93,6 +96,7 @@ function httpListener(name: string, listenerAddress: AddressJson, routeConfigNam
                 codec_type: 'AUTO',
                 rds: { config_source: adsConfigSource, route_config_name: routeConfigName },
                 http_filters: httpFilters,
+                ...hcmTelemetry(telemetry, 'outbound'),
               }),
             },
           ],
@@ -107,7 +111,7 @@ export interface InboundPort {
   readonly http: boolean;
 }
 
-export function virtualInboundListener(ports: readonly InboundPort[]): EnvoyResource<ListenerJson> {
+export function virtualInboundListener(ports: readonly InboundPort[], telemetry?: ProxyTelemetry): EnvoyResource<ListenerJson> {
   const chains = ports.map(({ port, http }) => {
     const cluster = inboundClusterName(port);
     const filter = http
@@ -121,6 +125,7 @@ export function virtualInboundListener(ports: readonly InboundPort[]): EnvoyReso
               virtual_hosts: [{ name: cluster, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: '0s' } }] }],
             },
             http_filters: [routerFilter],
+            ...hcmTelemetry(telemetry, 'inbound'),
           }),
         }
       : tcpProxy(`inbound_${port}`, cluster);

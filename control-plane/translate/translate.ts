@@ -10,6 +10,8 @@
  * re-encoding them.
  */
 import { checkValidateRules, type RuleViolation } from '../envoy/validate-rules.js';
+import { canonicalJson } from '../lib/canonical-json.js';
+import { telemetryOf, type ProxyTelemetry } from '../model/telemetry.js';
 import type { MeshService, Snapshot } from '../model/snapshot.js';
 import { inboundClusters, isHttpPort, outboundClusters, passthroughClusters } from './cluster.js';
 import { serviceLoadAssignments } from './endpoint.js';
@@ -18,6 +20,7 @@ import type { ProxyMode, ProxyScope } from './proxy-scope.js';
 import { envoyTypeOfKind, type EnvoyJson, type EnvoyResource, type ResourceKind, type ScopeResources, type TranslationIssue } from './resources.js';
 import { podAddressDomains } from './pod-address.js';
 import { passthroughVirtualHost, routeTable, virtualHost, type VirtualHostJson } from './route.js';
+import { tracingCluster } from './tracing.js';
 
 export interface TranslateOptions {
   /**
@@ -38,10 +41,19 @@ interface ServicePieces {
    * the same pod could both claim (the first keeps them).
    */
   readonly virtualHosts: ReadonlyArray<PortVirtualHost>;
-  /** Proxyless: the API listeners and their route tables. */
+  /** Sidecars: the service's own listeners (one per virtual IP and HTTP port), built per namespace because access logs differ. */
+  readonly serviceListeners: ReadonlyArray<ServiceListener>;
+  /** Proxyless: the API listeners; both modes: the route tables of their own. */
   readonly listeners: readonly EnvoyResource[];
   readonly routes: readonly EnvoyResource[];
   readonly issues: readonly TranslationIssue[];
+}
+
+interface ServiceListener {
+  readonly ip: string;
+  readonly port: number;
+  readonly routeName: string;
+  readonly jsonPointers: readonly string[];
 }
 
 interface PortVirtualHost {
@@ -57,6 +69,7 @@ function translateService(service: MeshService, mode: ProxyMode, callerNamespace
   const endpoints = serviceLoadAssignments(service, mode, issues);
   const virtualHosts: PortVirtualHost[] = [];
   const listeners: EnvoyResource[] = [];
+  const serviceListeners: ServiceListener[] = [];
   const routes: EnvoyResource[] = [];
   for (const port of service.ports) {
     if (!isHttpPort(port)) continue;
@@ -67,7 +80,7 @@ function translateService(service: MeshService, mode: ProxyMode, callerNamespace
       const routeName = `${service.host}:${port.port}`;
       const own: VirtualHostJson = { ...result.virtualHost, domains: ['*'] };
       routes.push({ name: routeName, body: { name: routeName, virtual_hosts: [own], validate_clusters: false } });
-      for (const ip of service.clusterIPs) listeners.push(serviceHttpListener(ip, port.port, routeName, result.jsonPointers));
+      for (const ip of service.clusterIPs) serviceListeners.push({ ip, port: port.port, routeName, jsonPointers: result.jsonPointers });
       // Calls to its pods' addresses (podAddressCalls) still arrive on the port's listener.
       for (const [listening, domains] of podDomains) {
         const host = { ...result.virtualHost, name: `${service.host}:${port.port}@${listening}`, domains };
@@ -95,7 +108,7 @@ function translateService(service: MeshService, mode: ProxyMode, callerNamespace
   }
   // The same warning for every port of a service is one warning.
   const unique = [...new Map(issues.map((i) => [`${i.severity}|${i.object}|${i.message}`, i])).values()];
-  return { clusters, endpoints, virtualHosts, listeners, routes, issues: unique };
+  return { clusters, endpoints, virtualHosts, serviceListeners, listeners, routes, issues: unique };
 }
 
 const byName = (a: EnvoyResource, b: EnvoyResource) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
@@ -148,7 +161,8 @@ export class Translator {
     const key = `${snapshot.version}|${scope.namespace}|${portsKey}|${options.validate ? 'v' : ''}`;
     const known = this.#scoped.get(key);
     if (known) return known;
-    const inbound = this.#inboundResources(snapshot.version, ports, portsKey, options);
+    const telemetry = telemetryOf(snapshot.telemetry, scope.namespace);
+    const inbound = this.#inboundResources(snapshot.version, ports, `${portsKey}|${canonicalJson(telemetry)}`, options, telemetry);
     const result: ScopeResources = {
       listeners: [...shared.listeners, ...inbound.listeners],
       routes: shared.routes,
@@ -171,17 +185,29 @@ export class Translator {
     const issues: TranslationIssue[] = [];
     const portHosts = new Map<number, { virtualHosts: VirtualHostJson[]; jsonPointers: string[]; podDomains: Map<string, string> }>();
     const listenerNames = new Map<string, string>();
+    // Access logs and tracing differ by namespace; composites shared across namespaces are keyed by them.
+    const telemetry = telemetryOf(snapshot.telemetry, namespace);
+    const telemetryKey = canonicalJson(telemetry);
 
     for (const service of snapshot.services.values()) {
       const pieces = this.#piecesOf(service, mode, namespace, snapshot.version);
       clusters.push(...pieces.clusters);
       endpoints.push(...pieces.endpoints);
       for (const listener of pieces.listeners) {
-        // A pod's address (proxyless) or a virtual IP names one listener; with two services claiming it, the first keeps it.
+        // Proxyless: a pod's address names one listener; with two services selecting the pod, the first keeps it.
         if (listenerNames.has(listener.name)) {
-          const what = mode === 'proxyless' ? `pod address ${listener.name}` : `address ${listener.name.replace(/_(\d+)$/, ':$1')}`;
-          const why = mode === 'proxyless' ? 'two services select the same pod' : 'two services claim it';
-          issues.push({ severity: 'warning', object: `listener ${listener.name}`, message: `${what} already routes to ${listenerNames.get(listener.name)} (${why}); calls to it follow that service's policy` });
+          issues.push({ severity: 'warning', object: `listener ${listener.name}`, message: `pod address ${listener.name} already routes to ${listenerNames.get(listener.name)} (two services select the same pod); calls to it follow that service's policy` });
+          continue;
+        }
+        listenerNames.set(listener.name, service.host);
+        listeners.push(listener);
+      }
+      for (const own of pieces.serviceListeners) {
+        const listener = this.#composite(`service-listener|${own.ip}|${own.port}|${own.routeName}|${own.jsonPointers.join('\0')}|${telemetryKey}`, snapshot.version, () =>
+          serviceHttpListener(own.ip, own.port, own.routeName, own.jsonPointers, telemetry),
+        );
+        if (listenerNames.has(listener.name)) {
+          issues.push({ severity: 'warning', object: `listener ${listener.name}`, message: `address ${own.ip}:${own.port} already routes to ${listenerNames.get(listener.name)} (two services claim it); calls to it follow that service's policy` });
           continue;
         }
         listenerNames.set(listener.name, service.host);
@@ -199,9 +225,11 @@ export class Translator {
 
     if (mode === 'sidecar') {
       listeners.push(this.#composite('virtualOutbound', snapshot.version, virtualOutboundListener));
+      const tracing = telemetry.tracing;
+      if (tracing) clusters.push(this.#composite(`tracing|${canonicalJson(tracing)}`, snapshot.version, () => tracingCluster(tracing)));
       for (const [port, { virtualHosts, jsonPointers }] of portHosts) {
         const hostsKey = virtualHosts.map((host) => this.#idOf(host)).join(',');
-        listeners.push(this.#composite(`listener|${port}|${jsonPointers.join('\0')}`, snapshot.version, () => outboundHttpListener(port, jsonPointers)));
+        listeners.push(this.#composite(`listener|${port}|${jsonPointers.join('\0')}|${telemetryKey}`, snapshot.version, () => outboundHttpListener(port, jsonPointers, telemetry)));
         routes.push(this.#composite(`routes|${port}|${hostsKey}`, snapshot.version, () => routeTable(String(port), [...virtualHosts, passthroughVirtualHost])));
       }
     }
@@ -230,10 +258,10 @@ export class Translator {
     return copy;
   }
 
-  #inboundResources(snapshotVersion: string, ports: readonly InboundPort[], key: string, options: TranslateOptions): { listeners: readonly EnvoyResource[]; clusters: readonly EnvoyResource[]; issues: TranslationIssue[] } {
+  #inboundResources(snapshotVersion: string, ports: readonly InboundPort[], key: string, options: TranslateOptions, telemetry: ProxyTelemetry): { listeners: readonly EnvoyResource[]; clusters: readonly EnvoyResource[]; issues: TranslationIssue[] } {
     let entry = this.#inbound.get(key);
     if (!entry) {
-      entry = { listener: virtualInboundListener(ports), clusters: inboundClusters(ports.map((p) => p.port)), lastUsed: snapshotVersion };
+      entry = { listener: virtualInboundListener(ports, telemetry), clusters: inboundClusters(ports.map((p) => p.port)), lastUsed: snapshotVersion };
       this.#inbound.set(key, entry);
     }
     entry.lastUsed = snapshotVersion;

@@ -127,7 +127,7 @@ describe('examples/deploy against Kubernetes OpenAPI schemas', () => {
 });
 
 describe('our custom resources in examples/ against the CRD schemas', () => {
-  it('every TrafficPolicy, Canary and WorkloadEntry matches its CRD openAPIV3Schema', async () => {
+  it('every TrafficPolicy, Canary, WorkloadEntry and TelemetryConfig matches its CRD openAPIV3Schema', async () => {
     const ajv = new Ajv({ strict: false, allErrors: true });
     // The formats the API server checks for these CRDs.
     ajv.addFormat('date-time', { type: 'string', validate: (s: string) => !Number.isNaN(Date.parse(s)) });
@@ -135,7 +135,7 @@ describe('our custom resources in examples/ against the CRD schemas', () => {
     const crds = await crdManifests();
     const validators = new Map(crds.map((crd) => [`${crd.spec.group}/${crd.spec.versions[0].name}/${crd.spec.names.kind}`, ajv.compile(crd.spec.versions[0].schema.openAPIV3Schema)]));
     const ours = (await documents(path.join(repoRoot, 'examples'))).filter(({ doc }) => String(doc.apiVersion).startsWith('sluice.dev/'));
-    expect(new Set(ours.map(({ doc }) => doc.kind))).toEqual(new Set(['TrafficPolicy', 'Canary', 'WorkloadEntry']));
+    expect(new Set(ours.map(({ doc }) => doc.kind))).toEqual(new Set(['TrafficPolicy', 'Canary', 'WorkloadEntry', 'TelemetryConfig']));
     for (const { file, doc } of ours) {
       const validate = validators.get(`${doc.apiVersion}/${doc.kind}`);
       expect(validate, `${file}: no CRD for ${doc.apiVersion} ${doc.kind}`).toBeDefined();

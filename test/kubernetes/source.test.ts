@@ -27,13 +27,14 @@ function meshView(snapshot: Snapshot) {
     })),
     namespaces: [...snapshot.namespaces.values()],
     workloadEntries: snapshot.workloadEntries.map((w) => ({ name: `${w.namespace}/${w.name}`, spec: w.spec })),
+    telemetry: snapshot.telemetry ? { mesh: snapshot.telemetry.mesh, namespaces: [...snapshot.telemetry.namespaces] } : null,
   };
 }
 
 describe('Kubernetes source: initial sync', () => {
   it('builds from the cluster the same mesh as from the same manifests on disk, and marks every object Accepted', async () => {
     const fake = await startFakeCluster();
-    const served = new Set(['v1/Namespace', 'v1/Service', 'v1/Pod', 'discovery.k8s.io/v1/EndpointSlice', 'sluice.dev/v1alpha1/TrafficPolicy', 'sluice.dev/v1alpha1/Canary', 'sluice.dev/v1alpha1/WorkloadEntry']);
+    const served = new Set(['v1/Namespace', 'v1/Service', 'v1/Pod', 'discovery.k8s.io/v1/EndpointSlice', 'sluice.dev/v1alpha1/TrafficPolicy', 'sluice.dev/v1alpha1/Canary', 'sluice.dev/v1alpha1/WorkloadEntry', 'sluice.dev/v1alpha1/TelemetryConfig']);
     const ours: Array<[string, string, string]> = [];
     for (const file of await yamlFilesUnder(path.join(repoRoot, 'examples'))) {
       for (const doc of await readYamlDocuments(file)) {

@@ -6,7 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import type { CanaryView } from '../../control-plane/canary/controller.js';
 import { buildConsoleState, describeMatch, MAX_PROXY_ROWS } from '../../control-plane/console/console-state.js';
-import { ConsoleTimeline, TimelineError } from '../../control-plane/console/timeline.js';
+import { ConsoleTimeline, metricBound, TimelineError } from '../../control-plane/console/timeline.js';
+import { analyse } from '../../control-plane/canary/analysis.js';
+import type { Canary } from '../../control-plane/model/snapshot.js';
 import { createLogger } from '../../control-plane/log/logger.js';
 import { SnapshotStore } from '../../control-plane/model/store.js';
 import { matchEverything } from '../../control-plane/model/traffic.js';
@@ -52,6 +54,25 @@ describe('console timeline', () => {
     expect(v1.errorRatio).toBe(0);
     expect(v1.p99Ms).toBeUndefined();
     expect(timeline.serviceSeries(host)!.versions.v2!.rps).toEqual([100]);
+  });
+
+  it('a metric without a source is LRS and stats sink summed, as the analysis reads it, not the stats sink alone', async () => {
+    const { telemetry, canaries, timeline } = setup();
+    const metric = { name: 'success-rate' as const, min: 90, minRequests: 20 };
+    // Proxyless clients only (LRS): the stats sink has nothing for v2.
+    telemetry.recordVersion('lrs', host, 'v2', 40, 0);
+    const canary = { namespace: 'shop', name: 'orders', spec: { service: 'orders', stable: 'v1', canary: 'v2', steps: [50], metrics: [metric] }, origin: { file: 'canary.yaml' } } as unknown as Canary;
+    const analysis = await analyse(canary, 1000, { telemetry });
+    expect(analysis.results[0]).toMatchObject({ source: 'any', outcome: 'pass', value: 100, requests: 40 });
+    const bound = metricBound(metric);
+    expect(bound).toEqual({ name: 'success-rate', source: 'any', min: 90, unit: '%' });
+    expect(bound.source).toBe(analysis.results[0]!.source);
+    canaries.push(view({ lastAnalysis: analysis }));
+    timeline.sample();
+    expect(timeline.canaryTimeline('shop', 'orders')!.metrics['success-rate']!.value).toEqual([100]);
+    // An explicit source stays as written.
+    expect(metricBound({ ...metric, source: 'statsSink' }).source).toBe('statsSink');
+    expect(metricBound({ name: 'latency-p99', maxMs: 250 }).source).toBe('any');
   });
 
   it('keeps at most maxPoints samples per series and maxDecisions per canary', () => {

@@ -11,6 +11,7 @@ import { AdminTokenFile, type AdminAuthenticator } from '../../admin/auth.js';
 
 interface ServeOptions {
   config: string;
+  meshNamespace: string;
   kubeconfig?: string;
   namespaces?: string;
   host: string;
@@ -65,6 +66,7 @@ async function kubernetesSource(options: ServeOptions): Promise<{ source: Config
     namespaces: options.namespaces?.split(',').map((n) => n.trim()).filter(Boolean),
     logger: logger.child({ component: 'kubernetes' }),
     leader: elector,
+    meshNamespace: options.meshNamespace,
   });
   const { KubernetesCanaryPersistence } = await import('../../canary/kubernetes-persistence.js');
   const persistence = new KubernetesCanaryPersistence({
@@ -86,6 +88,7 @@ export function registerServe(program: Command): void {
     .option('-c, --config <dir>', 'directory of YAML manifests (watched for changes)', 'examples')
     .option('--kubeconfig <file>', 'read the mesh from a Kubernetes cluster instead of --config ("in-cluster" for the pod\'s service account)')
     .option('--namespaces <list>', 'with --kubeconfig: only these namespaces, comma-separated')
+    .option('--mesh-namespace <namespace>', 'the namespace whose TelemetryConfig applies to the whole mesh: the control plane\'s own (POD_NAMESPACE), else sluice-system', process.env.POD_NAMESPACE || 'sluice-system')
     .option('--host <address>', 'address to listen on', '0.0.0.0')
     .option('--xds-port <port>', 'xDS gRPC port', '15010')
     .option('--admin-port <port>', 'admin HTTP port (/healthz, /readyz, /metrics, /debug/*, /api/v1/canaries)', '15014')
@@ -160,6 +163,7 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         isLeader: kubernetes?.isLeader,
         prometheusUrl: options.prometheusUrl,
         ejection,
+        meshNamespace: options.meshNamespace,
       });
       const ports = await controlPlane.start().catch(async (error: unknown) => {
         // Fail fast: one line naming what failed (file, port), exit 1; never a half-started process.

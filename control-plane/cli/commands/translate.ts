@@ -28,6 +28,7 @@ export function registerTranslate(program: Command): void {
     .command('translate')
     .description('Print the Envoy configuration (JSON) a proxy would receive, without running a server (like istioctl proxy-config).')
     .requiredOption('-c, --config <dir>', 'directory of manifests')
+    .option('--mesh-namespace <namespace>', 'the namespace whose TelemetryConfig applies to the whole mesh (as sluice serve --mesh-namespace)', 'sluice-system')
     .requiredOption('-p, --proxy <node-id>', 'the proxy\'s node id: <pod-name>.<namespace> for sidecars')
     .option('-m, --metadata <key=value...>', 'node metadata: namespace=shop, mode=sidecar|proxyless, workload=orders-v1, labels.app=orders (repeatable)', [])
     .addOption(new Option('-t, --type <type>', 'only this resource type').choices([...resourceKinds]))
@@ -37,8 +38,8 @@ Examples:
   sluice translate -c examples -p checkout -m namespace=payments -m mode=proxyless -t listeners
 
 Warnings (features a proxy cannot have, such as JSON-body routing for proxyless gRPC) go to stderr.`)
-    .action(async (options: { config: string; proxy: string; metadata: string[]; type?: ResourceKind }) => {
-      const { result } = await modelFromDirectory(options.config);
+    .action(async (options: { config: string; meshNamespace: string; proxy: string; metadata: string[]; type?: ResourceKind }) => {
+      const { result } = await modelFromDirectory(options.config, { meshNamespace: options.meshNamespace });
       if (!result.ok) {
         for (const issue of result.issues) process.stderr.write(`${formatConfigIssue(issue)}\n`);
         process.exitCode = 1;

@@ -4,7 +4,7 @@ import type { Snapshot } from '../../model/snapshot.js';
 import { modelFromDirectory } from '../../pipeline/pipeline.js';
 import { clientFeatureWarnings, formatClientFeatureWarning } from '../../translate/client-features.js';
 
-const kindOrder = ['Namespace', 'Service', 'EndpointSlice', 'Pod', 'WorkloadEntry', 'TrafficPolicy', 'Canary'];
+const kindOrder = ['Namespace', 'Service', 'EndpointSlice', 'Pod', 'WorkloadEntry', 'TrafficPolicy', 'Canary', 'TelemetryConfig'];
 
 export function summarize(snapshot: Snapshot): string {
   const counts = Object.entries(snapshot.counts)
@@ -20,9 +20,10 @@ export function registerValidate(program: Command): void {
     .description('Check a directory of manifests the way the control plane would, printing every problem (file:line:column, object, field).')
     .argument('<dir>', 'directory of *.yaml / *.yml manifests (searched recursively)')
     .option('-q, --quiet', 'print nothing when valid')
+    .option('--mesh-namespace <namespace>', 'the namespace whose TelemetryConfig applies to the whole mesh (as sluice serve --mesh-namespace)', 'sluice-system')
     .addHelpText('after', '\nExit status: 0 when valid, 1 when any problem was found.\n\nExample:\n  sluice validate examples/')
-    .action(async (dir: string, options: { quiet?: boolean }) => {
-      const { load, result } = await modelFromDirectory(dir);
+    .action(async (dir: string, options: { quiet?: boolean; meshNamespace: string }) => {
+      const { load, result } = await modelFromDirectory(dir, { meshNamespace: options.meshNamespace });
       if (!result.ok) {
         for (const issue of result.issues) process.stdout.write(`${formatConfigIssue(issue)}\n`);
         process.stdout.write(`${dir}: invalid — ${result.issues.length} problem${result.issues.length === 1 ? '' : 's'} in ${load.files} files\n`);

@@ -163,7 +163,9 @@
     const parts = [];
     if (b.min !== undefined) parts.push(`≥ ${b.min}${b.unit}`);
     if (b.max !== undefined) parts.push(`≤ ${b.max}${b.unit}`);
-    return `${b.name} (${b.source}) ${parts.join(', ') || 'no bound'}`;
+    // `any`: the analysis sums LRS (proxyless clients) and the stats sink (sidecars).
+    const source = b.source === 'any' ? 'LRS + stats sink' : b.source;
+    return `${b.name} (${source}) ${parts.join(', ') || 'no bound'}`;
   }
 
   function canaryCard(key) {

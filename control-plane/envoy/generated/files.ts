@@ -40,6 +40,8 @@ import { file_envoy_config_route_v3_route_components } from "./envoy/config/rout
 import { file_envoy_config_route_v3_route } from "./envoy/config/route/v3/route_pb.js";
 import { file_envoy_config_route_v3_scoped_route } from "./envoy/config/route/v3/scoped_route_pb.js";
 import { file_envoy_config_trace_v3_http_tracer } from "./envoy/config/trace/v3/http_tracer_pb.js";
+import { file_envoy_config_trace_v3_skywalking } from "./envoy/config/trace/v3/skywalking_pb.js";
+import { file_envoy_config_trace_v3_zipkin } from "./envoy/config/trace/v3/zipkin_pb.js";
 import { file_envoy_data_accesslog_v3_accesslog } from "./envoy/data/accesslog/v3/accesslog_pb.js";
 import { file_envoy_extensions_access_loggers_file_v3_file } from "./envoy/extensions/access_loggers/file/v3/file_pb.js";
 import { file_envoy_extensions_access_loggers_stream_v3_stream } from "./envoy/extensions/access_loggers/stream/v3/stream_pb.js";
@@ -142,6 +144,8 @@ export const envoyFiles: readonly GenFile[] = [
   file_envoy_config_route_v3_route,
   file_envoy_config_route_v3_scoped_route,
   file_envoy_config_trace_v3_http_tracer,
+  file_envoy_config_trace_v3_skywalking,
+  file_envoy_config_trace_v3_zipkin,
   file_envoy_data_accesslog_v3_accesslog,
   file_envoy_extensions_access_loggers_file_v3_file,
   file_envoy_extensions_access_loggers_stream_v3_stream,

@@ -77,6 +77,8 @@ export type envoy_config_route_v3_RouteAction_ClusterNotFoundResponseCode = "SER
 export type envoy_config_route_v3_RouteAction_InternalRedirectAction = "PASS_THROUGH_INTERNAL_REDIRECT" | "HANDLE_INTERNAL_REDIRECT" | number;
 /** enum envoy.config.route.v3.VirtualHost.TlsRequirementType (by name or number) */
 export type envoy_config_route_v3_VirtualHost_TlsRequirementType = "NONE" | "EXTERNAL_ONLY" | "ALL" | number;
+/** enum envoy.config.trace.v3.ZipkinConfig.CollectorEndpointVersion (by name or number) */
+export type envoy_config_trace_v3_ZipkinConfig_CollectorEndpointVersion = "DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE" | "HTTP_JSON" | "HTTP_PROTO" | "GRPC" | number;
 /** enum envoy.data.accesslog.v3.AccessLogType (by name or number) */
 export type envoy_data_accesslog_v3_AccessLogType = "NotSet" | "TcpUpstreamConnected" | "TcpPeriodic" | "TcpConnectionEnd" | "DownstreamStart" | "DownstreamPeriodic" | "DownstreamEnd" | "UpstreamPoolReady" | "UpstreamPeriodic" | "UpstreamEnd" | "DownstreamTunnelSuccessfullyEstablished" | "UdpTunnelUpstreamConnected" | "UdpPeriodic" | "UdpSessionEnd" | number;
 /** enum envoy.data.accesslog.v3.HTTPAccessLogEntry.HTTPVersion (by name or number) */
@@ -2054,6 +2056,18 @@ export type envoy_config_route_v3_WeightedCluster_ClusterWeight = {
   typed_per_filter_config?: { [key: string]: AnyJson };
   host_rewrite_literal?: string;
 };
+/** envoy.config.trace.v3.ClientConfig; at most one member of each oneof (backend_token_specifier) */
+export type envoy_config_trace_v3_ClientConfig = {
+  service_name?: string;
+  instance_name?: string;
+  backend_token?: string;
+  max_cache_size?: number;
+};
+/** envoy.config.trace.v3.SkyWalkingConfig */
+export type envoy_config_trace_v3_SkyWalkingConfig = {
+  grpc_service?: envoy_config_core_v3_GrpcService;
+  client_config?: envoy_config_trace_v3_ClientConfig;
+};
 /** envoy.config.trace.v3.Tracing */
 export type envoy_config_trace_v3_Tracing = {
   http?: envoy_config_trace_v3_Tracing_Http;
@@ -2062,6 +2076,16 @@ export type envoy_config_trace_v3_Tracing = {
 export type envoy_config_trace_v3_Tracing_Http = {
   name?: string;
   typed_config?: AnyJson;
+};
+/** envoy.config.trace.v3.ZipkinConfig */
+export type envoy_config_trace_v3_ZipkinConfig = {
+  collector_cluster?: string;
+  collector_endpoint?: string;
+  trace_id_128bit?: boolean;
+  shared_span_context?: boolean;
+  collector_endpoint_version?: envoy_config_trace_v3_ZipkinConfig_CollectorEndpointVersion;
+  collector_hostname?: string;
+  split_spans_for_request?: boolean;
 };
 /** envoy.data.accesslog.v3.AccessLogCommon */
 export type envoy_data_accesslog_v3_AccessLogCommon = {
@@ -3792,8 +3816,11 @@ export interface EnvoyJsonTypes {
   "envoy.config.route.v3.VirtualHost": envoy_config_route_v3_VirtualHost;
   "envoy.config.route.v3.WeightedCluster": envoy_config_route_v3_WeightedCluster;
   "envoy.config.route.v3.WeightedCluster.ClusterWeight": envoy_config_route_v3_WeightedCluster_ClusterWeight;
+  "envoy.config.trace.v3.ClientConfig": envoy_config_trace_v3_ClientConfig;
+  "envoy.config.trace.v3.SkyWalkingConfig": envoy_config_trace_v3_SkyWalkingConfig;
   "envoy.config.trace.v3.Tracing": envoy_config_trace_v3_Tracing;
   "envoy.config.trace.v3.Tracing.Http": envoy_config_trace_v3_Tracing_Http;
+  "envoy.config.trace.v3.ZipkinConfig": envoy_config_trace_v3_ZipkinConfig;
   "envoy.data.accesslog.v3.AccessLogCommon": envoy_data_accesslog_v3_AccessLogCommon;
   "envoy.data.accesslog.v3.ConnectionProperties": envoy_data_accesslog_v3_ConnectionProperties;
   "envoy.data.accesslog.v3.HTTPAccessLogEntry": envoy_data_accesslog_v3_HTTPAccessLogEntry;
