@@ -3,6 +3,9 @@
  * streams, each sent one pre-encoded message by a bare grpc-js server.
  */
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { ProxyFleet } from './proxy-fleet.js';
 
 const now = () => performance.timeOrigin + performance.now();
@@ -59,5 +62,45 @@ export async function measureBare(proxies: number, size: number, timeoutMs = 180
   } finally {
     await Promise.race([fleet.close(), deadline(10_000)]);
     server.forceShutdown();
+  }
+}
+
+/**
+ * What grpc-js alone costs per held stream: a bare server in its own process
+ * (bare-server.ts) holding `proxies` streams from the same fleet, RSS after a
+ * full GC with the streams minus before. The floor under "RSS per connected
+ * proxy" for any server written on grpc-js.
+ */
+export async function measureBareMemory(proxies: number, timeoutMs = 180_000): Promise<{ rssPerStream: number } | { incomplete: string }> {
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL('./bare-server.ts', import.meta.url))], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const waiting: Array<(line: string) => void> = [];
+  lines.on('line', (line) => waiting.shift()?.(line));
+  const next = () => new Promise<string>((resolve) => waiting.push(resolve));
+  const rss = async () => {
+    const reply = next();
+    child.stdin!.write('rss\n');
+    const match = /^rss (\d+) streams (\d+)$/.exec(await reply);
+    return { rss: Number(match![1]), streams: Number(match![2]) };
+  };
+  const fleet = new ProxyFleet();
+  try {
+    const measured = (async () => {
+      const port = Number((await next()).split(' ')[1]);
+      const before = await rss();
+      await fleet.connect(proxies, { mode: 'bare', address: `127.0.0.1:${port}` });
+      let after = await rss();
+      while (after.streams < proxies) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = await rss();
+      }
+      return { rssPerStream: (after.rss - before.rss) / Math.max(1, after.streams) };
+    })();
+    const result = await Promise.race([measured, deadline(timeoutMs)]);
+    return result === 'timeout' ? { incomplete: `no answer within ${timeoutMs / 1000} s` } : result;
+  } finally {
+    await Promise.race([fleet.close(), deadline(10_000)]);
+    child.stdin!.end();
+    child.kill();
   }
 }

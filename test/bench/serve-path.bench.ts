@@ -26,7 +26,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { extraAddress, meshFiles, namespaceOf, podsOf, policyText, serviceFilePaths, serviceFileText, type MeshShape } from '../support/generated-mesh.js';
-import { measureBare } from './bare-limit.js';
+import { measureBare, measureBareMemory } from './bare-limit.js';
 import { ProxyFleet, type SidecarChangeReport } from './proxy-fleet.js';
 import { ServedControlPlane, processCpuSeconds } from './serve-path-control-plane.js';
 import { startMeshSource, type MeshSourceKind } from './serve-path-mesh.js';
@@ -264,7 +264,9 @@ export async function run(): Promise<void> {
         bare.set(c.kind, limit);
         out(`   bare grpc-js limit for ${c.kind} (${size.proxies} streams × ${kb(c.bytesMean)}): ${'ms' in limit ? `${ms(limit.ms)}; first ${c.kind} p99 ÷ limit ${(c.p99 / limit.ms).toFixed(1)}×` : `did not complete (${limit.incomplete})`}`);
       }
-      record({ size, sourceKind, protocol, result, bare: Object.fromEntries(bare), load: loadavg() });
+      const bareMemory = await measureBareMemory(size.proxies);
+      out(`   bare grpc-js memory: ${'rssPerStream' in bareMemory ? `RSS ${kb(bareMemory.rssPerStream)} per held stream (its own process, after a full GC): the floor under RSS per connected proxy` : `did not complete (${bareMemory.incomplete})`}`);
+      record({ size, sourceKind, protocol, result, bare: { ...Object.fromEntries(bare), memory: bareMemory }, load: loadavg() });
     }
   }
 }
