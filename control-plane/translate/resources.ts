@@ -51,6 +51,15 @@ export interface ScopeResources {
   readonly clusters: readonly EnvoyResource[];
   readonly endpoints: readonly EnvoyResource[];
   readonly issues: readonly TranslationIssue[];
+  /**
+   * The same lists in two layers, when the scope has them: `shared` (what every
+   * proxy of its namespace and mode gets, the same arrays for all of them) and
+   * `own` (its inbound side). The cache keeps one encoded map per layer, so a
+   * scope costs its own layer alone.
+   */
+  readonly layers?: { readonly shared: ResourceLists; readonly own: ResourceLists };
 }
+
+export type ResourceLists = Readonly<Record<ResourceKind, readonly EnvoyResource[]>>;
 
 export const adsConfigSource = { ads: {}, resource_api_version: 'V3' } as const;

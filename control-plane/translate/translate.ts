@@ -111,6 +111,8 @@ function translateService(service: MeshService, mode: ProxyMode, callerNamespace
   return { clusters, endpoints, virtualHosts, serviceListeners, listeners, routes, issues: unique };
 }
 
+const noResources: readonly EnvoyResource[] = Object.freeze([]);
+
 const byName = (a: EnvoyResource, b: EnvoyResource) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 /** What every proxy of one mode in one namespace shares (everything but a sidecar's inbound side). */
@@ -169,6 +171,7 @@ export class Translator {
       clusters: [...shared.clusters, ...inbound.clusters],
       endpoints: shared.endpoints,
       issues: [...shared.issues, ...inbound.issues],
+      layers: { shared, own: { listeners: inbound.listeners, routes: noResources, clusters: inbound.clusters, endpoints: noResources } },
     };
     this.#scoped.set(key, result);
     return result;

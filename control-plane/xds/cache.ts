@@ -11,6 +11,7 @@
  *   every proxy of a scope with the same subscription gets the same buffer.
  * - Only the latest snapshot is kept: a slow proxy skips intermediate versions.
  */
+import { LayeredMap } from '../lib/layered-map.js';
 import { createHash } from 'node:crypto';
 import { typeUrlOfKind } from '../envoy/resource-types.js';
 import { encodeResource } from '../envoy/codec.js';
@@ -44,7 +45,7 @@ export interface ScopeView {
    */
   readonly withheld: readonly WithheldResource[];
   /** Shared state-of-the-world responses, by `<kind>|<subscription key>`. */
-  readonly responses: Map<string, { version: string; bytes: Buffer }>;
+  readonly responses: Map<string, SotwResponse>;
 }
 
 export interface WithheldResource {
@@ -73,6 +74,47 @@ export interface XdsCacheOptions {
   readonly validate?: boolean;
 }
 
+export interface SotwResponse {
+  readonly version: string;
+  readonly bytes: Buffer;
+  /** How many resources the full state holds (an incremental response sends fewer). */
+  readonly resources: number;
+}
+
+/** Responses larger than this are held weakly (rebuilt if collected): a scope's full LDS is ~1 KB per service. */
+const weaklyHeldResponseBytes = 64 * 1024;
+
+/**
+ * A SotW response: its version now, its bytes encoded on first use. Small
+ * ones are then kept; large ones (every scope's own LDS and CDS, which differ
+ * by the inbound side) only as long as something holds them — the streams
+ * sending them — so memory does not grow with scopes × mesh size.
+ */
+class LazySotwResponse implements SotwResponse {
+  #bytes?: Buffer;
+  #weakBytes?: WeakRef<Buffer>;
+  #encode?: () => Buffer;
+  constructor(
+    readonly version: string,
+    readonly resources: number,
+    encode: () => Buffer,
+  ) {
+    this.#encode = encode;
+  }
+
+  get bytes(): Buffer {
+    const held = this.#bytes ?? this.#weakBytes?.deref();
+    if (held) return held;
+    const bytes = this.#encode!();
+    if (bytes.length > weaklyHeldResponseBytes) this.#weakBytes = new WeakRef(bytes);
+    else {
+      this.#bytes = bytes;
+      this.#encode = undefined; // drop what the encoder closed over
+    }
+    return bytes;
+  }
+}
+
 export class XdsCache {
   readonly #translator = new Translator();
   readonly #encoded = new WeakMap<EnvoyJson, CachedResource>();
@@ -84,12 +126,22 @@ export class XdsCache {
    * SotW responses of the current snapshot by kind and content digest: scopes
    * whose resources are the same (most scopes of a namespace) share one buffer.
    */
-  readonly #sharedResponses = new Map<string, { version: string; bytes: Buffer }>();
+  #sharedResponses = new Map<string, SotwResponse>();
+  /**
+   * The previous snapshot's: a response's key is the digest of what it holds,
+   * so one that did not change (every LDS and CDS response after an endpoint
+   * change) is reused rather than re-encoded for each scope.
+   */
+  #previousSharedResponses = new Map<string, SotwResponse>();
   /** Full EDS/RDS responses' contents by response version (this snapshot and the previous): the base of incremental responses. */
   #contents = new Map<string, ReadonlyMap<string, CachedResource>>();
   #previousContents = new Map<string, ReadonlyMap<string, CachedResource>>();
   /** Encoded maps by the translated list they came from: scopes given the same list share one map. */
-  readonly #maps = new WeakMap<readonly EnvoyResource[], Map<string, CachedResource>>();
+  readonly #maps = new WeakMap<readonly EnvoyResource[], ReadonlyMap<string, CachedResource>>();
+  /** Subscriptions' selections by the map they select from (see #selection). */
+  readonly #selections = new WeakMap<ReadonlyMap<string, CachedResource>, Map<string, { version: string; chosen: CachedResource[] }>>();
+  /** Layered maps by (base, top), so scopes with the same layers share one (and its digest). */
+  readonly #layeredMaps = new WeakMap<ReadonlyMap<string, CachedResource>, WeakMap<ReadonlyMap<string, CachedResource>, LayeredMap<string, CachedResource>>>();
   /** Digest of a whole map (the wildcard response's version), computed once per map. */
   readonly #wildcardDigests = new WeakMap<ReadonlyMap<string, CachedResource>, string>();
   #snapshot?: Snapshot;
@@ -141,7 +193,8 @@ export class XdsCache {
     const started = performance.now();
     this.#snapshot = snapshot;
     this.#updatedAt = Date.now();
-    this.#sharedResponses.clear();
+    this.#previousSharedResponses = this.#sharedResponses;
+    this.#sharedResponses = new Map();
     // Proxies ACK responses of the previous snapshot while this one is pushed: keep those to diff against.
     this.#previousContents = this.#contents;
     this.#contents = new Map();
@@ -165,19 +218,30 @@ export class XdsCache {
    * so an endpoint change costs each proxy one ClusterLoadAssignment, not all.
    * Its version_info is still the full state's version.
    */
-  sotwResponse(view: ScopeView, kind: ResourceKind, names: ReadonlySet<string> | 'wildcard', subscriptionKey: string, since?: string): { version: string; bytes: Buffer } {
+  sotwResponse(view: ScopeView, kind: ResourceKind, names: ReadonlySet<string> | 'wildcard', subscriptionKey: string, since?: string): SotwResponse {
     const full = this.#fullResponse(view, kind, names, subscriptionKey);
     if (since === undefined || since === full.version || names === 'wildcard' || (kind !== 'endpoints' && kind !== 'routes')) return full;
     const key = `${kind}|${full.version}|since|${since}`;
-    const shared = this.#sharedResponses.get(key);
+    const shared = this.#sharedResponse(key);
     if (shared) return shared;
     const before = this.#contentsOf(since);
     const now = this.#contentsOf(full.version);
     if (!before || !now) return full;
-    const changed = [...now.values()].filter((resource) => before.get(resource.name)?.version !== resource.version);
-    const response = { version: full.version, bytes: encodeDiscoveryResponse(full.version, typeUrlOfKind[kind], changed.map((r) => r.any)) };
+    const response = new LazySotwResponse(full.version, full.resources, () => {
+      const changed = [...now.values()].filter((resource) => before.get(resource.name)?.version !== resource.version);
+      return encodeDiscoveryResponse(full.version, typeUrlOfKind[kind], changed.map((r) => r.any));
+    });
     if (this.#sharedResponses.size < maxSharedResponses * 4) this.#sharedResponses.set(key, response);
     return response;
+  }
+
+  /** A response of this snapshot, or an identical one of the previous (carried over). */
+  #sharedResponse(key: string): SotwResponse | undefined {
+    const current = this.#sharedResponses.get(key);
+    if (current) return current;
+    const previous = this.#previousSharedResponses.get(key);
+    if (previous && this.#sharedResponses.size < maxSharedResponses * 4) this.#sharedResponses.set(key, previous);
+    return previous;
   }
 
   /** What a full response held, for the current or the previous snapshot. */
@@ -185,36 +249,51 @@ export class XdsCache {
     return this.#contents.get(version) ?? this.#previousContents.get(version);
   }
 
-  #fullResponse(view: ScopeView, kind: ResourceKind, names: ReadonlySet<string> | 'wildcard', subscriptionKey: string): { version: string; bytes: Buffer } {
+  #fullResponse(view: ScopeView, kind: ResourceKind, names: ReadonlySet<string> | 'wildcard', subscriptionKey: string): SotwResponse {
     const cacheKey = `${kind}|${subscriptionKey}`;
     const cached = view.responses.get(cacheKey);
     if (cached) return cached;
     const all = view.resources[kind];
-    const chosen: CachedResource[] = [];
-    if (names === 'wildcard') chosen.push(...all.values());
-    else for (const name of [...names].sort()) {
-      const resource = all.get(name);
-      if (resource) chosen.push(resource);
-    }
-    let version = names === 'wildcard' ? this.#wildcardDigests.get(all) : undefined;
-    if (version === undefined) {
-      const digest = createHash('sha256');
-      for (const resource of chosen) digest.update(resource.name).update('\0').update(resource.version).update('\0');
-      version = digest.digest('hex').slice(0, 16);
-      if (names === 'wildcard') this.#wildcardDigests.set(all, version);
-    }
+    const selection = names === 'wildcard' ? undefined : this.#selection(all, names, subscriptionKey);
+    const version = selection ? selection.version : this.#wildcardDigest(all);
     const sharedKey = `${kind}|${version}`;
-    let response = this.#sharedResponses.get(sharedKey);
+    let response = this.#sharedResponse(sharedKey);
     if (!response) {
-      response = { version, bytes: encodeDiscoveryResponse(version, typeUrlOfKind[kind], chosen.map((r) => r.any)) };
-      if (this.#sharedResponses.size < maxSharedResponses * 4) {
-        this.#sharedResponses.set(sharedKey, response);
-        if ((kind === 'endpoints' || kind === 'routes') && names !== 'wildcard') this.#contents.set(version, new Map(chosen.map((r) => [r.name, r])));
-      }
+      // Encoded when a stream sends it, not here: most scopes' responses are unchanged after a change.
+      response = new LazySotwResponse(version, selection ? selection.chosen.length : all.size, () => encodeDiscoveryResponse(version, typeUrlOfKind[kind], (selection?.chosen ?? [...all.values()]).map((r) => r.any)));
+      if (this.#sharedResponses.size < maxSharedResponses * 4) this.#sharedResponses.set(sharedKey, response);
+    }
+    const chosen = selection?.chosen ?? [];
+    if ((kind === 'endpoints' || kind === 'routes') && names !== 'wildcard' && !this.#contents.has(version) && this.#contents.size < maxSharedResponses * 4) {
+      this.#contents.set(version, this.#previousContents.get(version) ?? new Map(chosen.map((r) => [r.name, r])));
     }
     // Proxies of a scope share a handful of subscriptions; a stream cycling through made-up ones must not grow the view.
     if (view.responses.size < maxSharedResponses) view.responses.set(cacheKey, response);
     return response;
+  }
+
+  /**
+   * The resources a subscription names, in name order, and their digest (the
+   * response's version). Computed once per (map, subscription): the scopes of
+   * a namespace share their EDS and RDS maps and name the same resources.
+   */
+  #selection(all: ReadonlyMap<string, CachedResource>, names: ReadonlySet<string>, subscriptionKey: string): { version: string; chosen: CachedResource[] } {
+    let bySubscription = this.#selections.get(all);
+    if (!bySubscription) this.#selections.set(all, (bySubscription = new Map()));
+    let selection = bySubscription.get(subscriptionKey);
+    if (!selection) {
+      const chosen: CachedResource[] = [];
+      for (const name of [...names].sort()) {
+        const resource = all.get(name);
+        if (resource) chosen.push(resource);
+      }
+      const digest = createHash('sha256');
+      for (const resource of chosen) digest.update(resource.name).update('\0').update(resource.version).update('\0');
+      selection = { version: digest.digest('hex').slice(0, 16), chosen };
+      // Bounded like the responses: a stream cycling through made-up subscriptions must not grow it.
+      if (bySubscription.size < maxSharedResponses) bySubscription.set(subscriptionKey, selection);
+    }
+    return selection;
   }
 
   /** Every resource withheld in the current views (for /readyz), one entry per (kind, name). */
@@ -243,9 +322,18 @@ export class XdsCache {
       withheld.push({ kind, name, problem, servedVersion: lastGood?.version });
       this.options.logger.error({ scope: key, kind, resource: name, keeping: lastGood?.version ?? null }, `${problem}${lastGood ? '; still serving its last good version' : '; it has no good version to serve'}`);
     };
-    const resources = {} as Record<ResourceKind, Map<string, CachedResource>>;
+    const resources = {} as Record<ResourceKind, ReadonlyMap<string, CachedResource>>;
     for (const kind of resourceKinds) {
       const failed = translated.issues.some((i) => i.severity === 'error' && i.kind === kind);
+      const layers = failed ? undefined : translated.layers;
+      if (layers) {
+        const base = this.#cleanMap(kind, layers.shared[kind]);
+        const top = base && this.#cleanMap(kind, layers.own[kind]);
+        if (base && top) {
+          resources[kind] = top.size === 0 ? base : this.#layered(base, top);
+          continue;
+        }
+      }
       const shared = failed ? undefined : this.#maps.get(translated[kind]);
       if (shared) {
         resources[kind] = shared;
@@ -267,6 +355,40 @@ export class XdsCache {
       resources[kind] = map;
     }
     return { key, scope, snapshotVersion: snapshot.version, resources, issues: translated.issues, withheld, responses: new Map() };
+  }
+
+  /** The encoded map of a list with nothing to withhold (one per list, shared by every scope given it), or undefined if one fails to encode. */
+  #cleanMap(kind: ResourceKind, list: readonly EnvoyResource[]): ReadonlyMap<string, CachedResource> | undefined {
+    const known = this.#maps.get(list);
+    if (known) return known;
+    const map = new Map<string, CachedResource>();
+    try {
+      for (const resource of list) map.set(resource.name, this.#encode(kind, resource));
+    } catch {
+      return undefined; // the caller's general path reports and withholds it
+    }
+    this.#maps.set(list, map);
+    return map;
+  }
+
+  #layered(base: ReadonlyMap<string, CachedResource>, top: ReadonlyMap<string, CachedResource>): LayeredMap<string, CachedResource> {
+    let byTop = this.#layeredMaps.get(base);
+    if (!byTop) this.#layeredMaps.set(base, (byTop = new WeakMap()));
+    let layered = byTop.get(top);
+    if (!layered) byTop.set(top, (layered = new LayeredMap(base, top)));
+    return layered;
+  }
+
+  /** The version of a wildcard response: a digest of every (name, version), a layered map's from its layers' (so a scope pays for its own layer only). */
+  #wildcardDigest(map: ReadonlyMap<string, CachedResource>): string {
+    let digest = this.#wildcardDigests.get(map);
+    if (digest !== undefined) return digest;
+    const hasher = createHash('sha256');
+    if (map instanceof LayeredMap) hasher.update(this.#wildcardDigest(map.base)).update('+').update(this.#wildcardDigest(map.top));
+    else for (const resource of map.values()) hasher.update(resource.name).update('\0').update(resource.version).update('\0');
+    digest = hasher.digest('hex').slice(0, 16);
+    this.#wildcardDigests.set(map, digest);
+    return digest;
   }
 
   /** A shared part (a virtual host) is encoded once, whatever number of tables hold it. */

@@ -211,7 +211,7 @@ export class SotwStream extends ProxyStream<DiscoveryRequestMessage> {
     state.sentVersion = response.version;
     state.sentSnapshotAt = this.context.cache.updatedAt;
     state.sync.sent = response.version;
-    state.sync.resources = state.names === 'wildcard' ? view.resources[kind].size : [...state.names].filter((n) => view.resources[kind].has(n)).length;
+    state.sync.resources = response.resources;
     this.context.metrics.pushes.inc({ type: kind });
     this.write(response.bytes);
     if (this.context.logger.isLevelEnabled('debug')) this.context.logger.debug({ nodeId: clipForLog(this.identity?.nodeId), type: kind, version: response.version, typeUrl: typeUrlOfKind[kind] }, 'pushed');
