@@ -16,6 +16,7 @@ import { DeltaStream, type DeltaDiscoveryRequestMessage } from './delta-stream.j
 import type { ControlPlaneMetrics } from './metrics.js';
 import { SotwStream, type DiscoveryRequestMessage } from './sotw-stream.js';
 import type { StreamContext } from './stream-context.js';
+import { defaultTrustDomain } from './proxy-authentication.js';
 import { checkStreamCount, defaultXdsLimits, endWithStatus, XdsStreamRefusal, type XdsLimits } from './stream-limits.js';
 
 /** The xDS port could not be served (certificate unreadable, port in use): start-up fails with this. */
@@ -26,6 +27,8 @@ export interface XdsTlsOptions {
   readonly keyFile: string;
   /** CA bundle for client certificates; when set, every proxy must present one with a SPIFFE ID. */
   readonly clientCaFile?: string;
+  /** The trust domain of client certificates' SPIFFE IDs (default `cluster.local`); others are refused. */
+  readonly trustDomain?: string;
 }
 
 export interface XdsServerOptions {
@@ -114,6 +117,7 @@ export class XdsServer {
       metrics: deps.metrics,
       logger: deps.logger,
       requireClientCertificate: Boolean(options.tls?.clientCaFile),
+      trustDomain: options.tls?.trustDomain ?? defaultTrustDomain,
       limits: { ...defaultXdsLimits, ...options.limits },
       openStreams: new Set(),
     };
@@ -175,7 +179,7 @@ export class XdsServer {
     if (!this.options.tls) {
       this.#context.logger.warn({ port: this.#port }, 'xDS is served in plaintext: anyone who reaches this port can read the mesh topology. Use --xds-tls-cert/--xds-tls-key (and --xds-client-ca) outside local use.');
     } else {
-      this.#context.logger.info({ port: this.#port, clientCertificates: this.#context.requireClientCertificate }, 'xDS served over TLS');
+      this.#context.logger.info({ port: this.#port, clientCertificates: this.#context.requireClientCertificate, trustDomain: this.#context.trustDomain }, 'xDS served over TLS');
     }
     return this.#port;
   }

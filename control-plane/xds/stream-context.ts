@@ -19,6 +19,8 @@ export interface StreamContext {
   readonly metrics: ControlPlaneMetrics;
   readonly logger: Logger;
   readonly requireClientCertificate: boolean;
+  /** The trust domain a client certificate's SPIFFE ID must name. */
+  readonly trustDomain: string;
   readonly limits: XdsLimits;
   /** Streams register here so a graceful shutdown can end them. */
   readonly openStreams: Set<{ close(): void }>;
@@ -39,7 +41,7 @@ export function peerCertificate(call: ServerDuplexStream<unknown, unknown>): Pee
 }
 
 export function identify(context: StreamContext, call: ServerDuplexStream<unknown, unknown>, node: { id: string; metadata: Record<string, unknown> }): ProxyIdentity {
-  const { identity, overridden } = authenticateProxy(node.id, node.metadata, peerCertificate(call), context.requireClientCertificate);
+  const { identity, overridden } = authenticateProxy(node.id, node.metadata, peerCertificate(call), context.requireClientCertificate, context.trustDomain);
   if (overridden) {
     context.logger.warn({ nodeId: clipForLog(node.id), claimed: clipForLog(overridden), certified: identity.namespace }, 'node metadata claims another namespace than its certificate; serving the certificate\'s');
   }

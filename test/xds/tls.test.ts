@@ -85,6 +85,15 @@ describe('xDS over mutual TLS', () => {
     await expect(client.nextOf(typeUrls.clusters, 5000)).rejects.toThrow();
   });
 
+  it('refuses a SPIFFE ID of a foreign trust domain, even signed by the trusted CA', async () => {
+    const foreign = await issue('proxy', [{ type: 'url', value: 'spiffe://evil.example/ns/payments/sa/checkout' }]);
+    const client = await clientWith(foreign, 'evil-0.payments', { namespace: 'payments' });
+    client.request(typeUrls.clusters);
+    await expect(client.nextOf(typeUrls.clusters, 5000)).rejects.toThrow(/trust domain "evil\.example"/);
+    const syncz = (await running.admin('/debug/syncz')).json() as Array<{ nodeId: string }>;
+    expect(syncz.find((r) => r.nodeId === 'evil-0.payments')).toBeUndefined();
+  });
+
   it('refuses a certificate without a SPIFFE ID', async () => {
     const plain = await issue('no-spiffe', [{ type: 'dns', value: 'somebody.example' }]);
     const client = await clientWith(plain, 'plain-0.shop', { namespace: 'shop' });

@@ -21,6 +21,7 @@ interface ServeOptions {
   xdsTlsCert?: string;
   xdsTlsKey?: string;
   xdsClientCa?: string;
+  trustDomain: string;
   xdsMaxStreams: string;
   xdsMaxSubscriptions: string;
   debounce: string;
@@ -94,6 +95,7 @@ export function registerServe(program: Command): void {
     .option('--xds-tls-cert <file>', 'serve xDS over TLS with this certificate (PEM)')
     .option('--xds-tls-key <file>', 'private key of --xds-tls-cert (PEM)')
     .option('--xds-client-ca <file>', 'require client certificates signed by this CA; a proxy\'s namespace then comes from its SPIFFE ID')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain of the mesh: client certificates of another one are refused on xDS', 'cluster.local')
     .option('--xds-max-streams <n>', 'most xDS (ADS) streams held at once; more are refused with RESOURCE_EXHAUSTED (see docs/limits.md)', '10000')
     .option('--xds-max-subscriptions <n>', 'most resource names one xDS stream may subscribe to, per resource type; a stream asking for more is ended with RESOURCE_EXHAUSTED', '10000')
     .option('--debounce <duration>', 'quiet period before pushing a new snapshot', '100ms')
@@ -152,7 +154,7 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         adminPort: Number(options.adminPort),
         adminHost: options.adminAddress,
         adminAuth,
-        tls: options.xdsTlsCert ? { certFile: options.xdsTlsCert, keyFile: options.xdsTlsKey!, clientCaFile: options.xdsClientCa } : undefined,
+        tls: options.xdsTlsCert ? { certFile: options.xdsTlsCert, keyFile: options.xdsTlsKey!, clientCaFile: options.xdsClientCa, trustDomain: options.trustDomain } : undefined,
         debounceMs,
         xdsLimits: { maxStreams: number('--xds-max-streams', options.xdsMaxStreams, 1, 1e7), maxSubscriptions: number('--xds-max-subscriptions', options.xdsMaxSubscriptions, 1, 1e7) },
         telemetry: { lrsReportIntervalMs },
