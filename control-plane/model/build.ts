@@ -11,6 +11,8 @@ import { FrozenMap } from '../lib/frozen-map.js';
 import { trafficFromPolicy } from './traffic-from-policy.js';
 import { matchesEverything, type ServiceTraffic } from './traffic.js';
 import { trafficProblems } from './validate-traffic.js';
+import { policyApplies, securityOf, type SecurityPolicy } from './security.js';
+import type { AuthorizationPolicySpec, PeerAuthenticationSpec } from '../api/policy-api.generated.js';
 import {
   labelsMatch,
   serviceFingerprint,
@@ -226,6 +228,30 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     else canaryByService.set(serviceKey, canary);
   }
 
+  // Security: one namespace-wide PeerAuthentication per namespace, one per selector.
+  const peerPolicies: SecurityPolicy<PeerAuthenticationSpec>[] = [];
+  const peerBySelector = new Map<string, SourceObject>();
+  for (const object of byKind('PeerAuthentication')) {
+    const spec = (object.manifest as Manifest).spec as unknown as PeerAuthenticationSpec;
+    const selector = spec.selector ?? {};
+    const key = `${object.namespace}|${JSON.stringify(Object.entries(selector).sort(([a], [b]) => a.localeCompare(b)))}`;
+    const other = peerBySelector.get(key);
+    if (other) {
+      issue('duplicate-policy', object, Object.keys(selector).length ? ['spec', 'selector'] : ['spec'], `PeerAuthentication ${other.namespace}/${other.name} already sets the mode of ${Object.keys(selector).length ? `the workloads with labels ${JSON.stringify(selector)}` : `namespace ${object.namespace}`}; a namespace takes one per selector`);
+      continue;
+    }
+    peerBySelector.set(key, object);
+    peerPolicies.push({ reference: referenceOf(object), spec });
+  }
+  const authorizationPolicies: SecurityPolicy<AuthorizationPolicySpec>[] = byKind('AuthorizationPolicy').map((object) => ({ reference: referenceOf(object), spec: (object.manifest as Manifest).spec as unknown as AuthorizationPolicySpec }));
+  const serviceSelectors = [...serviceObjects.values()].map((svc) => ({ namespace: svc.namespace, selector: (((svc.manifest as Manifest).spec ?? {}) as { selector?: Record<string, string> }).selector ?? {} }));
+  for (const object of [...byKind('PeerAuthentication'), ...byKind('AuthorizationPolicy')]) {
+    const selector = ((object.manifest as Manifest).spec as { selector?: Record<string, string> }).selector;
+    if (selector && Object.keys(selector).length > 0 && !serviceSelectors.some((service) => policyApplies(object.namespace, selector, service))) {
+      warn(object, ['spec', 'selector'], `no Service in namespace ${object.namespace} selects pods with labels ${JSON.stringify(selector)}, so this policy applies to nothing`);
+    }
+  }
+
   if (issues.length > 0) return { ok: false, issues };
 
   const services = new Map<string, MeshService>();
@@ -263,6 +289,14 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
       versions: new FrozenMap(versions),
       ...(policy ? { traffic: trafficOf.get(policy)! } : {}),
     };
+    const security = securityOf({ namespace: svc.namespace, selector }, peerPolicies, authorizationPolicies);
+    if (security) (service as { security?: typeof security }).security = security;
+    if (security?.authorization && security.mtls?.mode !== 'STRICT' && security.mtls?.mode !== 'PERMISSIVE') {
+      const rules = [...security.authorization.allow, ...security.authorization.deny, ...security.authorization.shadowAllow, ...security.authorization.shadowDeny];
+      if (rules.some((rule) => rule.from)) {
+        warnings.push({ object: { kind: 'Service', namespace: svc.namespace, name: svc.name }, message: `AuthorizationPolicy rules with "from" need the caller's identity, but Service ${svc.namespace}/${svc.name} does not accept mutual TLS (set a PeerAuthentication with mode PERMISSIVE or STRICT): those rules never match plaintext callers` });
+      }
+    }
     return { ...service, fingerprint: serviceFingerprint(service) };
   });
   for (const service of serviceList.sort((a, b) => a.host.localeCompare(b.host))) services.set(service.host, service);
