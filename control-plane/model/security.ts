@@ -11,6 +11,9 @@
 import type { ObjectReference } from '../core/errors.js';
 import type { AuthorizationPolicySpec, PeerAuthenticationSpec } from '../api/policy-api.generated.js';
 
+/** The trust domain of the mesh's SPIFFE IDs unless `--trust-domain` says otherwise (Kubernetes' default cluster domain). */
+export const defaultTrustDomain = 'cluster.local';
+
 export type MtlsMode = 'PERMISSIVE' | 'STRICT' | 'DISABLE';
 
 /** Who is calling, from the peer certificate's SPIFFE ID; values within a list are alternatives. */

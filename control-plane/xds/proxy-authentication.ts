@@ -7,6 +7,7 @@
  */
 import type { PeerCertificate } from 'node:tls';
 import { SluiceError } from '../core/errors.js';
+import { defaultTrustDomain } from '../model/security.js';
 import { proxyIdentityFromNode, type ProxyIdentity } from '../translate/proxy-scope.js';
 
 export interface SpiffeId {
@@ -37,8 +38,7 @@ export function spiffeIdOfCertificate(certificate: PeerCertificate | undefined):
   return undefined;
 }
 
-/** The trust domain proxies' SPIFFE IDs must name unless `--trust-domain` says otherwise (Kubernetes' default cluster domain). */
-export const defaultTrustDomain = 'cluster.local';
+export { defaultTrustDomain };
 
 /**
  * The identity to serve. `certificate` is undefined on plaintext streams; when
