@@ -56,6 +56,8 @@ export interface WorkloadCertificate {
   readonly certificateChainPem: string;
   readonly privateKeyPem: string;
   readonly notBefore: Date;
+  /** When it was signed (notBefore is earlier by the allowed clock skew): its lifetime counts from here. */
+  readonly issuedAt: Date;
   readonly notAfter: Date;
   readonly serialNumber: string;
 }
@@ -183,7 +185,7 @@ export class CertificateAuthority {
       ],
     });
     const chain = [leaf.toString('pem'), ...(this.#chainPem ? [this.certificate.toString('pem'), this.#chainPem.trim()] : [])].join('\n');
-    return { spiffeId, certificateChainPem: `${chain.trim()}\n`, privateKeyPem: await privateKeyPem(keys.privateKey), notBefore, notAfter, serialNumber };
+    return { spiffeId, certificateChainPem: `${chain.trim()}\n`, privateKeyPem: await privateKeyPem(keys.privateKey), notBefore, issuedAt: new Date(now), notAfter, serialNumber };
   }
 
   /** What logs and debug output may show. */

@@ -121,7 +121,7 @@ export class WorkloadCertificates {
   }
 
   #renewalAt(certificate: WorkloadCertificate): number {
-    const start = certificate.notBefore.getTime();
+    const start = certificate.issuedAt.getTime();
     return start + (certificate.notAfter.getTime() - start) / 2;
   }
 

@@ -117,3 +117,24 @@ export function acceptsMutualTls(security: ServiceSecurity | undefined): boolean
 export function spiffeUri(trustDomain: string, namespace: string, serviceAccount: string): string {
   return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
 }
+
+/**
+ * The mTLS mode a proxy's workload accepts: for a sidecar, the strictest of
+ * the services selecting its pod; undefined when no PeerAuthentication covers
+ * them (plaintext) or for proxyless clients.
+ */
+export function workloadMtlsMode(
+  snapshot: { services: ReadonlyMap<string, { namespace: string; selector: Readonly<Record<string, string>>; security?: ServiceSecurity }> },
+  proxy: { namespace: string; labels: Readonly<Record<string, string>>; mode: string } | undefined,
+): MtlsMode | undefined {
+  if (!proxy || proxy.mode !== 'sidecar') return undefined;
+  const order: MtlsMode[] = ['DISABLE', 'PERMISSIVE', 'STRICT'];
+  let mode: MtlsMode | undefined;
+  for (const service of snapshot.services.values()) {
+    if (service.namespace !== proxy.namespace || Object.keys(service.selector).length === 0) continue;
+    if (!Object.entries(service.selector).every(([key, value]) => proxy.labels[key] === value)) continue;
+    const own = service.security?.mtls?.mode;
+    if (own && (!mode || order.indexOf(own) > order.indexOf(mode))) mode = own;
+  }
+  return mode;
+}

@@ -17,6 +17,7 @@ import type { ControlPlaneMetrics } from './metrics.js';
 import { SotwStream, type DiscoveryRequestMessage } from './sotw-stream.js';
 import type { StreamContext } from './stream-context.js';
 import { defaultTrustDomain } from './proxy-authentication.js';
+import type { SecretServing } from './secret-discovery.js';
 import { checkStreamCount, defaultXdsLimits, endWithStatus, XdsStreamRefusal, type XdsLimits } from './stream-limits.js';
 
 /** The xDS port could not be served (certificate unreadable, port in use): start-up fails with this. */
@@ -42,6 +43,8 @@ export interface XdsServerOptions {
   readonly maxConnectionAgeGraceMs?: number;
   /** Stream and subscription budgets (defaults: 10,000 streams, 10,000 names per type per stream). */
   readonly limits?: Partial<XdsLimits>;
+  /** Serve workload certificates over SDS (the mesh CA). */
+  readonly secrets?: SecretServing;
 }
 
 /** A PEM file the TLS set-up needs, or a start-up error naming the flag and the file. */
@@ -119,6 +122,7 @@ export class XdsServer {
       requireClientCertificate: Boolean(options.tls?.clientCaFile),
       trustDomain: options.tls?.trustDomain ?? defaultTrustDomain,
       limits: { ...defaultXdsLimits, ...options.limits },
+      ...(options.secrets ? { secrets: options.secrets } : {}),
       openStreams: new Set(),
     };
     this.#server.addService(adsDefinition(), {

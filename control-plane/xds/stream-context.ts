@@ -12,6 +12,7 @@ import type { ConnectionRegistry } from './connections.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import { authenticateProxy } from './proxy-authentication.js';
 import { clipForLog, type XdsLimits } from './stream-limits.js';
+import type { SecretServing } from './secret-discovery.js';
 
 export interface StreamContext {
   readonly cache: XdsCache;
@@ -22,6 +23,8 @@ export interface StreamContext {
   /** The trust domain a client certificate's SPIFFE ID must name. */
   readonly trustDomain: string;
   readonly limits: XdsLimits;
+  /** Workload certificates over SDS; undefined when the control plane runs no CA. */
+  readonly secrets?: SecretServing;
   /** Streams register here so a graceful shutdown can end them. */
   readonly openStreams: Set<{ close(): void }>;
 }
