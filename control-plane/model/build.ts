@@ -11,7 +11,7 @@ import { FrozenMap } from '../lib/frozen-map.js';
 import { trafficFromPolicy } from './traffic-from-policy.js';
 import { matchesEverything, type ServiceTraffic } from './traffic.js';
 import { trafficProblems } from './validate-traffic.js';
-import { policyApplies, securityOf, type SecurityPolicy } from './security.js';
+import { policyApplies, securityOf, sidecarStatusAnnotation, type SecurityPolicy } from './security.js';
 import type { AuthorizationPolicySpec, PeerAuthenticationSpec } from '../api/policy-api.generated.js';
 import {
   labelsMatch,
@@ -87,6 +87,7 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
 
   const podLabels = new Map<string, Readonly<Record<string, string>>>();
   for (const pod of byKind('Pod')) podLabels.set(`${pod.namespace}/${pod.name}`, pod.labels);
+  const podsWithSidecar = new Set(byKind('Pod').filter((pod) => ((pod.manifest as { metadata?: { annotations?: Record<string, string> } }).metadata?.annotations ?? {})[sidecarStatusAnnotation] !== undefined).map((pod) => `${pod.namespace}/${pod.name}`));
 
   const workloadEntries: WorkloadEntry[] = byKind('WorkloadEntry').map((o) => {
     const spec = (o.manifest as Manifest).spec as unknown as WorkloadEntrySpec;
@@ -289,7 +290,8 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
       versions: new FrozenMap(versions),
       ...(policy ? { traffic: trafficOf.get(policy)! } : {}),
     };
-    const security = securityOf({ namespace: svc.namespace, selector }, peerPolicies, authorizationPolicies);
+    const sidecars = endpoints.length > 0 && endpoints.every((e) => e.workload?.kind === 'Pod' && podsWithSidecar.has(`${e.workload.namespace}/${e.workload.name}`));
+    const security = securityOf({ namespace: svc.namespace, selector, sidecars }, peerPolicies, authorizationPolicies);
     if (security) (service as { security?: typeof security }).security = security;
     if (security?.authorization && security.mtls?.mode !== 'STRICT' && security.mtls?.mode !== 'PERMISSIVE') {
       const rules = [...security.authorization.allow, ...security.authorization.deny, ...security.authorization.shadowAllow, ...security.authorization.shadowDeny];

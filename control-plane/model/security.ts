@@ -43,8 +43,12 @@ export interface ServiceAuthorization {
 }
 
 export interface ServiceSecurity {
-  /** Undefined when no PeerAuthentication covers the service: plaintext, as before mTLS existed. */
-  readonly mtls?: { readonly mode: MtlsMode; readonly policy: ObjectReference };
+  /**
+   * Undefined when no PeerAuthentication covers the service: plaintext, as
+   * before mTLS existed. `sidecars`: every endpoint is a pod with our sidecar
+   * (the injector's status annotation), so in PERMISSIVE it takes mTLS too.
+   */
+  readonly mtls?: { readonly mode: MtlsMode; readonly policy: ObjectReference; readonly sidecars: boolean };
   readonly authorization?: ServiceAuthorization;
 }
 
@@ -82,7 +86,7 @@ function ruleOf(policy: SecurityPolicy<AuthorizationPolicySpec>, rule: Authoriza
  * namespace's policies, in a deterministic order (the caller sorts objects).
  */
 export function securityOf(
-  service: { namespace: string; selector: Readonly<Record<string, string>> },
+  service: { namespace: string; selector: Readonly<Record<string, string>>; sidecars: boolean },
   peer: readonly SecurityPolicy<PeerAuthenticationSpec>[],
   authorization: readonly SecurityPolicy<AuthorizationPolicySpec>[],
 ): ServiceSecurity | undefined {
@@ -92,7 +96,7 @@ export function securityOf(
     if (!policyApplies(policy.reference.namespace ?? '', policy.spec.selector, service)) continue;
     const level = specificity(policy.spec.selector);
     if (level > mtlsSpecificity) {
-      mtls = { mode: policy.spec.mode, policy: policy.reference };
+      mtls = { mode: policy.spec.mode, policy: policy.reference, sidecars: service.sidecars };
       mtlsSpecificity = level;
     }
   }
@@ -108,9 +112,19 @@ export function securityOf(
   return { ...(mtls ? { mtls } : {}), ...(any ? { authorization: lists } : {}) };
 }
 
-/** Callers use mutual TLS towards a destination whose workloads accept it. */
+/** Written on a pod by the injector (webhook/annotations.ts): the pod runs a Sluice sidecar. */
+export const sidecarStatusAnnotation = 'sidecar.sluice.dev/status';
+
+/**
+ * Callers use mutual TLS towards a destination that accepts it: always in
+ * STRICT; in PERMISSIVE only when its pods have sidecars, because a proxyless
+ * gRPC server cannot accept both and serves plaintext then (and a pod Sluice
+ * knows nothing about may have no proxy at all). Plaintext is never refused
+ * in PERMISSIVE, so that choice is always safe.
+ */
 export function acceptsMutualTls(security: ServiceSecurity | undefined): boolean {
-  return security?.mtls !== undefined && security.mtls.mode !== 'DISABLE';
+  const mtls = security?.mtls;
+  return mtls !== undefined && (mtls.mode === 'STRICT' || (mtls.mode === 'PERMISSIVE' && mtls.sidecars));
 }
 
 /** `spiffe://<trust domain>/ns/<namespace>/sa/<service account>`: the identity the CA certifies. */

@@ -51,7 +51,10 @@ export function proxylessServerListeners(service: MeshService, trustDomain: stri
                 {
                   name: 'envoy.filters.network.http_connection_manager',
                   typed_config: typedAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', {
-                    stat_prefix: routeName,
+                    // The prefix names the transport too. Besides telling the stats apart, it keeps a
+                    // plaintext ↔ mTLS switch from looking like "the same listener" to grpc-js-xds 1.14,
+                    // whose listener comparison gets unequal transport sockets wrong (ignores or crashes).
+                    stat_prefix: strict ? `${routeName}|mtls` : routeName,
                     route_config: { name: routeName, virtual_hosts: [{ name: routeName, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, non_forwarding_action: {} }] }] },
                     http_filters: httpFilters,
                   }),
