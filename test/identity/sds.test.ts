@@ -20,6 +20,7 @@ import { DeltaClient, SotwClient } from '../support/ads-client.js';
 import { startControlPlane } from '../support/control-plane.js';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import { ordersPolicy, ordersService } from '../support/temp-config.js';
+import { renderStatusTable } from '../../control-plane/cli/commands/status.js';
 
 let fake: FakeKubeApiServer;
 let running: Awaited<ReturnType<typeof startControlPlane>>;
@@ -38,7 +39,7 @@ beforeAll(async () => {
   const sink = new PassThrough();
   sink.on('data', (chunk: Buffer) => logLines.push(chunk.toString('utf8')));
   running = await startControlPlane(
-    { 'svc.yaml': ordersService, 'tp.yaml': ordersPolicy() },
+    { 'svc.yaml': ordersService, 'tp.yaml': ordersPolicy(), 'peer.yaml': 'apiVersion: sluice.dev/v1alpha1\nkind: PeerAuthentication\nmetadata: { name: default, namespace: shop }\nspec: { mode: PERMISSIVE }\n' },
     {
       logger: createLogger('debug', sink),
       workloadIdentity: { authority, verifiers: [new TokenReviewVerifier(fake.kubeConfig('system:serviceaccount:sluice-system:sluice')), new NodeMetadataVerifier()], certificateTtlMs: ttlMs },
@@ -64,7 +65,7 @@ const secretNamed = (resources: Array<Record<string, unknown>>, name: string) =>
 
 describe('SDS: workload certificates', () => {
   it('a proxy proving its service account with a token gets its SPIFFE certificate, signed by the trust bundle it also gets', async () => {
-    const client = sotw('orders-v1-0.shop', fake.issueToken('system:serviceaccount:shop:orders'));
+    const client = sotw('orders-v1-0.shop', fake.issueToken('system:serviceaccount:shop:orders'), { namespace: 'shop', labels: { app: 'orders', version: 'v1' } });
     client.request(secretTypeUrl, ['default', 'ROOTCA']);
     const response = await client.nextOf(secretTypeUrl);
     const leaf = secretNamed(response.resources, 'default')!;
@@ -79,6 +80,14 @@ describe('SDS: workload certificates', () => {
     expect(certificate.checkPrivateKey((await import('node:crypto')).createPrivateKey(leaf.tls_certificate!.private_key.inline_string))).toBe(true);
     const syncz = (await running.admin('/debug/syncz')).json() as Array<{ nodeId: string; certificate?: { spiffeId: string; notAfter: string } }>;
     expect(syncz.find((row) => row.nodeId === 'orders-v1-0.shop')?.certificate?.spiffeId).toBe('spiffe://cluster.local/ns/shop/sa/orders');
+  });
+
+  it('sluice status shows each workload\'s mTLS mode and certificate expiry', async () => {
+    const rows = (await running.admin('/debug/syncz')).json() as Parameters<typeof renderStatusTable>[0];
+    const table = renderStatusTable(rows);
+    const line = table.split('\n').find((l) => l.startsWith('orders-v1-0.shop'))!;
+    expect(table.split('\n')[0]).toMatch(/MTLS\s+CERT EXPIRES$/);
+    expect(line).toMatch(/PERMISSIVE\s+(in \d+s|EXPIRED)$/);
   });
 
   it('different identities never share a key; the same identity shares its certificate', async () => {
