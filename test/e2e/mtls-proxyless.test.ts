@@ -11,7 +11,10 @@
  * a mesh client that would use mTLS towards a sidecar and a legacy plaintext
  * client both get answers, and STRICT then refuses plaintext.
  */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createServer } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, credentials, Metadata, ServerCredentials, status, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { CertificateAuthority } from '../../control-plane/identity/certificate-authority.js';
@@ -19,6 +22,7 @@ import { TokenReviewVerifier } from '../../control-plane/identity/workload-ident
 import { startControlPlane } from '../support/control-plane.js';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import { startSdsFileAgent, type SdsFileAgent } from '../support/sds-file-agent.js';
+import { grpcCoreAvailability } from '../interop/grpc-core-client.js';
 
 // grpc-js-xds reads its RBAC switch when loaded (gRFC A41 is opt-in there).
 process.env.GRPC_XDS_EXPERIMENTAL_RBAC = 'true';
@@ -47,6 +51,37 @@ async function freePort(): Promise<number> {
   return free;
 }
 
+/** The C-core column: Debian's python3-grpcio with xDS credentials (skipped, saying so, without it). */
+const core = grpcCoreAvailability('python');
+const coreDriver = path.join(path.dirname(fileURLToPath(import.meta.url)), '../interop/grpc_core_mtls.py');
+const python = process.env.SLUICE_INTEROP_PYTHON ?? '/usr/bin/python3';
+let corePort = 0;
+const children: ChildProcessWithoutNullStreams[] = [];
+
+/** A second service served by a C-core xDS server, same mode, its own allow list. */
+const coreService = () => `---
+apiVersion: v1
+kind: Service
+metadata: { name: greeter-core, namespace: shop }
+spec: { selector: { app: greeter-core }, ports: [{ name: grpc, port: 9090 }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: greeter-core-1, namespace: shop, labels: { kubernetes.io/service-name: greeter-core } }
+addressType: IPv4
+ports: [{ name: grpc, port: ${corePort} }]
+endpoints: [{ addresses: [127.0.0.1] }]
+---
+apiVersion: sluice.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: { name: greeter-core-callers, namespace: shop }
+spec:
+  selector: { app: greeter-core }
+  action: ALLOW
+  rules:
+    - from: { serviceAccounts: [shop/frontend] }
+`;
+
 const meshFiles = (mode: string, authorization: boolean) => ({
   'greeter.yaml': `apiVersion: v1
 kind: Service
@@ -59,7 +94,7 @@ metadata: { name: greeter-1, namespace: shop, labels: { kubernetes.io/service-na
 addressType: IPv4
 ports: [{ name: grpc, port: ${port} }]
 endpoints: [{ addresses: [127.0.0.1] }]
-`,
+${corePort ? coreService() : ''}`,
   'security.yaml': `apiVersion: sluice.dev/v1alpha1
 kind: PeerAuthentication
 metadata: { name: default, namespace: shop }
@@ -77,9 +112,9 @@ spec:
 ` : ''}`,
 });
 
-function bootstrap(nodeId: string, agent?: SdsFileAgent): string {
+function bootstrap(nodeId: string, agent?: SdsFileAgent, xdsAddress = running.xdsAddress): string {
   return JSON.stringify({
-    xds_servers: [{ server_uri: running.xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    xds_servers: [{ server_uri: xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
     node: { id: nodeId, metadata: { namespace: 'shop', mode: 'proxyless' }, locality: {} },
     server_listener_resource_name_template: 'grpc/server?xds.resource.listening_address=%s',
     ...(agent ? { certificate_providers: agent.certificateProviders() } : {}),
@@ -93,8 +128,8 @@ async function agentFor(serviceAccount: string): Promise<SdsFileAgent> {
 }
 
 /** A mesh client: xds:/// target, xDS credentials (mTLS when the cluster says so). */
-function meshClient(nodeId: string, agent: SdsFileAgent): Client {
-  const client = new Client(`xds:///${target}`, new xds.XdsChannelCredentials(credentials.createInsecure()), { 'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': bootstrap(nodeId, agent), 'grpc.use_local_subchannel_pool': 1 });
+function meshClient(nodeId: string, agent: SdsFileAgent, to = target): Client {
+  const client = new Client(`xds:///${to}`, new xds.XdsChannelCredentials(credentials.createInsecure()), { 'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': bootstrap(nodeId, agent), 'grpc.use_local_subchannel_pool': 1 });
   clients.push(client);
   return client;
 }
@@ -144,6 +179,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
+  for (const child of children) child.kill();
   for (const client of clients) client.close();
   server?.forceShutdown();
   for (const agent of agents) await agent.close();
@@ -196,4 +232,47 @@ describe('mTLS and authorization with proxyless gRPC (grpc-js-xds)', () => {
   it('a workload that cannot prove its service account gets no certificate', async () => {
     await expect(startSdsFileAgent(running.xdsAddress, { id: 'nobody-agent.shop', namespace: 'shop', token: 'forged' })).rejects.toThrow(/no certificate/);
   });
+});
+
+/** Run the C-core driver; resolves with its first JSON line. */
+function coreProcess(args: string[], bootstrapJson: string): { child: ChildProcessWithoutNullStreams; first: Promise<Record<string, unknown>> } {
+  const child = spawn(python, [coreDriver, ...args], { env: { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: bootstrapJson, GRPC_VERBOSITY: 'ERROR' } });
+  children.push(child);
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const first = new Promise<Record<string, unknown>>((resolve, reject) => {
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const line = stdout.split('\n')[0];
+      if (stdout.includes('\n')) resolve(JSON.parse(line!) as Record<string, unknown>);
+    });
+    child.on('exit', (code) => reject(new Error(`C-core driver exited ${code}: ${stderr.slice(-2000)}`)));
+  });
+  return { child, first };
+}
+
+describe.skipIf(!('version' in core))(`mTLS and authorization with gRPC C-core ${'version' in core ? core.version : `(skipped: ${'missing' in core ? core.missing : ''})`}`, () => {
+  it('a C-core client with xDS credentials reaches the STRICT grpc-js server; a denied identity gets PERMISSION_DENIED', async () => {
+    const [frontendAgent, intruderAgent] = [agents[1]!, agents[2]!];
+    const allowed = coreProcess(['client', target, '5'], bootstrap('frontend-core-0.shop', frontendAgent));
+    expect((await allowed.first).answers).toEqual({ hello: 5 });
+    const denied = coreProcess(['client', target, '3'], bootstrap('intruder-core-0.shop', intruderAgent));
+    expect((await denied.first).answers).toEqual({ [`error:${status.PERMISSION_DENIED}`]: 3 });
+  }, 30_000);
+
+  it('a C-core xDS server takes its STRICT listener and RBAC from Sluice: mTLS callers by identity, plaintext refused', async () => {
+    corePort = await freePort();
+    await running.config.write('greeter.yaml', meshFiles('STRICT', true)['greeter.yaml']);
+    const coreAgent = await agentFor('greeter-core');
+    const server = coreProcess(['server', `127.0.0.1:${corePort}`], bootstrap('greeter-core-0.shop', coreAgent));
+    expect(await server.first).toEqual({ ready: true });
+    const frontend = meshClient('frontend-1.shop', agents[1]!, 'greeter-core.shop.svc.cluster.local:9090');
+    await eventually(async () => (await outcome(frontend)) === 'hello from c-core', 20_000);
+    const intruder = meshClient('intruder-1.shop', agents[2]!, 'greeter-core.shop.svc.cluster.local:9090');
+    expect(await outcome(intruder)).toBe(`error:${status.PERMISSION_DENIED}`);
+    const plain = new Client(`127.0.0.1:${corePort}`, credentials.createInsecure());
+    clients.push(plain);
+    expect(await outcome(plain, 1_000)).toBe(`error:${status.UNAVAILABLE}`);
+  }, 40_000);
 });

@@ -3,7 +3,7 @@
  * second replica signs with the same one), a user-provided intermediate whose
  * chain reaches the user's root, and refusals that name what is wrong.
  */
-import { X509Certificate } from 'node:crypto';
+import { webcrypto, X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority, CertificateAuthorityError } from '../../control-plane/identity/certificate-authority.js';
 import { CaSecretStore } from '../../control-plane/identity/ca-store.js';
@@ -40,7 +40,6 @@ describe('mesh CA', () => {
     const organisation = await certificateAuthority();
     // An intermediate CA certificate signed by the organisation's root (the test helper issues CA:TRUE-less leaves, so build one).
     const x509 = await import('@peculiar/x509');
-    const { webcrypto } = await import('node:crypto');
     const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
     const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
     const rootKey = await webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decode(organisation.ca.key)[0]!, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
