@@ -133,11 +133,18 @@ export class ControlPlane {
     this.#adminRoutes();
     this.console = registerConsole(
       this.admin,
-      { snapshot: () => this.store.current, servedVersion: () => this.cache.snapshot?.version, telemetry: this.telemetry, canaries: () => this.canaries.list(), proxies: (version) => this.connections.syncStatus(version) },
+      { snapshot: () => this.store.current, servedVersion: () => this.cache.snapshot?.version, telemetry: this.telemetry, canaries: () => this.canaries.list(), proxies: (version) => this.#syncRows(version) },
       logger.child({ component: 'console' }),
       options.console,
     );
     this.store.subscribe((snapshot) => this.#schedule(snapshot));
+  }
+
+  /** Each proxy's sync state, with its workload's mTLS mode (its PeerAuthentication) and its SDS certificate: /debug/syncz, status, console. */
+  #syncRows(version: string | undefined): Array<Record<string, unknown>> {
+    const snapshot = this.cache.snapshot;
+    const identities = new Map(this.connections.all().filter((c) => c.identity).map((c) => [c.identity!.nodeId, c.identity!]));
+    return this.connections.syncStatus(version).map((row) => ({ ...row, mtls: (snapshot && workloadMtlsMode(snapshot, identities.get(row.nodeId as string))) ?? null }));
   }
 
   /** Localities of the served snapshot, rebuilt when it changes (LRS attribution). */
@@ -260,13 +267,7 @@ export class ControlPlane {
         throw error;
       }
     }, canaryCommand);
-    this.admin.route('GET', '/debug/syncz', () => {
-      // Each workload's mTLS mode (from its PeerAuthentication) next to its sync state and certificate expiry.
-      const snapshot = this.cache.snapshot;
-      const rows = this.connections.syncStatus(snapshot?.version);
-      const identities = new Map(this.connections.all().filter((c) => c.identity).map((c) => [c.identity!.nodeId, c.identity!]));
-      return { status: 200, body: rows.map((row) => ({ ...row, mtls: snapshot ? workloadMtlsMode(snapshot, identities.get(row.nodeId as string)!) ?? null : null })) };
-    });
+    this.admin.route('GET', '/debug/syncz', () => ({ status: 200, body: this.#syncRows(this.cache.snapshot?.version) }));
     this.admin.route('GET', '/debug/certificates', () => ({
       status: 200,
       // Public facts only: the CA's subject and expiry, each identity's serial and expiry. Never a key.
