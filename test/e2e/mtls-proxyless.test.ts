@@ -230,7 +230,7 @@ describe('mTLS and authorization with proxyless gRPC (grpc-js-xds)', () => {
   }, 30_000);
 
   it('a workload that cannot prove its service account gets no certificate', async () => {
-    await expect(startSdsFileAgent(running.xdsAddress, { id: 'nobody-agent.shop', namespace: 'shop', token: 'forged' })).rejects.toThrow(/no certificate/);
+    await expect(startSdsFileAgent(running.xdsAddress, { id: 'nobody-agent.shop', namespace: 'shop', token: 'forged' }, 2_000)).rejects.toThrow(/sent no certificate/);
   });
 });
 
