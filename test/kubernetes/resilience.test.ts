@@ -10,6 +10,7 @@ import {
   acceptedOf, endpointSlice, pod, routeWeights, seedOrders, silent, startFakeCluster, startSource, trafficPolicy, versionEndpoints, waitFor, type RunningSource,
 } from './helpers.js';
 import { kubernetesSource as createKubernetesSource } from '../../control-plane/pipeline/kubernetes-source.js';
+import { watchedKinds } from '../../control-plane/sources/kubernetes-informers.js';
 
 const lists = (fake: FakeKubeApiServer, path: string) => fake.requests.filter((r) => r.method === 'GET' && r.path === path && !r.query.watch).length;
 const watches = (fake: FakeKubeApiServer, path: string) => fake.requests.filter((r) => r.path === path && r.query.watch === 'true');
@@ -31,10 +32,10 @@ describe('Kubernetes source: resilience', () => {
   it('a watch cut mid-stream resumes from the last resourceVersion and loses no event', async () => {
     run = await startSource(fake);
     const slicePath = '/apis/discovery.k8s.io/v1/endpointslices';
-    await waitFor(() => fake.activeWatches === 7, 5_000, 'all watches open');
+    await waitFor(() => fake.activeWatches === watchedKinds.length, 5_000, 'all watches open');
     const listsBefore = lists(fake, slicePath);
     const lastSeen = fake.resourceVersion;
-    expect(fake.dropWatches()).toBe(7);
+    expect(fake.dropWatches()).toBe(watchedKinds.length);
     // These happen while every client is disconnected: only history replay can deliver them.
     fake.apply(endpointSlice('shop', 'orders', [['10.0.0.1', 'orders-v1-0'], ['10.0.0.7', 'orders-v2-0']]));
     fake.apply(trafficPolicy('shop', 'orders', 'orders', { v1: 20, v2: 80 }));
@@ -50,7 +51,7 @@ describe('Kubernetes source: resilience', () => {
 
   it('410 Gone (compacted history) forces a re-list, which also notices deletions missed meanwhile', async () => {
     run = await startSource(fake);
-    await waitFor(() => fake.activeWatches === 7, 5_000, 'all watches open');
+    await waitFor(() => fake.activeWatches === watchedKinds.length, 5_000, 'all watches open');
     const podListsBefore = lists(fake, '/api/v1/pods');
     fake.dropWatches();
     // Changed while disconnected, then history compacted: resuming from the old resourceVersion is impossible.
@@ -67,7 +68,7 @@ describe('Kubernetes source: resilience', () => {
 
   it('an ERROR 410 event on a live watch (watch cache expired) re-lists without any disconnect by the client', async () => {
     run = await startSource(fake);
-    await waitFor(() => fake.activeWatches === 7, 5_000, 'all watches open');
+    await waitFor(() => fake.activeWatches === watchedKinds.length, 5_000, 'all watches open');
     const before = lists(fake, '/apis/sluice.dev/v1alpha1/trafficpolicies');
     fake.compact();
     await waitFor(() => lists(fake, '/apis/sluice.dev/v1alpha1/trafficpolicies') > before, 5_000, 're-list');
@@ -99,7 +100,7 @@ describe('Kubernetes source: resilience', () => {
 
   it('retries a failing watch and catches up', async () => {
     run = await startSource(fake);
-    await waitFor(() => fake.activeWatches === 7, 5_000, 'all watches open');
+    await waitFor(() => fake.activeWatches === watchedKinds.length, 5_000, 'all watches open');
     fake.failRequests((r) => r.path === '/apis/discovery.k8s.io/v1/endpointslices' && r.query.watch === 'true', 503, 2);
     fake.dropWatches((typeKey) => typeKey.endsWith('/endpointslices'));
     fake.apply(endpointSlice('shop', 'orders', [['10.0.0.9', 'orders-v1-0']]));
