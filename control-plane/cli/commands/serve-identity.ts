@@ -47,7 +47,11 @@ export async function workloadIdentityOptions(flags: IdentityFlags, kubeConfig: 
   const intermediate = flags.caCert
     ? { certificatePem: await pem('--ca-cert', flags.caCert), privateKeyPem: await pem('--ca-key', flags.caKey!), ...(flags.caChain ? { chainPem: await pem('--ca-chain', flags.caChain) } : {}) }
     : undefined;
-  const authority = await CertificateAuthority.create({ trustDomain: flags.trustDomain, ...(intermediate ? { intermediate } : {}), ...(store ? { store } : {}) });
+  const authority = await CertificateAuthority.create({ trustDomain: flags.trustDomain, ...(intermediate ? { intermediate } : {}), ...(store ? { store } : {}) }).catch((error: Error) => {
+    // Name the flags and files the user gave: the CA's own message says what is wrong with them.
+    const given = flags.caCert ? `--ca-cert ${flags.caCert} / --ca-key ${flags.caKey}` : flags.caDir ? `--ca-dir ${flags.caDir}` : `--ca-secret ${flags.caSecret}`;
+    throw new Error(`${given}: ${error.message}`, { cause: error });
+  });
   const verifiers = [
     ...(flags.xdsClientCa ? [new ClientCertificateVerifier()] : []),
     ...(kubeConfig ? [new TokenReviewVerifier(kubeConfig)] : []),

@@ -162,6 +162,8 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         maxFileBytes: Math.round(number('--max-config-file-mib', options.maxConfigFileMib, 0.001, 1024) * 1024 * 1024),
       });
       const workloadIdentity = wantsCertificateAuthority(options) ? await workloadIdentityOptions(options, kubernetes?.source.kubeConfig) : undefined;
+      if (workloadIdentity?.verifiers.length === 0) logger.warn('the mesh CA accepts no proof of identity, so no proxy will get a certificate: use --kubeconfig (service-account tokens), --xds-client-ca (xDS client certificates) or, on a laptop only, --identity-trust-node-metadata');
+      if (workloadIdentity && options.identityTrustNodeMetadata) logger.warn('--identity-trust-node-metadata: any proxy can get a certificate for any service account of its namespace by naming it; development only');
       if (workloadIdentity) logger.info({ authority: workloadIdentity.authority.toJSON(), proofs: workloadIdentity.verifiers.map((v) => v.description) }, 'mesh CA ready: workload certificates are served over SDS');
       const controlPlane = new ControlPlane({
         ...(workloadIdentity ? { workloadIdentity } : {}),
