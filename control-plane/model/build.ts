@@ -293,6 +293,11 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     const sidecars = endpoints.length > 0 && endpoints.every((e) => e.workload?.kind === 'Pod' && podsWithSidecar.has(`${e.workload.namespace}/${e.workload.name}`));
     const security = securityOf({ namespace: svc.namespace, selector, sidecars }, peerPolicies, authorizationPolicies);
     if (security) (service as { security?: typeof security }).security = security;
+    const tcpPorts = ports.filter((p) => !httpProtocols.has(p.appProtocol));
+    const authorizationRules = security?.authorization ? [...security.authorization.allow, ...security.authorization.deny] : [];
+    if (tcpPorts.length > 0 && authorizationRules.some((rule) => rule.paths.length > 0 || rule.methods.length > 0)) {
+      warnings.push({ object: { kind: 'Service', namespace: svc.namespace, name: svc.name }, message: `${tcpPorts.length > 1 ? 'ports' : 'port'} ${tcpPorts.map((p) => p.port).join(', ')} of Service ${svc.namespace}/${svc.name} ${tcpPorts.length > 1 ? 'carry' : 'carries'} TCP, which has no paths or methods: there, ALLOW rules naming them never match and DENY rules naming them deny by caller alone (fail closed)` });
+    }
     if (security?.authorization && security.mtls?.mode !== 'STRICT' && security.mtls?.mode !== 'PERMISSIVE') {
       const rules = [...security.authorization.allow, ...security.authorization.deny, ...security.authorization.shadowAllow, ...security.authorization.shadowDeny];
       if (rules.some((rule) => rule.from)) {

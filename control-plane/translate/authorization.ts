@@ -14,6 +14,7 @@ import { typedAny, type EnvoyJsonTypes } from '../envoy/envoy-types.js';
 import { spiffeUri, type AuthorizationRule, type ServiceAuthorization } from '../model/security.js';
 
 type HttpFilterJson = EnvoyJsonTypes['envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter'];
+type NetworkFilterJson = EnvoyJsonTypes['envoy.config.listener.v3.Filter'];
 type RbacJson = EnvoyJsonTypes['envoy.config.rbac.v3.RBAC'];
 type PolicyJson = EnvoyJsonTypes['envoy.config.rbac.v3.Policy'];
 type PermissionJson = EnvoyJsonTypes['envoy.config.rbac.v3.Permission'];
@@ -49,22 +50,54 @@ function policies(rules: readonly AuthorizationRule[], trustDomain: string): Rec
   return Object.fromEntries(rules.map((rule) => [rule.name, { permissions: permissions(rule), principals: principals(rule, trustDomain) }]));
 }
 
-function rbacFilter(action: 'ALLOW' | 'DENY', enforced: readonly AuthorizationRule[], shadow: readonly AuthorizationRule[], trustDomain: string): HttpFilterJson | undefined {
-  if (enforced.length === 0 && shadow.length === 0) return undefined;
-  const body: EnvoyJsonTypes['envoy.extensions.filters.http.rbac.v3.RBAC'] = {};
-  const rules = (list: readonly AuthorizationRule[]): RbacJson => ({ action, policies: policies(list, trustDomain) });
-  // Dry-run only: DENY with no policies matches nothing, so nothing is enforced. (Leaving `rules`
-  // out says the same to Envoy, but gRPC refuses an RBAC filter without rules, gRFC A41.)
-  body.rules = enforced.length > 0 ? rules(enforced) : { action: 'DENY', policies: {} };
-  if (shadow.length > 0) {
-    body.shadow_rules = rules(shadow);
-    body.shadow_rules_stat_prefix = `sluice_dry_run_${action.toLowerCase()}_`;
-  }
-  return { name: `envoy.filters.http.rbac.${action.toLowerCase()}`, typed_config: typedAny('envoy.extensions.filters.http.rbac.v3.RBAC', body) };
+/** One action's rules: `enforced` undefined when no policy of that action applies (an empty list still denies, for ALLOW). */
+interface ActionRules {
+  readonly enforced?: readonly AuthorizationRule[];
+  readonly shadow: readonly AuthorizationRule[];
 }
+
+function rbacRules(action: 'ALLOW' | 'DENY', { enforced, shadow }: ActionRules, trustDomain: string): { rules: RbacJson; shadow_rules?: RbacJson; shadow_rules_stat_prefix?: string } | undefined {
+  if (enforced === undefined && shadow.length === 0) return undefined;
+  const rules = (list: readonly AuthorizationRule[]): RbacJson => ({ action, policies: policies(list, trustDomain) });
+  return {
+    // Dry-run only: DENY with no policies matches nothing, so nothing is enforced. (Leaving `rules`
+    // out says the same to Envoy, but gRPC refuses an RBAC filter without rules, gRFC A41.)
+    rules: enforced !== undefined ? rules(enforced) : { action: 'DENY', policies: {} },
+    ...(shadow.length > 0 ? { shadow_rules: rules(shadow), shadow_rules_stat_prefix: `sluice_dry_run_${action.toLowerCase()}_` } : {}),
+  };
+}
+
+const present = (rules: readonly AuthorizationRule[]) => (rules.length > 0 ? rules : undefined);
 
 /** The RBAC filters for a service's inbound HTTP traffic, DENY first; none without policies (default allow). */
 export function authorizationFilters(authorization: ServiceAuthorization | undefined, trustDomain: string): HttpFilterJson[] {
   if (!authorization) return [];
-  return [rbacFilter('DENY', authorization.deny, authorization.shadowDeny, trustDomain), rbacFilter('ALLOW', authorization.allow, authorization.shadowAllow, trustDomain)].filter((filter): filter is HttpFilterJson => filter !== undefined);
+  const filters: HttpFilterJson[] = [];
+  for (const [action, rules] of [['DENY', { enforced: present(authorization.deny), shadow: authorization.shadowDeny }], ['ALLOW', { enforced: present(authorization.allow), shadow: authorization.shadowAllow }]] as const) {
+    const body = rbacRules(action, rules, trustDomain);
+    if (body) filters.push({ name: `envoy.filters.http.rbac.${action.toLowerCase()}`, typed_config: typedAny('envoy.extensions.filters.http.rbac.v3.RBAC', body) });
+  }
+  return filters;
+}
+
+const httpOnly = (rule: AuthorizationRule) => rule.paths.length > 0 || rule.methods.length > 0;
+const withoutHttpFields = (rule: AuthorizationRule): AuthorizationRule => ({ ...rule, paths: [], methods: [] });
+
+/**
+ * The same policies for a TCP port (Envoy's network RBAC filter), where paths
+ * and methods do not exist. Like Istio, this fails closed: an ALLOW rule
+ * naming a path or method never matches TCP (so a workload with only such
+ * rules refuses all TCP), and a DENY rule's path and method are dropped (it
+ * denies by caller alone).
+ */
+export function authorizationNetworkFilters(authorization: ServiceAuthorization | undefined, trustDomain: string, statPrefix: string): NetworkFilterJson[] {
+  if (!authorization) return [];
+  const filters: NetworkFilterJson[] = [];
+  const deny = { enforced: present(authorization.deny.map(withoutHttpFields)), shadow: authorization.shadowDeny.map(withoutHttpFields) };
+  const allow = { enforced: authorization.allow.length > 0 ? authorization.allow.filter((rule) => !httpOnly(rule)) : undefined, shadow: authorization.shadowAllow.filter((rule) => !httpOnly(rule)) };
+  for (const [action, rules] of [['DENY', deny], ['ALLOW', allow]] as const) {
+    const body = rbacRules(action, rules, trustDomain);
+    if (body) filters.push({ name: `envoy.filters.network.rbac.${action.toLowerCase()}`, typed_config: typedAny('envoy.extensions.filters.network.rbac.v3.RBAC', { ...body, stat_prefix: `${statPrefix}_${action.toLowerCase()}` }) });
+  }
+  return filters;
 }

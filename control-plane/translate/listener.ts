@@ -22,7 +22,7 @@ import { jsonToMetadataFilter } from './json-body.js';
 import { typedAny, type EnvoyJsonTypes, type ListenerJson } from '../envoy/envoy-types.js';
 import { adsConfigSource, type EnvoyResource } from './resources.js';
 import { inboundChainsForMode, needsTlsInspector, tlsInspector } from './mtls.js';
-import { authorizationFilters } from './authorization.js';
+import { authorizationFilters, authorizationNetworkFilters } from './authorization.js';
 import { defaultTrustDomain, type MtlsMode, type ServiceAuthorization } from '../model/security.js';
 
 type NetworkFilterJson = EnvoyJsonTypes['envoy.config.listener.v3.Filter'];
@@ -99,8 +99,8 @@ export interface InboundPort {
 export function virtualInboundListener(ports: readonly InboundPort[], trustDomain = defaultTrustDomain): EnvoyResource<ListenerJson> {
   const chains = ports.flatMap(({ port, http, mtls, authorization }) => {
     const cluster = inboundClusterName(port);
-    const filter = http
-      ? {
+    const filters = http
+      ? [{
           name: 'envoy.filters.network.http_connection_manager',
           typed_config: typedAny(hcmType, {
             stat_prefix: `inbound_${port}`,
@@ -111,9 +111,9 @@ export function virtualInboundListener(ports: readonly InboundPort[], trustDomai
             },
             http_filters: [...authorizationFilters(authorization, trustDomain), routerFilter],
           }),
-        }
-      : tcpProxy(`inbound_${port}`, cluster);
-    return inboundChainsForMode({ name: cluster, filter_chain_match: { destination_port: port }, filters: [filter] }, mtls);
+        }]
+      : [...authorizationNetworkFilters(authorization, trustDomain, `inbound_${port}`), tcpProxy(`inbound_${port}`, cluster)];
+    return inboundChainsForMode({ name: cluster, filter_chain_match: { destination_port: port }, filters }, mtls);
   });
   return {
     name: 'virtualInbound',

@@ -53,6 +53,7 @@ import { file_envoy_extensions_filters_listener_http_inspector_v3_http_inspector
 import { file_envoy_extensions_filters_listener_original_dst_v3_original_dst } from "./envoy/extensions/filters/listener/original_dst/v3/original_dst_pb.js";
 import { file_envoy_extensions_filters_listener_tls_inspector_v3_tls_inspector } from "./envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector_pb.js";
 import { file_envoy_extensions_filters_network_http_connection_manager_v3_http_connection_manager } from "./envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
+import { file_envoy_extensions_filters_network_rbac_v3_rbac } from "./envoy/extensions/filters/network/rbac/v3/rbac_pb.js";
 import { file_envoy_extensions_filters_network_tcp_proxy_v3_tcp_proxy } from "./envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.js";
 import { file_envoy_extensions_transport_sockets_tls_v3_cert } from "./envoy/extensions/transport_sockets/tls/v3/cert_pb.js";
 import { file_envoy_extensions_transport_sockets_tls_v3_common } from "./envoy/extensions/transport_sockets/tls/v3/common_pb.js";
@@ -161,6 +162,7 @@ export const envoyFiles: readonly GenFile[] = [
   file_envoy_extensions_filters_listener_original_dst_v3_original_dst,
   file_envoy_extensions_filters_listener_tls_inspector_v3_tls_inspector,
   file_envoy_extensions_filters_network_http_connection_manager_v3_http_connection_manager,
+  file_envoy_extensions_filters_network_rbac_v3_rbac,
   file_envoy_extensions_filters_network_tcp_proxy_v3_tcp_proxy,
   file_envoy_extensions_transport_sockets_tls_v3_cert,
   file_envoy_extensions_transport_sockets_tls_v3_common,

@@ -103,6 +103,8 @@ export type envoy_extensions_filters_network_http_connection_manager_v3_HttpConn
 export type envoy_extensions_filters_network_http_connection_manager_v3_HttpConnectionManager_ServerHeaderTransformation = "OVERWRITE" | "APPEND_IF_ABSENT" | "PASS_THROUGH" | number;
 /** enum envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing.OperationName (by name or number) */
 export type envoy_extensions_filters_network_http_connection_manager_v3_HttpConnectionManager_Tracing_OperationName = "INGRESS" | "EGRESS" | number;
+/** enum envoy.extensions.filters.network.rbac.v3.RBAC.EnforcementType (by name or number) */
+export type envoy_extensions_filters_network_rbac_v3_RBAC_EnforcementType = "ONE_TIME_ON_FIRST_BYTE" | "CONTINUOUS" | number;
 /** enum envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext.TrustChainVerification (by name or number) */
 export type envoy_extensions_transport_sockets_tls_v3_CertificateValidationContext_TrustChainVerification = "VERIFY_TRUST_CHAIN" | "ACCEPT_UNTRUSTED" | number;
 /** enum envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext.OcspStaplePolicy (by name or number) */
@@ -2599,6 +2601,16 @@ export type envoy_extensions_filters_network_http_connection_manager_v3_ScopedRo
   separator?: string;
   key?: string;
 };
+/** envoy.extensions.filters.network.rbac.v3.RBAC */
+export type envoy_extensions_filters_network_rbac_v3_RBAC = {
+  rules?: envoy_config_rbac_v3_RBAC;
+  matcher?: xds_type_matcher_v3_Matcher;
+  shadow_rules?: envoy_config_rbac_v3_RBAC;
+  shadow_matcher?: xds_type_matcher_v3_Matcher;
+  shadow_rules_stat_prefix?: string;
+  stat_prefix?: string;
+  enforcement_type?: envoy_extensions_filters_network_rbac_v3_RBAC_EnforcementType;
+};
 /** envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy; at most one member of each oneof (cluster_specifier) */
 export type envoy_extensions_filters_network_tcp_proxy_v3_TcpProxy = {
   stat_prefix?: string;
@@ -4119,6 +4131,7 @@ export interface EnvoyJsonTypes {
   "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRoutes.ScopeKeyBuilder.FragmentBuilder": envoy_extensions_filters_network_http_connection_manager_v3_ScopedRoutes_ScopeKeyBuilder_FragmentBuilder;
   "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRoutes.ScopeKeyBuilder.FragmentBuilder.HeaderValueExtractor": envoy_extensions_filters_network_http_connection_manager_v3_ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor;
   "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRoutes.ScopeKeyBuilder.FragmentBuilder.HeaderValueExtractor.KvElement": envoy_extensions_filters_network_http_connection_manager_v3_ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor_KvElement;
+  "envoy.extensions.filters.network.rbac.v3.RBAC": envoy_extensions_filters_network_rbac_v3_RBAC;
   "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy": envoy_extensions_filters_network_tcp_proxy_v3_TcpProxy;
   "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.OnDemand": envoy_extensions_filters_network_tcp_proxy_v3_TcpProxy_OnDemand;
   "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.TcpAccessLogOptions": envoy_extensions_filters_network_tcp_proxy_v3_TcpProxy_TcpAccessLogOptions;
