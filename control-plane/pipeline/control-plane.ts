@@ -169,7 +169,19 @@ export class ControlPlane {
       this.#pending = undefined;
       this.cache.update(latest);
       this.metrics.setSnapshot(latest.version);
+      this.#warnMtlsWithoutCa(latest);
     }, wait);
+  }
+
+  #warnedMtlsWithoutCa = false;
+
+  /** PERMISSIVE or STRICT without a CA: TLS chains wait for certificates nobody issues. Said once, loudly. */
+  #warnMtlsWithoutCa(snapshot: Snapshot): void {
+    if (this.certificates || this.#warnedMtlsWithoutCa) return;
+    const needing = [...snapshot.services.values()].filter((service) => service.security?.mtls && service.security.mtls.mode !== 'DISABLE');
+    if (needing.length === 0) return;
+    this.#warnedMtlsWithoutCa = true;
+    this.options.logger.warn({ services: needing.slice(0, 10).map((service) => service.host) }, `${needing.length} service(s) have a PeerAuthentication in PERMISSIVE or STRICT, but no mesh CA runs (--ca-secret, --ca-dir or --ca-cert): their proxies get no certificates, so mTLS handshakes fail (plaintext still works in PERMISSIVE)`);
   }
 
   async start(): Promise<{ xdsPort: number; adminPort: number }> {
