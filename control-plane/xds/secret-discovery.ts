@@ -84,13 +84,15 @@ export class SecretDiscovery {
   }
 
   handle(request: SecretRequest): void {
+    // Only these two names are ever served; remembering others would let a stream grow memory without bound.
+    const served = (names: readonly string[] | undefined) => (names ?? []).filter((name) => name === certificateSecretName || name === trustBundleSecretName);
     if (request.error_detail && (request.error_detail.code || request.error_detail.message)) {
       this.context.metrics.nacks.inc({ type: 'secrets' });
       this.context.logger.warn({ nodeId: clipForLog(this.proxy.nodeId), type: 'secrets', errorDetail: clipForLog(request.error_detail.message) }, 'proxy rejected a secret (NACK)');
     }
     let changed = false;
     if (this.protocol === 'sotw') {
-      const names = new Set(request.resource_names ?? []);
+      const names = new Set(served(request.resource_names));
       changed = names.size !== this.#names.size || [...names].some((name) => !this.#names.has(name));
       if (changed) {
         this.#names.clear();
@@ -98,11 +100,11 @@ export class SecretDiscovery {
         this.#sentVersion = undefined;
       }
     } else {
-      for (const name of request.resource_names_subscribe ?? []) {
+      for (const name of served(request.resource_names_subscribe)) {
         if (!this.#names.has(name)) changed = true;
         this.#names.add(name);
       }
-      for (const name of request.resource_names_unsubscribe ?? []) {
+      for (const name of served(request.resource_names_unsubscribe)) {
         this.#names.delete(name);
         this.#known.delete(name);
       }
