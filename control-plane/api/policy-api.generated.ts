@@ -3,7 +3,7 @@
 
 export const apiGroup = "sluice.dev";
 export const apiVersion = "sluice.dev/v1alpha1";
-export const policyKinds = ["TrafficPolicy","Canary","WorkloadEntry","TelemetryConfig"] as const;
+export const policyKinds = ["TrafficPolicy","Canary","WorkloadEntry","TelemetryConfig","PeerAuthentication","AuthorizationPolicy"] as const;
 export type PolicyKind = (typeof policyKinds)[number];
 
 /** The spec and status schemas of each kind, as defined (validator input). */
@@ -848,6 +848,215 @@ export const policySchemas: Record<PolicyKind, { spec: object; status: object }>
         }
       }
     }
+  },
+  "PeerAuthentication": {
+    "spec": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "mode"
+      ],
+      "properties": {
+        "selector": {
+          "type": "object",
+          "additionalProperties": {
+            "type": "string"
+          },
+          "description": "Pod labels; the policy applies to Services whose selector has all of them. Omit for the whole namespace."
+        },
+        "mode": {
+          "type": "string",
+          "enum": [
+            "PERMISSIVE",
+            "STRICT",
+            "DISABLE"
+          ],
+          "description": "PERMISSIVE accepts mutual TLS and plaintext (for migration), STRICT only mutual TLS, DISABLE only plaintext. Callers use mutual TLS towards PERMISSIVE and STRICT workloads."
+        }
+      }
+    },
+    "status": {
+      "type": "object",
+      "properties": {
+        "observedGeneration": {
+          "type": "integer"
+        },
+        "conditions": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "type",
+              "status"
+            ],
+            "properties": {
+              "type": {
+                "type": "string"
+              },
+              "status": {
+                "type": "string",
+                "enum": [
+                  "True",
+                  "False",
+                  "Unknown"
+                ]
+              },
+              "reason": {
+                "type": "string"
+              },
+              "message": {
+                "type": "string"
+              },
+              "observedGeneration": {
+                "type": "integer"
+              },
+              "lastTransitionTime": {
+                "type": "string",
+                "format": "date-time"
+              }
+            }
+          }
+        }
+      }
+    }
+  },
+  "AuthorizationPolicy": {
+    "spec": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "action",
+        "rules"
+      ],
+      "properties": {
+        "selector": {
+          "type": "object",
+          "additionalProperties": {
+            "type": "string"
+          },
+          "description": "Pod labels; the policy applies to Services whose selector has all of them. Omit for the whole namespace."
+        },
+        "action": {
+          "type": "string",
+          "enum": [
+            "ALLOW",
+            "DENY"
+          ]
+        },
+        "dryRun": {
+          "type": "boolean",
+          "description": "Evaluate and log the decision (Envoy shadow rules) without enforcing it."
+        },
+        "rules": {
+          "type": "array",
+          "minItems": 1,
+          "description": "A request matches the policy when it matches any rule; a rule matches when every part given matches.",
+          "items": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+              "from": {
+                "type": "object",
+                "additionalProperties": false,
+                "description": "Callers, by identity (needs mutual TLS); any listed value matches.",
+                "properties": {
+                  "namespaces": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                      "type": "string",
+                      "minLength": 1,
+                      "maxLength": 63,
+                      "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+                    }
+                  },
+                  "serviceAccounts": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                      "type": "string",
+                      "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$",
+                      "description": "<namespace>/<service-account>"
+                    }
+                  }
+                }
+              },
+              "paths": {
+                "type": "array",
+                "minItems": 1,
+                "description": "Request paths (for gRPC /package.Service/Method); a trailing * matches a prefix.",
+                "items": {
+                  "type": "string",
+                  "minLength": 1,
+                  "pattern": "^/"
+                }
+              },
+              "methods": {
+                "type": "array",
+                "minItems": 1,
+                "description": "HTTP methods (gRPC calls are POST).",
+                "items": {
+                  "type": "string",
+                  "enum": [
+                    "GET",
+                    "HEAD",
+                    "POST",
+                    "PUT",
+                    "PATCH",
+                    "DELETE",
+                    "OPTIONS"
+                  ]
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "status": {
+      "type": "object",
+      "properties": {
+        "observedGeneration": {
+          "type": "integer"
+        },
+        "conditions": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "type",
+              "status"
+            ],
+            "properties": {
+              "type": {
+                "type": "string"
+              },
+              "status": {
+                "type": "string",
+                "enum": [
+                  "True",
+                  "False",
+                  "Unknown"
+                ]
+              },
+              "reason": {
+                "type": "string"
+              },
+              "message": {
+                "type": "string"
+              },
+              "observedGeneration": {
+                "type": "integer"
+              },
+              "lastTransitionTime": {
+                "type": "string",
+                "format": "date-time"
+              }
+            }
+          }
+        }
+      }
+    }
   }
 };
 
@@ -1189,6 +1398,91 @@ export interface TelemetryConfigSpec {
 }
 
 export interface TelemetryConfigStatus {
+  observedGeneration?: number;
+  conditions?: {
+    type: string;
+    status: "True" | "False" | "Unknown";
+    reason?: string;
+    message?: string;
+    observedGeneration?: number;
+    lastTransitionTime?: string;
+  }[];
+}
+
+export interface PeerAuthenticationSpec {
+  /**
+   * Pod labels; the policy applies to Services whose selector has all of them. Omit for the whole namespace.
+   */
+  selector?: {
+    [k: string]: string;
+  };
+  /**
+   * PERMISSIVE accepts mutual TLS and plaintext (for migration), STRICT only mutual TLS, DISABLE only plaintext. Callers use mutual TLS towards PERMISSIVE and STRICT workloads.
+   */
+  mode: "PERMISSIVE" | "STRICT" | "DISABLE";
+}
+
+export interface PeerAuthenticationStatus {
+  observedGeneration?: number;
+  conditions?: {
+    type: string;
+    status: "True" | "False" | "Unknown";
+    reason?: string;
+    message?: string;
+    observedGeneration?: number;
+    lastTransitionTime?: string;
+  }[];
+}
+
+export interface AuthorizationPolicySpec {
+  /**
+   * Pod labels; the policy applies to Services whose selector has all of them. Omit for the whole namespace.
+   */
+  selector?: {
+    [k: string]: string;
+  };
+  action: "ALLOW" | "DENY";
+  /**
+   * Evaluate and log the decision (Envoy shadow rules) without enforcing it.
+   */
+  dryRun?: boolean;
+  /**
+   * A request matches the policy when it matches any rule; a rule matches when every part given matches.
+   *
+   * @minItems 1
+   */
+  rules: {
+    /**
+     * Callers, by identity (needs mutual TLS); any listed value matches.
+     */
+    from?: {
+      /**
+       * @minItems 1
+       */
+      namespaces?: string[];
+      /**
+       * @minItems 1
+       *
+       * Items: <namespace>/<service-account>
+       */
+      serviceAccounts?: string[];
+    };
+    /**
+     * Request paths (for gRPC /package.Service/Method); a trailing * matches a prefix.
+     *
+     * @minItems 1
+     */
+    paths?: string[];
+    /**
+     * HTTP methods (gRPC calls are POST).
+     *
+     * @minItems 1
+     */
+    methods?: ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS")[];
+  }[];
+}
+
+export interface AuthorizationPolicyStatus {
   observedGeneration?: number;
   conditions?: {
     type: string;

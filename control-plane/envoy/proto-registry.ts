@@ -78,6 +78,8 @@ export const ENVOY_PROTO_FILES: readonly string[] = Object.freeze([
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/json_to_metadata/v3/json_to_metadata.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
+  'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/network/rbac/v3/rbac.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',

@@ -13,6 +13,8 @@ import { defaultProxyTelemetry, meshConfigNamespace, resolveTelemetry, type Mesh
 import { trafficFromPolicy } from './traffic-from-policy.js';
 import { matchesEverything, type ServiceTraffic } from './traffic.js';
 import { trafficProblems } from './validate-traffic.js';
+import { policyApplies, securityOf, sidecarStatusAnnotation, type SecurityPolicy } from './security.js';
+import type { AuthorizationPolicySpec, PeerAuthenticationSpec } from '../api/policy-api.generated.js';
 import {
   labelsMatch,
   serviceFingerprint,
@@ -93,6 +95,7 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
 
   const podLabels = new Map<string, Readonly<Record<string, string>>>();
   for (const pod of byKind('Pod')) podLabels.set(`${pod.namespace}/${pod.name}`, pod.labels);
+  const podsWithSidecar = new Set(byKind('Pod').filter((pod) => ((pod.manifest as { metadata?: { annotations?: Record<string, string> } }).metadata?.annotations ?? {})[sidecarStatusAnnotation] !== undefined).map((pod) => `${pod.namespace}/${pod.name}`));
 
   const workloadEntries: WorkloadEntry[] = byKind('WorkloadEntry').map((o) => {
     const spec = (o.manifest as Manifest).spec as unknown as WorkloadEntrySpec;
@@ -257,6 +260,30 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
   }
   const telemetry: MeshTelemetry = { mesh: meshResolved.telemetry, namespaces: new FrozenMap(namespaceTelemetry) };
 
+  // Security: one namespace-wide PeerAuthentication per namespace, one per selector.
+  const peerPolicies: SecurityPolicy<PeerAuthenticationSpec>[] = [];
+  const peerBySelector = new Map<string, SourceObject>();
+  for (const object of byKind('PeerAuthentication')) {
+    const spec = (object.manifest as Manifest).spec as unknown as PeerAuthenticationSpec;
+    const selector = spec.selector ?? {};
+    const key = `${object.namespace}|${JSON.stringify(Object.entries(selector).sort(([a], [b]) => a.localeCompare(b)))}`;
+    const other = peerBySelector.get(key);
+    if (other) {
+      issue('duplicate-policy', object, Object.keys(selector).length ? ['spec', 'selector'] : ['spec'], `PeerAuthentication ${other.namespace}/${other.name} already sets the mode of ${Object.keys(selector).length ? `the workloads with labels ${JSON.stringify(selector)}` : `namespace ${object.namespace}`}; a namespace takes one per selector`);
+      continue;
+    }
+    peerBySelector.set(key, object);
+    peerPolicies.push({ reference: referenceOf(object), spec });
+  }
+  const authorizationPolicies: SecurityPolicy<AuthorizationPolicySpec>[] = byKind('AuthorizationPolicy').map((object) => ({ reference: referenceOf(object), spec: (object.manifest as Manifest).spec as unknown as AuthorizationPolicySpec }));
+  const serviceSelectors = [...serviceObjects.values()].map((svc) => ({ namespace: svc.namespace, selector: (((svc.manifest as Manifest).spec ?? {}) as { selector?: Record<string, string> }).selector ?? {} }));
+  for (const object of [...byKind('PeerAuthentication'), ...byKind('AuthorizationPolicy')]) {
+    const selector = ((object.manifest as Manifest).spec as { selector?: Record<string, string> }).selector;
+    if (selector && Object.keys(selector).length > 0 && !serviceSelectors.some((service) => policyApplies(object.namespace, selector, service))) {
+      warn(object, ['spec', 'selector'], `no Service in namespace ${object.namespace} selects pods with labels ${JSON.stringify(selector)}, so this policy applies to nothing`);
+    }
+  }
+
   if (issues.length > 0) return { ok: false, issues };
 
   const services = new Map<string, MeshService>();
@@ -296,6 +323,20 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
       versions: new FrozenMap(versions),
       ...(policy ? { traffic: trafficOf.get(policy)! } : {}),
     };
+    const sidecars = endpoints.length > 0 && endpoints.every((e) => e.workload?.kind === 'Pod' && podsWithSidecar.has(`${e.workload.namespace}/${e.workload.name}`));
+    const security = securityOf({ namespace: svc.namespace, selector, sidecars }, peerPolicies, authorizationPolicies);
+    if (security) (service as { security?: typeof security }).security = security;
+    const tcpPorts = ports.filter((p) => !httpProtocols.has(p.appProtocol));
+    const authorizationRules = security?.authorization ? [...security.authorization.allow, ...security.authorization.deny] : [];
+    if (tcpPorts.length > 0 && authorizationRules.some((rule) => rule.paths.length > 0 || rule.methods.length > 0)) {
+      warnings.push({ object: { kind: 'Service', namespace: svc.namespace, name: svc.name }, message: `${tcpPorts.length > 1 ? 'ports' : 'port'} ${tcpPorts.map((p) => p.port).join(', ')} of Service ${svc.namespace}/${svc.name} ${tcpPorts.length > 1 ? 'carry' : 'carries'} TCP, which has no paths or methods: there, ALLOW rules naming them never match and DENY rules naming them deny by caller alone (fail closed)` });
+    }
+    if (security?.authorization && security.mtls?.mode !== 'STRICT' && security.mtls?.mode !== 'PERMISSIVE') {
+      const rules = [...security.authorization.allow, ...security.authorization.deny, ...security.authorization.shadowAllow, ...security.authorization.shadowDeny];
+      if (rules.some((rule) => rule.from)) {
+        warnings.push({ object: { kind: 'Service', namespace: svc.namespace, name: svc.name }, message: `AuthorizationPolicy rules with "from" need the caller's identity, but Service ${svc.namespace}/${svc.name} does not accept mutual TLS (set a PeerAuthentication with mode PERMISSIVE or STRICT): those rules never match plaintext callers` });
+      }
+    }
     return { ...service, fingerprint: serviceFingerprint(service) };
   });
   for (const service of serviceList.sort((a, b) => a.host.localeCompare(b.host))) services.set(service.host, service);

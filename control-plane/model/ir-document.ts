@@ -11,6 +11,7 @@ import { FrozenMap } from '../lib/frozen-map.js';
 import { labelsMatch, serviceFingerprint, serviceHost, type Endpoint, type MeshService, type NamespaceInfo, type ServicePort, type ServiceVersion, type Snapshot } from './snapshot.js';
 import type { ProxyTelemetry } from './telemetry.js';
 import type { ServiceTraffic } from './traffic.js';
+import type { ServiceSecurity } from './security.js';
 
 export interface IrServiceDocument {
   readonly name: string;
@@ -22,6 +23,7 @@ export interface IrServiceDocument {
   /** Version name → the labels that select its endpoints. */
   readonly versions?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   readonly traffic?: ServiceTraffic;
+  readonly security?: ServiceSecurity;
 }
 
 export interface IrDocument {
@@ -42,6 +44,7 @@ export function irDocumentOf(snapshot: Snapshot): IrDocument {
       endpoints: service.endpoints,
       versions: Object.fromEntries([...service.versions.values()].map((v) => [v.name, v.labels])),
       ...(service.traffic ? { traffic: service.traffic } : {}),
+      ...(service.security ? { security: service.security } : {}),
     })),
     namespaces: [...snapshot.namespaces.values()],
     ...(snapshot.telemetry ? { telemetry: { mesh: snapshot.telemetry.mesh, namespaces: Object.fromEntries(snapshot.telemetry.namespaces) } } : {}),
@@ -67,6 +70,7 @@ export function snapshotFromIrDocument(document: IrDocument): Snapshot {
       endpoints,
       versions: new FrozenMap(versions),
       ...(entry.traffic ? { traffic: entry.traffic } : {}),
+      ...(entry.security ? { security: entry.security } : {}),
     };
     services.set(content.host, { ...content, fingerprint: serviceFingerprint(content) });
   }

@@ -13,6 +13,7 @@ import type { ObjectOrigin } from '../core/source-object.js';
 import { contentHash } from '../lib/canonical-json.js';
 import type { MeshTelemetry } from './telemetry.js';
 import type { ServiceTraffic } from './traffic.js';
+import type { ServiceSecurity } from './security.js';
 
 /** A Service's cluster-local DNS name: `orders.shop.svc.cluster.local`. */
 export type ServiceHost = string;
@@ -84,11 +85,13 @@ export interface MeshService {
   readonly versions: ReadonlyMap<string, ServiceVersion>;
   /** Routing and resilience settings; undefined without a TrafficPolicy (plain round robin). */
   readonly traffic?: ServiceTraffic;
+  /** mTLS mode and authorization rules; undefined when no PeerAuthentication or AuthorizationPolicy covers it. */
+  readonly security?: ServiceSecurity;
 }
 
 /** The fingerprint of a service from its content (build and overrides use the same rule). */
 export function serviceFingerprint(service: Omit<MeshService, 'fingerprint'>): string {
-  return contentHash([service.name, service.namespace, service.ports, service.clusterIPs ?? null, service.selector, service.endpoints, [...service.versions.values()].map((v) => [v.name, v.labels]), service.traffic ?? null]);
+  return contentHash([service.name, service.namespace, service.ports, service.clusterIPs ?? null, service.selector, service.endpoints, [...service.versions.values()].map((v) => [v.name, v.labels]), service.traffic ?? null, service.security ?? null]);
 }
 
 export interface NamespaceInfo {

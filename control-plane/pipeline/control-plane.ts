@@ -33,6 +33,10 @@ import { ControlPlaneMetrics } from '../xds/metrics.js';
 import { XdsServer, type AdditionalService, type XdsTlsOptions } from '../xds/server.js';
 import { currentScope } from '../xds/stream-context.js';
 import type { XdsLimits } from '../xds/stream-limits.js';
+import type { CertificateAuthority } from '../identity/certificate-authority.js';
+import { WorkloadCertificates } from '../identity/workload-certificates.js';
+import type { IdentityVerifier } from '../identity/workload-identity.js';
+import { workloadMtlsMode } from '../model/security.js';
 
 export interface ControlPlaneOptions {
   readonly source: ConfigSource;
@@ -63,6 +67,8 @@ export interface ControlPlaneOptions {
   readonly console?: TimelineOptions;
   /** xDS stream and subscription budgets (`--xds-max-streams`, `--xds-max-subscriptions`). */
   readonly xdsLimits?: Partial<XdsLimits>;
+  /** The mesh CA: workload certificates over SDS to proxies that prove their service account (issue #18). */
+  readonly workloadIdentity?: { readonly authority: CertificateAuthority; readonly verifiers: readonly IdentityVerifier[]; readonly certificateTtlMs?: number };
   /** The control plane's namespace: its TelemetryConfig applies mesh-wide (default sluice-system). */
   readonly meshNamespace?: string;
 }
@@ -80,6 +86,7 @@ export class ControlPlane {
   readonly canaries: CanaryController;
   readonly ejector?: MeshEjector;
   readonly console: ConsoleHandle;
+  readonly certificates?: WorkloadCertificates;
   #localities?: { version: string; index: LocalityIndex };
   #timer?: NodeJS.Timeout;
   #firstPending = 0;
@@ -90,14 +97,24 @@ export class ControlPlane {
   constructor(private readonly options: ControlPlaneOptions) {
     const logger = options.logger;
     this.store = new SnapshotStore(logger.child({ component: 'model' }), { meshNamespace: options.meshNamespace });
-    this.cache = new XdsCache({ logger: logger.child({ component: 'xds-cache' }), validate: options.validateResources ?? true });
+    const trustDomain = options.workloadIdentity?.authority.trustDomain ?? options.tls?.trustDomain;
+    this.cache = new XdsCache({ logger: logger.child({ component: 'xds-cache' }), validate: options.validateResources ?? true, ...(trustDomain ? { trustDomain } : {}) });
+    if (options.workloadIdentity) {
+      this.certificates = new WorkloadCertificates({ authority: options.workloadIdentity.authority, logger: logger.child({ component: 'identity' }), ttlMs: options.workloadIdentity.certificateTtlMs, registry: this.metrics.registry });
+    }
     this.telemetry = new TelemetryStore({ slotMs: options.telemetry?.slotMs });
     const telemetryLogger = logger.child({ component: 'telemetry' });
     this.loadReporting = new LoadReportingServer({ telemetry: this.telemetry, logger: telemetryLogger, reportIntervalMs: options.telemetry?.lrsReportIntervalMs, localities: () => this.#localityIndex() });
     this.statsSink = new StatsSinkServer({ telemetry: this.telemetry, logger: telemetryLogger });
     this.metrics.trackNacks(() => this.connections.nacks());
     this.xds = new XdsServer(
-      { host: options.host, port: options.xdsPort, tls: options.tls, limits: options.xdsLimits },
+      {
+        host: options.host,
+        port: options.xdsPort,
+        tls: options.tls,
+        limits: options.xdsLimits,
+        ...(this.certificates ? { secrets: { verifiers: options.workloadIdentity!.verifiers, certificates: this.certificates } } : {}),
+      },
       { cache: this.cache, connections: this.connections, metrics: this.metrics, logger: logger.child({ component: 'xds' }) },
       [this.loadReporting.service(), this.statsSink.service(), ...(options.additionalServices ?? [])],
     );
@@ -118,11 +135,18 @@ export class ControlPlane {
     this.#adminRoutes();
     this.console = registerConsole(
       this.admin,
-      { snapshot: () => this.store.current, servedVersion: () => this.cache.snapshot?.version, telemetry: this.telemetry, canaries: () => this.canaries.list(), proxies: (version) => this.connections.syncStatus(version) },
+      { snapshot: () => this.store.current, servedVersion: () => this.cache.snapshot?.version, telemetry: this.telemetry, canaries: () => this.canaries.list(), proxies: (version) => this.#syncRows(version) },
       logger.child({ component: 'console' }),
       options.console,
     );
     this.store.subscribe((snapshot) => this.#schedule(snapshot));
+  }
+
+  /** Each proxy's sync state, with its workload's mTLS mode (its PeerAuthentication) and its SDS certificate: /debug/syncz, status, console. */
+  #syncRows(version: string | undefined): Array<Record<string, unknown>> {
+    const snapshot = this.cache.snapshot;
+    const identities = new Map(this.connections.all().filter((c) => c.identity).map((c) => [c.identity!.nodeId, c.identity!]));
+    return this.connections.syncStatus(version).map((row) => ({ ...row, mtls: (snapshot && workloadMtlsMode(snapshot, identities.get(row.nodeId as string))) ?? null }));
   }
 
   /** Localities of the served snapshot, rebuilt when it changes (LRS attribution). */
@@ -147,7 +171,19 @@ export class ControlPlane {
       this.#pending = undefined;
       this.cache.update(latest);
       this.metrics.setSnapshot(latest.version);
+      this.#warnMtlsWithoutCa(latest);
     }, wait);
+  }
+
+  #warnedMtlsWithoutCa = false;
+
+  /** PERMISSIVE or STRICT without a CA: TLS chains wait for certificates nobody issues. Said once, loudly. */
+  #warnMtlsWithoutCa(snapshot: Snapshot): void {
+    if (this.certificates || this.#warnedMtlsWithoutCa) return;
+    const needing = [...snapshot.services.values()].filter((service) => service.security?.mtls && service.security.mtls.mode !== 'DISABLE');
+    if (needing.length === 0) return;
+    this.#warnedMtlsWithoutCa = true;
+    this.options.logger.warn({ services: needing.slice(0, 10).map((service) => service.host) }, `${needing.length} service(s) have a PeerAuthentication in PERMISSIVE or STRICT, but no mesh CA runs (--ca-secret, --ca-dir or --ca-cert): their proxies get no certificates, so mTLS handshakes fail (plaintext still works in PERMISSIVE)`);
   }
 
   async start(): Promise<{ xdsPort: number; adminPort: number }> {
@@ -184,6 +220,7 @@ export class ControlPlane {
     this.#started = false;
     clearTimeout(this.#timer);
     this.canaries.stop();
+    this.certificates?.stop();
     this.ejector?.stop();
     this.console.stop();
     this.loadReporting.close();
@@ -244,7 +281,12 @@ export class ControlPlane {
         throw error;
       }
     }, canaryCommand);
-    this.admin.route('GET', '/debug/syncz', () => ({ status: 200, body: this.connections.syncStatus(this.cache.snapshot?.version) }));
+    this.admin.route('GET', '/debug/syncz', () => ({ status: 200, body: this.#syncRows(this.cache.snapshot?.version) }));
+    this.admin.route('GET', '/debug/certificates', () => ({
+      status: 200,
+      // Public facts only: the CA's subject and expiry, each identity's serial and expiry. Never a key.
+      body: this.certificates ? { authority: this.certificates.authority.toJSON(), workloads: this.certificates.status() } : { authority: null, workloads: [] },
+    }));
     this.admin.route('GET', '/debug/config_dump', async (request, url) => {
       const nodeId = url.searchParams.get('proxy');
       if (!nodeId) return { status: 400, body: { error: 'give ?proxy=<node-id> (see /debug/syncz for connected proxies)' } };

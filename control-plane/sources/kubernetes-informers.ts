@@ -51,6 +51,8 @@ export const watchedKinds: readonly WatchedKind[] = [
   ours('WorkloadEntry', 'workloadentries'),
   ours('TrafficPolicy', 'trafficpolicies'),
   ours('Canary', 'canaries'),
+  ours('PeerAuthentication', 'peerauthentications'),
+  ours('AuthorizationPolicy', 'authorizationpolicies'),
   ours('TelemetryConfig', 'telemetryconfigs'),
 ];
 

@@ -8,6 +8,8 @@ import { toProtoDuration } from '../lib/duration.js';
 import type { ProxyMode } from './proxy-scope.js';
 import { typedAny, type ClusterJson, type EnvoyJsonTypes } from '../envoy/envoy-types.js';
 import { adsConfigSource, type EnvoyResource, type TranslationIssue } from './resources.js';
+import { upstreamTransportSocket } from './mtls.js';
+import { defaultTrustDomain } from '../model/security.js';
 
 type CircuitBreakersJson = EnvoyJsonTypes['envoy.config.cluster.v3.CircuitBreakers'];
 type ThresholdsJson = EnvoyJsonTypes['envoy.config.cluster.v3.CircuitBreakers.Thresholds'];
@@ -67,7 +69,7 @@ function outlierDetection(service: MeshService, mode: ProxyMode, issues: Transla
 }
 
 /** Every outbound cluster of one service: the whole service, then each version, per port. */
-export function outboundClusters(service: MeshService, mode: ProxyMode, issues: TranslationIssue[]): EnvoyResource<ClusterJson>[] {
+export function outboundClusters(service: MeshService, mode: ProxyMode, issues: TranslationIssue[], trustDomain = defaultTrustDomain): EnvoyResource<ClusterJson>[] {
   const clusters: EnvoyResource<ClusterJson>[] = [];
   const breakers = circuitBreakers(service);
   const outlier = outlierDetection(service, mode, issues);
@@ -84,6 +86,9 @@ export function outboundClusters(service: MeshService, mode: ProxyMode, issues: 
       };
       if (breakers) body.circuit_breakers = breakers;
       if (outlier) body.outlier_detection = outlier;
+      // mTLS when the destination's workloads accept it (translate/mtls.ts).
+      const socket = upstreamTransportSocket(service, mode, trustDomain, isHttp2Port(port));
+      if (socket) body.transport_socket = socket;
       if (mode === 'proxyless') {
         // Load reports go back to the control plane that sent this cluster (telemetry for canaries).
         body.lrs_server = { self: {} };

@@ -28,6 +28,9 @@ import { jsonToMetadataFilter } from './json-body.js';
 import type { ProxyTelemetry } from '../model/telemetry.js';
 import { typedAny, type EnvoyJsonTypes, type ListenerJson } from '../envoy/envoy-types.js';
 import { adsConfigSource, type EnvoyResource } from './resources.js';
+import { inboundChainsForMode, needsTlsInspector, tlsInspector } from './mtls.js';
+import { authorizationFilters, authorizationNetworkFilters } from './authorization.js';
+import { defaultTrustDomain, type MtlsMode, type ServiceAuthorization } from '../model/security.js';
 
 type NetworkFilterJson = EnvoyJsonTypes['envoy.config.listener.v3.Filter'];
 type HttpFilterJson = EnvoyJsonTypes['envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter'];
@@ -109,13 +112,16 @@ function httpListener(name: string, listenerAddress: AddressJson, routeConfigNam
 export interface InboundPort {
   readonly port: number;
   readonly http: boolean;
+  /** From the served services' PeerAuthentication and AuthorizationPolicy (translate/mtls.ts, authorization.ts). */
+  readonly mtls?: MtlsMode;
+  readonly authorization?: ServiceAuthorization;
 }
 
-export function virtualInboundListener(ports: readonly InboundPort[], telemetry?: ProxyTelemetry): EnvoyResource<ListenerJson> {
-  const chains = ports.map(({ port, http }) => {
+export function virtualInboundListener(ports: readonly InboundPort[], telemetry?: ProxyTelemetry, trustDomain = defaultTrustDomain): EnvoyResource<ListenerJson> {
+  const chains = ports.flatMap(({ port, http, mtls, authorization }) => {
     const cluster = inboundClusterName(port);
-    const filter = http
-      ? {
+    const filters = http
+      ? [{
           name: 'envoy.filters.network.http_connection_manager',
           typed_config: typedAny(hcmType, {
             stat_prefix: `inbound_${port}`,
@@ -124,12 +130,12 @@ export function virtualInboundListener(ports: readonly InboundPort[], telemetry?
               name: cluster,
               virtual_hosts: [{ name: cluster, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: '0s' } }] }],
             },
-            http_filters: [routerFilter],
+            http_filters: [...authorizationFilters(authorization, trustDomain), routerFilter],
             ...hcmTelemetry(telemetry, 'inbound'),
           }),
-        }
-      : tcpProxy(`inbound_${port}`, cluster);
-    return { name: cluster, filter_chain_match: { destination_port: port }, filters: [filter] };
+        }]
+      : [...authorizationNetworkFilters(authorization, trustDomain, `inbound_${port}`), tcpProxy(`inbound_${port}`, cluster)];
+    return inboundChainsForMode({ name: cluster, filter_chain_match: { destination_port: port }, filters }, mtls);
   });
   return {
     name: 'virtualInbound',
@@ -137,7 +143,10 @@ export function virtualInboundListener(ports: readonly InboundPort[], telemetry?
       name: 'virtualInbound',
       address: address(virtualInboundPort),
       traffic_direction: 'INBOUND',
-      listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: typedAny('envoy.extensions.filters.listener.original_dst.v3.OriginalDst', {}) }],
+      listener_filters: [
+        { name: 'envoy.filters.listener.original_dst', typed_config: typedAny('envoy.extensions.filters.listener.original_dst.v3.OriginalDst', {}) },
+        ...(needsTlsInspector(ports.map((p) => p.mtls)) ? [tlsInspector] : []),
+      ],
       filter_chains: [...chains, { name: 'passthrough', filters: [tcpProxy('InboundPassthroughCluster', inboundPassthroughClusterName)] }],
     },
   };

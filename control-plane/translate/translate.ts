@@ -10,7 +10,7 @@
  * re-encoding them.
  */
 import { checkValidateRules, type RuleViolation } from '../envoy/validate-rules.js';
-import { canonicalJson } from '../lib/canonical-json.js';
+import { canonicalJson, contentHash } from '../lib/canonical-json.js';
 import { telemetryOf, type ProxyTelemetry } from '../model/telemetry.js';
 import type { MeshService, Snapshot } from '../model/snapshot.js';
 import { inboundClusters, isHttpPort, outboundClusters, passthroughClusters } from './cluster.js';
@@ -21,6 +21,8 @@ import { envoyTypeOfKind, type EnvoyJson, type EnvoyResource, type ResourceKind,
 import { podAddressDomains } from './pod-address.js';
 import { passthroughVirtualHost, routeTable, virtualHost, type VirtualHostJson } from './route.js';
 import { tracingCluster } from './tracing.js';
+import { proxylessServerListeners } from './proxyless-server.js';
+import { defaultTrustDomain, type MtlsMode, type ServiceAuthorization } from '../model/security.js';
 
 export interface TranslateOptions {
   /**
@@ -28,6 +30,8 @@ export interface TranslateOptions {
    * that fails is left out and reported as an error (a translation bug).
    */
   readonly validate?: boolean;
+  /** The mesh's SPIFFE trust domain (peer SAN checks, authorization principals); default cluster.local. */
+  readonly trustDomain?: string;
 }
 
 /** What one service contributes to a scope. */
@@ -63,9 +67,9 @@ interface PortVirtualHost {
   readonly podDomains: readonly string[];
 }
 
-function translateService(service: MeshService, mode: ProxyMode, callerNamespace: string): ServicePieces {
+function translateService(service: MeshService, mode: ProxyMode, callerNamespace: string, trustDomain: string): ServicePieces {
   const issues: TranslationIssue[] = [];
-  const clusters = outboundClusters(service, mode, issues);
+  const clusters = outboundClusters(service, mode, issues, trustDomain);
   const endpoints = serviceLoadAssignments(service, mode, issues);
   const virtualHosts: PortVirtualHost[] = [];
   const listeners: EnvoyResource[] = [];
@@ -106,6 +110,8 @@ function translateService(service: MeshService, mode: ProxyMode, callerNamespace
       routes.push({ name: target, body: { name: target, virtual_hosts: [result.virtualHost] } });
     }
   }
+  // A proxyless gRPC server of this namespace asks for its own listener (mTLS mode, RBAC).
+  if (mode === 'proxyless' && service.namespace === callerNamespace) listeners.push(...proxylessServerListeners(service, trustDomain));
   // The same warning for every port of a service is one warning.
   const unique = [...new Map(issues.map((i) => [`${i.severity}|${i.object}|${i.message}`, i])).values()];
   return { clusters, endpoints, virtualHosts, serviceListeners, listeners, routes, issues: unique };
@@ -159,7 +165,7 @@ export class Translator {
     const shared = this.#namespaceResources(snapshot, scope.mode, scope.namespace, options);
     if (scope.mode !== 'sidecar') return shared;
     const ports = inboundPorts(snapshot, scope);
-    const portsKey = ports.map((p) => `${p.port}${p.http ? 'h' : 't'}`).join(',');
+    const portsKey = ports.map((p) => `${p.port}${p.http ? 'h' : 't'}${p.mtls || p.authorization ? `:${contentHash([p.mtls ?? null, p.authorization ?? null])}` : ''}`).join(',');
     const key = `${snapshot.version}|${scope.namespace}|${portsKey}|${options.validate ? 'v' : ''}`;
     const known = this.#scoped.get(key);
     if (known) return known;
@@ -193,7 +199,7 @@ export class Translator {
     const telemetryKey = canonicalJson(telemetry);
 
     for (const service of snapshot.services.values()) {
-      const pieces = this.#piecesOf(service, mode, namespace, snapshot.version);
+      const pieces = this.#piecesOf(service, mode, namespace, snapshot.version, options.trustDomain ?? defaultTrustDomain);
       clusters.push(...pieces.clusters);
       endpoints.push(...pieces.endpoints);
       for (const listener of pieces.listeners) {
@@ -264,7 +270,7 @@ export class Translator {
   #inboundResources(snapshotVersion: string, ports: readonly InboundPort[], key: string, options: TranslateOptions, telemetry: ProxyTelemetry): { listeners: readonly EnvoyResource[]; clusters: readonly EnvoyResource[]; issues: TranslationIssue[] } {
     let entry = this.#inbound.get(key);
     if (!entry) {
-      entry = { listener: virtualInboundListener(ports, telemetry), clusters: inboundClusters(ports.map((p) => p.port)), lastUsed: snapshotVersion };
+      entry = { listener: virtualInboundListener(ports, telemetry, options.trustDomain ?? defaultTrustDomain), clusters: inboundClusters(ports.map((p) => p.port)), lastUsed: snapshotVersion };
       this.#inbound.set(key, entry);
     }
     entry.lastUsed = snapshotVersion;
@@ -305,12 +311,12 @@ export class Translator {
     return id;
   }
 
-  #piecesOf(service: MeshService, mode: ProxyMode, namespace: string, snapshotVersion: string): ServicePieces {
+  #piecesOf(service: MeshService, mode: ProxyMode, namespace: string, snapshotVersion: string, trustDomain: string): ServicePieces {
     const sameNamespace = service.namespace === namespace;
     const key = `${service.fingerprint}|${mode}|${sameNamespace ? namespace : ''}`;
     let entry = this.#pieces.get(key);
     if (!entry) {
-      entry = { pieces: translateService(service, mode, namespace), lastUsed: snapshotVersion };
+      entry = { pieces: translateService(service, mode, namespace, trustDomain), lastUsed: snapshotVersion };
       this.#pieces.set(key, entry);
     }
     entry.lastUsed = snapshotVersion;
@@ -363,18 +369,26 @@ export class Translator {
 
 /** The ports this sidecar's workload serves, from the services that select it. */
 function inboundPorts(snapshot: Snapshot, scope: ProxyScope): InboundPort[] {
-  const ports = new Map<number, boolean>();
+  const ports = new Map<number, { http: boolean; mtls?: MtlsMode; authorization?: ServiceAuthorization }>();
   for (const host of scope.servedHosts) {
     const service = snapshot.services.get(host);
     if (!service) continue;
     for (const port of service.ports) {
       const target = typeof port.targetPort === 'number' ? port.targetPort : service.endpoints.find((e) => e.ports[port.name] !== undefined)?.ports[port.name];
       if (target === undefined) continue;
-      ports.set(target, (ports.get(target) ?? false) || isHttpPort(port));
+      const entry = ports.get(target) ?? { http: false };
+      entry.http ||= isHttpPort(port);
+      // Two services on one pod port: the stricter mode and the first one's rules hold (the port is one chain).
+      const mode = service.security?.mtls?.mode;
+      if (mode && strictness[mode] > (entry.mtls ? strictness[entry.mtls] : -1)) entry.mtls = mode;
+      entry.authorization ??= service.security?.authorization;
+      ports.set(target, entry);
     }
   }
-  return [...ports.entries()].sort(([a], [b]) => a - b).map(([port, http]) => ({ port, http }));
+  return [...ports.entries()].sort(([a], [b]) => a - b).map(([port, entry]) => ({ port, ...entry }));
 }
+
+const strictness: Readonly<Record<MtlsMode, number>> = { DISABLE: 0, PERMISSIVE: 1, STRICT: 2 };
 
 /** One-shot translation (no reuse across calls), each kind sorted by name: for the CLI, goldens and diffs. */
 export function translateScope(snapshot: Snapshot, scope: ProxyScope, options: TranslateOptions = {}): ScopeResources {

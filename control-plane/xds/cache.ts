@@ -72,6 +72,8 @@ export interface XdsCacheOptions {
   readonly logger: Logger;
   /** Check every resource against Envoy's validate rules before serving it (on by default). */
   readonly validate?: boolean;
+  /** The mesh's SPIFFE trust domain for the translated TLS and RBAC settings (default cluster.local). */
+  readonly trustDomain?: string;
 }
 
 export interface SotwResponse {
@@ -311,7 +313,7 @@ export class XdsCache {
   }
 
   #build(snapshot: Snapshot, scope: ProxyScope, key: string): ScopeView {
-    const translated = this.#translator.translate(snapshot, scope, { validate: this.options.validate ?? true });
+    const translated = this.#translator.translate(snapshot, scope, { validate: this.options.validate ?? true, ...(this.options.trustDomain ? { trustDomain: this.options.trustDomain } : {}) });
     const previous = this.#views.get(key);
     const withheld: WithheldResource[] = [];
     // A resource that fails is a bug of ours, but withdrawing it would make Envoy delete a

@@ -46,6 +46,8 @@ export interface ProxyConnection {
   /** The node's user agent ("gRPC Python 1.51.1"), when it sent one. */
   client?: string;
   scopeKey?: string;
+  /** The workload certificate last sent over SDS (never the key). */
+  workloadCertificate?: { readonly spiffeId: string; readonly notAfter: string };
   readonly types: Partial<Record<ResourceKind, TypeSyncState>>;
 }
 
@@ -103,6 +105,7 @@ export class ConnectionRegistry {
         peer: c.peer,
         connectedAt: c.connectedAt,
         snapshot: currentVersion ?? null,
+        ...(c.workloadCertificate ? { certificate: c.workloadCertificate } : {}),
         types: Object.fromEntries(Object.entries(c.types).map(([kind, state]) => [kind, syncRow(state!)])),
       }));
   }

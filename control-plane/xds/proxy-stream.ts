@@ -10,6 +10,7 @@ import type { ProxyConnection } from './connections.js';
 import { ProxyAuthenticationError } from './proxy-authentication.js';
 import { currentScope, identify, nodeOf, type StreamContext } from './stream-context.js';
 import { checkNode, clipForLog, endWithStatus, XdsStreamRefusal } from './stream-limits.js';
+import { SecretDiscovery } from './secret-discovery.js';
 
 export abstract class ProxyStream<Request extends { node?: unknown }> {
   protected readonly connection: ProxyConnection;
@@ -20,6 +21,8 @@ export abstract class ProxyStream<Request extends { node?: unknown }> {
   #scopeKey?: string;
   #unsubscribe?: () => void;
   #identifyTimer?: NodeJS.Timeout;
+  #nodeMetadata: Record<string, unknown> = {};
+  #secrets?: SecretDiscovery;
 
   constructor(
     protected readonly call: ServerDuplexStream<Request, Buffer>,
@@ -68,6 +71,7 @@ export abstract class ProxyStream<Request extends { node?: unknown }> {
     this.closed = true;
     clearTimeout(this.#identifyTimer);
     this.#unsubscribe?.();
+    this.#secrets?.close();
     this.context.openStreams.delete(this);
     this.context.metrics.openStreams.dec();
     this.context.connections.close(this.connection);
@@ -81,6 +85,8 @@ export abstract class ProxyStream<Request extends { node?: unknown }> {
     if (this.closed) return;
     try {
       if (!this.identity && !this.#authenticate(request)) return;
+      // Secrets are per identity, never the scope's shared resources: their own path (secret-discovery.ts).
+      if (SecretDiscovery.isSecretRequest(request as { type_url?: string })) return this.#secretRequest(request);
       this.handle(request, this.identity!);
     } catch (error) {
       if (error instanceof XdsStreamRefusal) return this.refuse(error);
@@ -88,6 +94,15 @@ export abstract class ProxyStream<Request extends { node?: unknown }> {
       this.context.logger.error({ err: error, nodeId: clipForLog(this.identity?.nodeId), peer: this.connection.peer }, 'xDS request failed');
       this.refuse(new XdsStreamRefusal(status.INTERNAL, 'internal-error', 'the control plane failed to handle this request; it is logged'));
     }
+  }
+
+  #secretRequest(request: Request): void {
+    if (!this.context.secrets) {
+      this.context.logger.debug({ nodeId: clipForLog(this.identity!.nodeId) }, 'secret request, but no CA is configured (--ca); ignored');
+      return;
+    }
+    this.#secrets ??= new SecretDiscovery(this.protocol, this.context.secrets, this.context, this.call as ServerDuplexStream<unknown, Buffer>, this.identity!, this.connection, this.#nodeMetadata, (bytes) => this.write(bytes));
+    this.#secrets.handle(request as Parameters<SecretDiscovery['handle']>[0]);
   }
 
   /**
@@ -113,6 +128,7 @@ export abstract class ProxyStream<Request extends { node?: unknown }> {
       return false;
     }
     clearTimeout(this.#identifyTimer);
+    this.#nodeMetadata = node!.metadata ?? {};
     this.connection.identity = this.identity;
     this.connection.client = node!.client;
     this.context.metrics.connectedProxies.inc({ mode: this.identity.mode, protocol: this.protocol });

@@ -17,6 +17,8 @@ import type { ControlPlaneMetrics } from './metrics.js';
 import { SotwStream, type DiscoveryRequestMessage } from './sotw-stream.js';
 import { discoveryRequestDecoder } from './discovery-request.js';
 import type { StreamContext } from './stream-context.js';
+import { defaultTrustDomain } from './proxy-authentication.js';
+import type { SecretServing } from './secret-discovery.js';
 import { checkStreamCount, defaultXdsLimits, endWithStatus, XdsStreamRefusal, type XdsLimits } from './stream-limits.js';
 
 /** The xDS port could not be served (certificate unreadable, port in use): start-up fails with this. */
@@ -27,6 +29,8 @@ export interface XdsTlsOptions {
   readonly keyFile: string;
   /** CA bundle for client certificates; when set, every proxy must present one with a SPIFFE ID. */
   readonly clientCaFile?: string;
+  /** The trust domain of client certificates' SPIFFE IDs (default `cluster.local`); others are refused. */
+  readonly trustDomain?: string;
 }
 
 export interface XdsServerOptions {
@@ -40,6 +44,8 @@ export interface XdsServerOptions {
   readonly maxConnectionAgeGraceMs?: number;
   /** Stream and subscription budgets (defaults: 10,000 streams, 10,000 names per type per stream). */
   readonly limits?: Partial<XdsLimits>;
+  /** Serve workload certificates over SDS (the mesh CA). */
+  readonly secrets?: SecretServing;
 }
 
 /** A PEM file the TLS set-up needs, or a start-up error naming the flag and the file. */
@@ -115,7 +121,9 @@ export class XdsServer {
       metrics: deps.metrics,
       logger: deps.logger,
       requireClientCertificate: Boolean(options.tls?.clientCaFile),
+      trustDomain: options.tls?.trustDomain ?? defaultTrustDomain,
       limits: { ...defaultXdsLimits, ...options.limits },
+      ...(options.secrets ? { secrets: options.secrets } : {}),
       openStreams: new Set(),
     };
     this.#server.addService(adsDefinition(), {
@@ -176,7 +184,7 @@ export class XdsServer {
     if (!this.options.tls) {
       this.#context.logger.warn({ port: this.#port }, 'xDS is served in plaintext: anyone who reaches this port can read the mesh topology. Use --xds-tls-cert/--xds-tls-key (and --xds-client-ca) outside local use.');
     } else {
-      this.#context.logger.info({ port: this.#port, clientCertificates: this.#context.requireClientCertificate }, 'xDS served over TLS');
+      this.#context.logger.info({ port: this.#port, clientCertificates: this.#context.requireClientCertificate, trustDomain: this.#context.trustDomain }, 'xDS served over TLS');
     }
     return this.#port;
   }

@@ -12,6 +12,7 @@ import type { ConnectionRegistry } from './connections.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import { authenticateProxy } from './proxy-authentication.js';
 import { clipForLog, type XdsLimits } from './stream-limits.js';
+import type { SecretServing } from './secret-discovery.js';
 
 export interface StreamContext {
   readonly cache: XdsCache;
@@ -19,7 +20,11 @@ export interface StreamContext {
   readonly metrics: ControlPlaneMetrics;
   readonly logger: Logger;
   readonly requireClientCertificate: boolean;
+  /** The trust domain a client certificate's SPIFFE ID must name. */
+  readonly trustDomain: string;
   readonly limits: XdsLimits;
+  /** Workload certificates over SDS; undefined when the control plane runs no CA. */
+  readonly secrets?: SecretServing;
   /** Streams register here so a graceful shutdown can end them. */
   readonly openStreams: Set<{ close(): void }>;
 }
@@ -39,7 +44,7 @@ export function peerCertificate(call: ServerDuplexStream<unknown, unknown>): Pee
 }
 
 export function identify(context: StreamContext, call: ServerDuplexStream<unknown, unknown>, node: { id: string; metadata: Record<string, unknown> }): ProxyIdentity {
-  const { identity, overridden } = authenticateProxy(node.id, node.metadata, peerCertificate(call), context.requireClientCertificate);
+  const { identity, overridden } = authenticateProxy(node.id, node.metadata, peerCertificate(call), context.requireClientCertificate, context.trustDomain);
   if (overridden) {
     context.logger.warn({ nodeId: clipForLog(node.id), claimed: clipForLog(overridden), certified: identity.namespace }, 'node metadata claims another namespace than its certificate; serving the certificate\'s');
   }

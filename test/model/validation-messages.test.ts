@@ -72,7 +72,7 @@ describe('configuration errors a user sees', () => {
       'x.yaml:1:1: TrafficPolicy shop/a: apiVersion: "sluice.dev/v1" is not served; use sluice.dev/v1alpha1',
     ]);
     expect((await problems({ 'x.yaml': 'apiVersion: sluice.dev/v1alpha1\nkind: Rollout\nmetadata: { name: a, namespace: shop }\nspec: {}\n' })).lines).toEqual([
-      'x.yaml:2:1: Rollout shop/a: kind: unknown kind "Rollout" in sluice.dev/v1alpha1; known kinds: TrafficPolicy, Canary, WorkloadEntry, TelemetryConfig',
+      'x.yaml:2:1: Rollout shop/a: kind: unknown kind "Rollout" in sluice.dev/v1alpha1; known kinds: TrafficPolicy, Canary, WorkloadEntry, TelemetryConfig, PeerAuthentication, AuthorizationPolicy',
     ]);
   });
 

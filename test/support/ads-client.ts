@@ -3,7 +3,7 @@
  * delta xDS with @grpc/grpc-js and Envoy's protos, so tests can drive protocol
  * cases a real client hides (NACKs, stale nonces, reconnect with versions).
  */
-import { credentials as grpcCredentials, makeGenericClientConstructor, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { credentials as grpcCredentials, makeGenericClientConstructor, Metadata, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { decodeToJson, encodeResource } from '../../control-plane/envoy/codec.js';
 import { lookupEnvoyType, typeNameOfUrl } from '../../control-plane/envoy/proto-registry.js';
 
@@ -37,6 +37,8 @@ interface Options {
   decode?: boolean;
   /** Send the first request without a node (hostile-input tests). */
   omitNode?: boolean;
+  /** gRPC call metadata of the stream (e.g. `authorization: Bearer <service-account token>`). */
+  callMetadata?: Record<string, string>;
 }
 
 const service = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -69,7 +71,9 @@ abstract class AdsStream<Response> {
     );
     // A connection of its own per client, as each real proxy has.
     const client = new Client(address, options.credentials ?? grpcCredentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.use_local_subchannel_pool': 1 });
-    this.stream = (client as unknown as Record<string, () => ClientDuplexStream<Record<string, unknown>, unknown>>)[method]!();
+    const metadata = new Metadata();
+    for (const [key, value] of Object.entries(options.callMetadata ?? {})) metadata.set(key, value);
+    this.stream = (client as unknown as Record<string, (metadata: Metadata) => ClientDuplexStream<Record<string, unknown>, unknown>>)[method]!(metadata);
     this.stream.on('data', (message: unknown) => {
       this.received++;
       this.deliver(this.convert(message as Record<string, unknown>));

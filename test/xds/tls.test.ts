@@ -12,6 +12,10 @@ import { SotwClient, typeUrls } from '../support/ads-client.js';
 import { startControlPlane } from '../support/control-plane.js';
 import { certificateAuthority, type Pem } from '../support/spiffe-certificates.js';
 import { ordersPolicy, ordersService } from '../support/temp-config.js';
+import { X509Certificate } from 'node:crypto';
+import { CertificateAuthority } from '../../control-plane/identity/certificate-authority.js';
+import { ClientCertificateVerifier } from '../../control-plane/identity/workload-identity.js';
+import { secretTypeUrl } from '../../control-plane/xds/secret-discovery.js';
 
 let dir: string;
 let running: Awaited<ReturnType<typeof startControlPlane>>;
@@ -30,7 +34,11 @@ beforeAll(async () => {
   await writeFile(path.join(dir, 'ca.crt'), ca.cert);
   running = await startControlPlane(
     { 'svc.yaml': ordersService, 'tp.yaml': ordersPolicy() },
-    { tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key'), clientCaFile: path.join(dir, 'ca.crt') } },
+    {
+      tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key'), clientCaFile: path.join(dir, 'ca.crt') },
+      // The mesh CA accepts the xDS client certificate as proof of the service account.
+      workloadIdentity: { authority: await CertificateAuthority.create({ trustDomain: 'cluster.local' }), verifiers: [new ClientCertificateVerifier()] },
+    },
   );
 });
 
@@ -79,10 +87,29 @@ describe('xDS over mutual TLS', () => {
     expect(ordersDomains(rds.resources[0]!)).toContain('orders');
   });
 
+  it('the xDS client certificate proves the service account: SDS issues that identity\'s workload certificate', async () => {
+    const shop = await issue('proxy', [{ type: 'url', value: 'spiffe://cluster.local/ns/shop/sa/orders' }]);
+    const client = await clientWith(shop, 'orders-v1-1.shop', { namespace: 'shop', serviceAccount: 'admin' });
+    client.request(secretTypeUrl, ['default']);
+    const response = await client.nextOf(secretTypeUrl);
+    const secret = response.resources[0] as { tls_certificate: { certificate_chain: { inline_string: string } } };
+    // The certificate's identity, not what the metadata claims.
+    expect(new X509Certificate(secret.tls_certificate.certificate_chain.inline_string).subjectAltName).toBe('URI:spiffe://cluster.local/ns/shop/sa/orders');
+  });
+
   it('refuses a proxy without a client certificate', async () => {
     const client = await clientWith(undefined, 'anonymous-0.shop', { namespace: 'shop' });
     client.request(typeUrls.clusters);
     await expect(client.nextOf(typeUrls.clusters, 5000)).rejects.toThrow();
+  });
+
+  it('refuses a SPIFFE ID of a foreign trust domain, even signed by the trusted CA', async () => {
+    const foreign = await issue('proxy', [{ type: 'url', value: 'spiffe://evil.example/ns/payments/sa/checkout' }]);
+    const client = await clientWith(foreign, 'evil-0.payments', { namespace: 'payments' });
+    client.request(typeUrls.clusters);
+    await expect(client.nextOf(typeUrls.clusters, 5000)).rejects.toThrow(/trust domain "evil\.example"/);
+    const syncz = (await running.admin('/debug/syncz')).json() as Array<{ nodeId: string }>;
+    expect(syncz.find((r) => r.nodeId === 'evil-0.payments')).toBeUndefined();
   });
 
   it('refuses a certificate without a SPIFFE ID', async () => {

@@ -8,6 +8,7 @@ import { YamlDirectorySource } from '../../sources/yaml-directory.js';
 import type { CanaryPersistence } from '../../canary/persistence.js';
 import { CanaryStateFile } from '../../canary/state-file.js';
 import { AdminTokenFile, type AdminAuthenticator } from '../../admin/auth.js';
+import { wantsCertificateAuthority, workloadIdentityOptions } from './serve-identity.js';
 
 interface ServeOptions {
   config: string;
@@ -22,6 +23,14 @@ interface ServeOptions {
   xdsTlsCert?: string;
   xdsTlsKey?: string;
   xdsClientCa?: string;
+  trustDomain: string;
+  caDir?: string;
+  caSecret?: string;
+  caCert?: string;
+  caKey?: string;
+  caChain?: string;
+  workloadCertTtl: string;
+  identityTrustNodeMetadata?: boolean;
   xdsMaxStreams: string;
   xdsMaxSubscriptions: string;
   debounce: string;
@@ -55,7 +64,7 @@ function number(flag: string, text: string, min: number, max: number): number {
  * xDS, only the leader writes status and Events (and runs canaries).
  * Loaded only when asked for, so YAML mode does not pay for the Kubernetes client.
  */
-async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean; adminAuth: AdminAuthenticator }> {
+async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource & { kubeConfig: import('@kubernetes/client-node').KubeConfig }; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean; adminAuth: AdminAuthenticator }> {
   const { kubernetesSource: createKubernetesSource } = await import('../../pipeline/kubernetes-source.js');
   const { LeaderElector } = await import('../../sources/leader-election.js');
   const kubeconfig = options.kubeconfig === 'in-cluster' ? undefined : options.kubeconfig;
@@ -97,6 +106,14 @@ export function registerServe(program: Command): void {
     .option('--xds-tls-cert <file>', 'serve xDS over TLS with this certificate (PEM)')
     .option('--xds-tls-key <file>', 'private key of --xds-tls-cert (PEM)')
     .option('--xds-client-ca <file>', 'require client certificates signed by this CA; a proxy\'s namespace then comes from its SPIFFE ID')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain of the mesh: client certificates of another one are refused on xDS', 'cluster.local')
+    .option('--ca-dir <dir>', 'mTLS: run the mesh CA with a root kept in this directory (generated on first start), and serve workload certificates over SDS')
+    .option('--ca-secret <namespace/name>', 'mTLS, with --kubeconfig: the same with the root kept in this Secret (created once, shared by replicas)')
+    .option('--ca-cert <file>', 'mTLS: sign with this intermediate CA certificate instead of a generated root (with --ca-key; --ca-chain for the chain to your root)')
+    .option('--ca-key <file>', 'private key of --ca-cert (PKCS#8 PEM, ECDSA P-256)')
+    .option('--ca-chain <file>', 'the chain from --ca-cert up to and including the root (PEM)')
+    .option('--workload-cert-ttl <duration>', 'lifetime of workload certificates; they are renewed at half-life', '24h')
+    .option('--identity-trust-node-metadata', 'DEVELOPMENT ONLY: issue certificates for the service account a proxy names in its node metadata (serviceAccount), without proof')
     .option('--xds-max-streams <n>', 'most xDS (ADS) streams held at once; more are refused with RESOURCE_EXHAUSTED (see docs/limits.md)', '10000')
     .option('--xds-max-subscriptions <n>', 'most resource names one xDS stream may subscribe to, per resource type; a stream asking for more is ended with RESOURCE_EXHAUSTED', '10000')
     .option('--debounce <duration>', 'quiet period before pushing a new snapshot', '100ms')
@@ -147,7 +164,12 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         allowEmpty: options.allowEmptyConfig === true,
         maxFileBytes: Math.round(number('--max-config-file-mib', options.maxConfigFileMib, 0.001, 1024) * 1024 * 1024),
       });
+      const workloadIdentity = wantsCertificateAuthority(options) ? await workloadIdentityOptions(options, kubernetes?.source.kubeConfig) : undefined;
+      if (workloadIdentity?.verifiers.length === 0) logger.warn('the mesh CA accepts no proof of identity, so no proxy will get a certificate: use --kubeconfig (service-account tokens), --xds-client-ca (xDS client certificates) or, on a laptop only, --identity-trust-node-metadata');
+      if (workloadIdentity && options.identityTrustNodeMetadata) logger.warn('--identity-trust-node-metadata: any proxy can get a certificate for any service account of its namespace by naming it; development only');
+      if (workloadIdentity) logger.info({ authority: workloadIdentity.authority.toJSON(), proofs: workloadIdentity.verifiers.map((v) => v.description) }, 'mesh CA ready: workload certificates are served over SDS');
       const controlPlane = new ControlPlane({
+        ...(workloadIdentity ? { workloadIdentity } : {}),
         source,
         logger,
         host: options.host,
@@ -155,7 +177,7 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         adminPort: Number(options.adminPort),
         adminHost: options.adminAddress,
         adminAuth,
-        tls: options.xdsTlsCert ? { certFile: options.xdsTlsCert, keyFile: options.xdsTlsKey!, clientCaFile: options.xdsClientCa } : undefined,
+        tls: options.xdsTlsCert ? { certFile: options.xdsTlsCert, keyFile: options.xdsTlsKey!, clientCaFile: options.xdsClientCa, trustDomain: options.trustDomain } : undefined,
         debounceMs,
         xdsLimits: { maxStreams: number('--xds-max-streams', options.xdsMaxStreams, 1, 1e7), maxSubscriptions: number('--xds-max-subscriptions', options.xdsMaxSubscriptions, 1, 1e7) },
         telemetry: { lrsReportIntervalMs },

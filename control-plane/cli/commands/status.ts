@@ -7,15 +7,30 @@ interface SyncRow {
   client?: string | null;
   protocol: string;
   snapshot: string | null;
+  /** The workload's mTLS mode (its PeerAuthentication), null without one. */
+  mtls?: string | null;
+  /** The workload certificate last sent over SDS. */
+  certificate?: { spiffeId: string; notAfter: string };
   types: Record<string, { status: string; sent?: string; acked?: string; nackMessage?: string; nackedResources?: string[] | 'wildcard'; resources: number }>;
 }
 
 const columns: Array<[string, string]> = [['clusters', 'CDS'], ['listeners', 'LDS'], ['endpoints', 'EDS'], ['routes', 'RDS']];
 
-export function renderStatusTable(rows: SyncRow[]): string {
-  const table = [['NAME', 'NAMESPACE', 'MODE', 'PROTOCOL', ...columns.map(([, title]) => title)]];
+/** "in 11h", "in 4m", "EXPIRED": how long a certificate has left. */
+function expiresIn(notAfter: string, now: number): string {
+  const ms = Date.parse(notAfter) - now;
+  if (!(ms > 0)) return 'EXPIRED';
+  const minutes = Math.floor(ms / 60_000);
+  return minutes >= 120 ? `in ${Math.floor(minutes / 60)}h` : minutes >= 1 ? `in ${minutes}m` : `in ${Math.ceil(ms / 1000)}s`;
+}
+
+export function renderStatusTable(rows: SyncRow[], now = Date.now()): string {
+  // mTLS columns only once the mesh uses it, so plaintext meshes keep today's table.
+  const security = rows.some((row) => row.mtls || row.certificate);
+  const table = [['NAME', 'NAMESPACE', 'MODE', 'PROTOCOL', ...columns.map(([, title]) => title), ...(security ? ['MTLS', 'CERT EXPIRES'] : [])]];
   for (const row of rows) {
-    table.push([row.nodeId, row.namespace, row.mode, row.protocol, ...columns.map(([kind]) => row.types[kind]?.status ?? 'NOT SENT')]);
+    const securityCells = security ? [row.mtls ?? '-', row.certificate ? expiresIn(row.certificate.notAfter, now) : '-'] : [];
+    table.push([row.nodeId, row.namespace, row.mode, row.protocol, ...columns.map(([kind]) => row.types[kind]?.status ?? 'NOT SENT'), ...securityCells]);
   }
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
   const lines = table.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
@@ -36,7 +51,7 @@ export function registerStatus(program: Command): void {
     .description('Show every connected proxy and whether it has the latest configuration (like istioctl proxy-status).')
     .option('--admin <url>', 'admin address of a running control plane', 'http://127.0.0.1:15014')
     .option('--json', 'print the raw /debug/syncz JSON')
-    .addHelpText('after', '\nStatus per type: SYNCED (ACKed the latest), STALE (sent, not yet ACKed), NACKED (rejected; it keeps its last good config), NOT SENT.')
+    .addHelpText('after', '\nStatus per type: SYNCED (ACKed the latest), STALE (sent, not yet ACKed), NACKED (rejected; it keeps its last good config), NOT SENT.\nWith mTLS: MTLS is the workload\'s PeerAuthentication mode (- for none: plaintext), CERT EXPIRES when its workload certificate (SDS) expires; renewal comes at half-life.')
     .action(async (options: { admin: string; json?: boolean }) => {
       const response = await fetch(new URL('/debug/syncz', options.admin)).catch((error: Error) => {
         throw new Error(`cannot reach the control plane at ${options.admin}: ${error.message}`);

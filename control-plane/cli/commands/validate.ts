@@ -4,7 +4,7 @@ import type { Snapshot } from '../../model/snapshot.js';
 import { modelFromDirectory } from '../../pipeline/pipeline.js';
 import { clientFeatureWarnings, formatClientFeatureWarning } from '../../translate/client-features.js';
 
-const kindOrder = ['Namespace', 'Service', 'EndpointSlice', 'Pod', 'WorkloadEntry', 'TrafficPolicy', 'Canary', 'TelemetryConfig'];
+const kindOrder = ['Namespace', 'Service', 'EndpointSlice', 'Pod', 'WorkloadEntry', 'TrafficPolicy', 'Canary', 'TelemetryConfig', 'PeerAuthentication', 'AuthorizationPolicy'];
 
 export function summarize(snapshot: Snapshot): string {
   const counts = Object.entries(snapshot.counts)

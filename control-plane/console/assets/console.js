@@ -321,20 +321,21 @@
       rows.push(el('tr', { 'data-proxy': p.nodeId },
         el('td', { class: 'mono' }, p.nodeId), el('td', {}, p.namespace), el('td', {}, p.mode), el('td', {}, p.protocol),
         el('td', { class: 'mono' }, p.peer), el('td', {}, time(Date.parse(p.connectedAt))),
+        el('td', { title: p.certificate ? `${p.certificate.spiffeId}, certificate expires ${p.certificate.notAfter}` : 'no workload certificate' }, p.mtls || '–', p.certificate ? el('span', { class: 'sub' }, ` · cert until ${time(Date.parse(p.certificate.notAfter))}`) : ''),
         kinds.map((k) => {
           const s = types[k];
           return el('td', {}, s ? el('span', { class: `badge ${s.status.replace(' ', '-')}`, title: `sent ${s.sent || '–'} · acked ${s.acked || '–'}` }, s.status) : el('span', { class: 'sub' }, '–'));
         })));
       const nacks = kinds.filter((k) => types[k] && types[k].status === 'NACKED');
       if (nacks.length) {
-        rows.push(el('tr', {}, el('td', { colspan: 10, class: 'nack' }, nacks.map((k) => `${short[k]} NACK: ${types[k].nackMessage || '(no message)'}`).join('\n'))));
+        rows.push(el('tr', {}, el('td', { colspan: 11, class: 'nack' }, nacks.map((k) => `${short[k]} NACK: ${types[k].nackMessage || '(no message)'}`).join('\n'))));
       }
     }
     const summary = el('p', { class: 'sub', id: 'proxy-count' },
       `${counts.total} connected: ${counts.synced} synced, ${counts.stale} stale, ${counts.nacked} rejecting configuration`,
       counts.total > proxies.length ? ` (showing ${proxies.length}, the ones in trouble first)` : '');
     box.replaceChildren(summary, el('div', { class: 'card' }, el('table', {},
-      el('thead', {}, el('tr', {}, ['node', 'namespace', 'mode', 'protocol', 'peer', 'connected'].map((h) => el('th', {}, h)), kinds.map((k) => el('th', {}, short[k])))),
+      el('thead', {}, el('tr', {}, ['node', 'namespace', 'mode', 'protocol', 'peer', 'connected', 'mTLS'].map((h) => el('th', {}, h)), kinds.map((k) => el('th', {}, short[k])))),
       el('tbody', {}, rows))));
   }
 

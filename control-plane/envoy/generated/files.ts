@@ -36,6 +36,7 @@ import { file_envoy_config_listener_v3_udp_listener_config } from "./envoy/confi
 import { file_envoy_config_metrics_v3_metrics_service } from "./envoy/config/metrics/v3/metrics_service_pb.js";
 import { file_envoy_config_metrics_v3_stats } from "./envoy/config/metrics/v3/stats_pb.js";
 import { file_envoy_config_overload_v3_overload } from "./envoy/config/overload/v3/overload_pb.js";
+import { file_envoy_config_rbac_v3_rbac } from "./envoy/config/rbac/v3/rbac_pb.js";
 import { file_envoy_config_route_v3_route_components } from "./envoy/config/route/v3/route_components_pb.js";
 import { file_envoy_config_route_v3_route } from "./envoy/config/route/v3/route_pb.js";
 import { file_envoy_config_route_v3_scoped_route } from "./envoy/config/route/v3/scoped_route_pb.js";
@@ -48,11 +49,13 @@ import { file_envoy_extensions_access_loggers_stream_v3_stream } from "./envoy/e
 import { file_envoy_extensions_filters_common_fault_v3_fault } from "./envoy/extensions/filters/common/fault/v3/fault_pb.js";
 import { file_envoy_extensions_filters_http_fault_v3_fault } from "./envoy/extensions/filters/http/fault/v3/fault_pb.js";
 import { file_envoy_extensions_filters_http_json_to_metadata_v3_json_to_metadata } from "./envoy/extensions/filters/http/json_to_metadata/v3/json_to_metadata_pb.js";
+import { file_envoy_extensions_filters_http_rbac_v3_rbac } from "./envoy/extensions/filters/http/rbac/v3/rbac_pb.js";
 import { file_envoy_extensions_filters_http_router_v3_router } from "./envoy/extensions/filters/http/router/v3/router_pb.js";
 import { file_envoy_extensions_filters_listener_http_inspector_v3_http_inspector } from "./envoy/extensions/filters/listener/http_inspector/v3/http_inspector_pb.js";
 import { file_envoy_extensions_filters_listener_original_dst_v3_original_dst } from "./envoy/extensions/filters/listener/original_dst/v3/original_dst_pb.js";
 import { file_envoy_extensions_filters_listener_tls_inspector_v3_tls_inspector } from "./envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector_pb.js";
 import { file_envoy_extensions_filters_network_http_connection_manager_v3_http_connection_manager } from "./envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
+import { file_envoy_extensions_filters_network_rbac_v3_rbac } from "./envoy/extensions/filters/network/rbac/v3/rbac_pb.js";
 import { file_envoy_extensions_filters_network_tcp_proxy_v3_tcp_proxy } from "./envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.js";
 import { file_envoy_extensions_transport_sockets_tls_v3_cert } from "./envoy/extensions/transport_sockets/tls/v3/cert_pb.js";
 import { file_envoy_extensions_transport_sockets_tls_v3_common } from "./envoy/extensions/transport_sockets/tls/v3/common_pb.js";
@@ -65,8 +68,10 @@ import { file_envoy_service_discovery_v3_discovery } from "./envoy/service/disco
 import { file_envoy_service_load_stats_v3_lrs } from "./envoy/service/load_stats/v3/lrs_pb.js";
 import { file_envoy_service_metrics_v3_metrics_service } from "./envoy/service/metrics/v3/metrics_service_pb.js";
 import { file_envoy_type_http_v3_path_transformation } from "./envoy/type/http/v3/path_transformation_pb.js";
+import { file_envoy_type_matcher_v3_filter_state } from "./envoy/type/matcher/v3/filter_state_pb.js";
 import { file_envoy_type_matcher_v3_metadata } from "./envoy/type/matcher/v3/metadata_pb.js";
 import { file_envoy_type_matcher_v3_number } from "./envoy/type/matcher/v3/number_pb.js";
+import { file_envoy_type_matcher_v3_path } from "./envoy/type/matcher/v3/path_pb.js";
 import { file_envoy_type_matcher_v3_regex } from "./envoy/type/matcher/v3/regex_pb.js";
 import { file_envoy_type_matcher_v3_string } from "./envoy/type/matcher/v3/string_pb.js";
 import { file_envoy_type_matcher_v3_value } from "./envoy/type/matcher/v3/value_pb.js";
@@ -77,6 +82,8 @@ import { file_envoy_type_v3_http } from "./envoy/type/v3/http_pb.js";
 import { file_envoy_type_v3_percent } from "./envoy/type/v3/percent_pb.js";
 import { file_envoy_type_v3_range } from "./envoy/type/v3/range_pb.js";
 import { file_envoy_type_v3_semantic_version } from "./envoy/type/v3/semantic_version_pb.js";
+import { file_google_api_expr_v1alpha1_checked } from "./google/api/expr/v1alpha1/checked_pb.js";
+import { file_google_api_expr_v1alpha1_syntax } from "./google/api/expr/v1alpha1/syntax_pb.js";
 import { file_google_rpc_status } from "./google/rpc/status_pb.js";
 import { file_io_prometheus_client_metrics } from "./io/prometheus/client/metrics_pb.js";
 import { file_udpa_annotations_migrate } from "./udpa/annotations/migrate_pb.js";
@@ -140,6 +147,7 @@ export const envoyFiles: readonly GenFile[] = [
   file_envoy_config_metrics_v3_metrics_service,
   file_envoy_config_metrics_v3_stats,
   file_envoy_config_overload_v3_overload,
+  file_envoy_config_rbac_v3_rbac,
   file_envoy_config_route_v3_route_components,
   file_envoy_config_route_v3_route,
   file_envoy_config_route_v3_scoped_route,
@@ -152,11 +160,13 @@ export const envoyFiles: readonly GenFile[] = [
   file_envoy_extensions_filters_common_fault_v3_fault,
   file_envoy_extensions_filters_http_fault_v3_fault,
   file_envoy_extensions_filters_http_json_to_metadata_v3_json_to_metadata,
+  file_envoy_extensions_filters_http_rbac_v3_rbac,
   file_envoy_extensions_filters_http_router_v3_router,
   file_envoy_extensions_filters_listener_http_inspector_v3_http_inspector,
   file_envoy_extensions_filters_listener_original_dst_v3_original_dst,
   file_envoy_extensions_filters_listener_tls_inspector_v3_tls_inspector,
   file_envoy_extensions_filters_network_http_connection_manager_v3_http_connection_manager,
+  file_envoy_extensions_filters_network_rbac_v3_rbac,
   file_envoy_extensions_filters_network_tcp_proxy_v3_tcp_proxy,
   file_envoy_extensions_transport_sockets_tls_v3_cert,
   file_envoy_extensions_transport_sockets_tls_v3_common,
@@ -169,8 +179,10 @@ export const envoyFiles: readonly GenFile[] = [
   file_envoy_service_load_stats_v3_lrs,
   file_envoy_service_metrics_v3_metrics_service,
   file_envoy_type_http_v3_path_transformation,
+  file_envoy_type_matcher_v3_filter_state,
   file_envoy_type_matcher_v3_metadata,
   file_envoy_type_matcher_v3_number,
+  file_envoy_type_matcher_v3_path,
   file_envoy_type_matcher_v3_regex,
   file_envoy_type_matcher_v3_string,
   file_envoy_type_matcher_v3_value,
@@ -181,6 +193,8 @@ export const envoyFiles: readonly GenFile[] = [
   file_envoy_type_v3_percent,
   file_envoy_type_v3_range,
   file_envoy_type_v3_semantic_version,
+  file_google_api_expr_v1alpha1_checked,
+  file_google_api_expr_v1alpha1_syntax,
   file_google_rpc_status,
   file_io_prometheus_client_metrics,
   file_udpa_annotations_migrate,

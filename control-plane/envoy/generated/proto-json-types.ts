@@ -65,6 +65,10 @@ export type envoy_config_listener_v3_Listener_DrainType = "DEFAULT" | "MODIFY_ON
 export type envoy_config_metrics_v3_HistogramEmitMode = "SUMMARY_AND_HISTOGRAM" | "SUMMARY" | "HISTOGRAM" | number;
 /** enum envoy.config.overload.v3.ScaleTimersOverloadActionConfig.TimerType (by name or number) */
 export type envoy_config_overload_v3_ScaleTimersOverloadActionConfig_TimerType = "UNSPECIFIED" | "HTTP_DOWNSTREAM_CONNECTION_IDLE" | "HTTP_DOWNSTREAM_STREAM_IDLE" | "TRANSPORT_SOCKET_CONNECT" | number;
+/** enum envoy.config.rbac.v3.RBAC.Action (by name or number) */
+export type envoy_config_rbac_v3_RBAC_Action = "ALLOW" | "DENY" | "LOG" | number;
+/** enum envoy.config.rbac.v3.RBAC.AuditLoggingOptions.AuditCondition (by name or number) */
+export type envoy_config_rbac_v3_RBAC_AuditLoggingOptions_AuditCondition = "NONE" | "ON_DENY" | "ON_ALLOW" | "ON_DENY_AND_ALLOW" | number;
 /** enum envoy.config.route.v3.RateLimit.Action.MetaData.Source (by name or number) */
 export type envoy_config_route_v3_RateLimit_Action_MetaData_Source = "DYNAMIC" | "ROUTE_ENTRY" | number;
 /** enum envoy.config.route.v3.RedirectAction.RedirectResponseCode (by name or number) */
@@ -101,6 +105,8 @@ export type envoy_extensions_filters_network_http_connection_manager_v3_HttpConn
 export type envoy_extensions_filters_network_http_connection_manager_v3_HttpConnectionManager_ServerHeaderTransformation = "OVERWRITE" | "APPEND_IF_ABSENT" | "PASS_THROUGH" | number;
 /** enum envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing.OperationName (by name or number) */
 export type envoy_extensions_filters_network_http_connection_manager_v3_HttpConnectionManager_Tracing_OperationName = "INGRESS" | "EGRESS" | number;
+/** enum envoy.extensions.filters.network.rbac.v3.RBAC.EnforcementType (by name or number) */
+export type envoy_extensions_filters_network_rbac_v3_RBAC_EnforcementType = "ONE_TIME_ON_FIRST_BYTE" | "CONTINUOUS" | number;
 /** enum envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext.TrustChainVerification (by name or number) */
 export type envoy_extensions_transport_sockets_tls_v3_CertificateValidationContext_TrustChainVerification = "VERIFY_TRUST_CHAIN" | "ACCEPT_UNTRUSTED" | number;
 /** enum envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext.OcspStaplePolicy (by name or number) */
@@ -113,6 +119,10 @@ export type envoy_extensions_transport_sockets_tls_v3_TlsParameters_TlsProtocol 
 export type envoy_type_v3_CodecClientType = "HTTP1" | "HTTP2" | "HTTP3" | number;
 /** enum envoy.type.v3.FractionalPercent.DenominatorType (by name or number) */
 export type envoy_type_v3_FractionalPercent_DenominatorType = "HUNDRED" | "TEN_THOUSAND" | "MILLION" | number;
+/** enum google.api.expr.v1alpha1.Type.PrimitiveType (by name or number) */
+export type google_api_expr_v1alpha1_Type_PrimitiveType = "PRIMITIVE_TYPE_UNSPECIFIED" | "BOOL" | "INT64" | "UINT64" | "DOUBLE" | "STRING" | "BYTES" | number;
+/** enum google.api.expr.v1alpha1.Type.WellKnownType (by name or number) */
+export type google_api_expr_v1alpha1_Type_WellKnownType = "WELL_KNOWN_TYPE_UNSPECIFIED" | "ANY" | "TIMESTAMP" | "DURATION" | number;
 /** enum io.prometheus.client.MetricType (by name or number) */
 export type io_prometheus_client_MetricType = "COUNTER" | "GAUGE" | "SUMMARY" | "UNTYPED" | "HISTOGRAM" | "GAUGE_HISTOGRAM" | number;
 /** enum udpa.annotations.PackageVersionStatus (by name or number) */
@@ -1598,6 +1608,77 @@ export type envoy_config_overload_v3_Trigger = {
   threshold?: envoy_config_overload_v3_ThresholdTrigger;
   scaled?: envoy_config_overload_v3_ScaledTrigger;
 };
+/** envoy.config.rbac.v3.Action */
+export type envoy_config_rbac_v3_Action = {
+  name?: string;
+  action?: envoy_config_rbac_v3_RBAC_Action;
+};
+/** envoy.config.rbac.v3.Permission; at most one member of each oneof (rule) */
+export type envoy_config_rbac_v3_Permission = {
+  and_rules?: envoy_config_rbac_v3_Permission_Set;
+  or_rules?: envoy_config_rbac_v3_Permission_Set;
+  any?: boolean;
+  header?: envoy_config_route_v3_HeaderMatcher;
+  url_path?: envoy_type_matcher_v3_PathMatcher;
+  destination_ip?: envoy_config_core_v3_CidrRange;
+  destination_port?: number;
+  destination_port_range?: envoy_type_v3_Int32Range;
+  metadata?: envoy_type_matcher_v3_MetadataMatcher;
+  not_rule?: envoy_config_rbac_v3_Permission;
+  requested_server_name?: envoy_type_matcher_v3_StringMatcher;
+  matcher?: envoy_config_core_v3_TypedExtensionConfig;
+  uri_template?: envoy_config_core_v3_TypedExtensionConfig;
+};
+/** envoy.config.rbac.v3.Permission.Set */
+export type envoy_config_rbac_v3_Permission_Set = {
+  rules?: Array<envoy_config_rbac_v3_Permission>;
+};
+/** envoy.config.rbac.v3.Policy */
+export type envoy_config_rbac_v3_Policy = {
+  permissions?: Array<envoy_config_rbac_v3_Permission>;
+  principals?: Array<envoy_config_rbac_v3_Principal>;
+  condition?: google_api_expr_v1alpha1_Expr;
+  checked_condition?: google_api_expr_v1alpha1_CheckedExpr;
+};
+/** envoy.config.rbac.v3.Principal; at most one member of each oneof (identifier) */
+export type envoy_config_rbac_v3_Principal = {
+  and_ids?: envoy_config_rbac_v3_Principal_Set;
+  or_ids?: envoy_config_rbac_v3_Principal_Set;
+  any?: boolean;
+  authenticated?: envoy_config_rbac_v3_Principal_Authenticated;
+  source_ip?: envoy_config_core_v3_CidrRange;
+  direct_remote_ip?: envoy_config_core_v3_CidrRange;
+  remote_ip?: envoy_config_core_v3_CidrRange;
+  header?: envoy_config_route_v3_HeaderMatcher;
+  url_path?: envoy_type_matcher_v3_PathMatcher;
+  metadata?: envoy_type_matcher_v3_MetadataMatcher;
+  filter_state?: envoy_type_matcher_v3_FilterStateMatcher;
+  not_id?: envoy_config_rbac_v3_Principal;
+};
+/** envoy.config.rbac.v3.Principal.Authenticated */
+export type envoy_config_rbac_v3_Principal_Authenticated = {
+  principal_name?: envoy_type_matcher_v3_StringMatcher;
+};
+/** envoy.config.rbac.v3.Principal.Set */
+export type envoy_config_rbac_v3_Principal_Set = {
+  ids?: Array<envoy_config_rbac_v3_Principal>;
+};
+/** envoy.config.rbac.v3.RBAC */
+export type envoy_config_rbac_v3_RBAC = {
+  action?: envoy_config_rbac_v3_RBAC_Action;
+  policies?: { [key: string]: envoy_config_rbac_v3_Policy };
+  audit_logging_options?: envoy_config_rbac_v3_RBAC_AuditLoggingOptions;
+};
+/** envoy.config.rbac.v3.RBAC.AuditLoggingOptions */
+export type envoy_config_rbac_v3_RBAC_AuditLoggingOptions = {
+  audit_condition?: envoy_config_rbac_v3_RBAC_AuditLoggingOptions_AuditCondition;
+  logger_configs?: Array<envoy_config_rbac_v3_RBAC_AuditLoggingOptions_AuditLoggerConfig>;
+};
+/** envoy.config.rbac.v3.RBAC.AuditLoggingOptions.AuditLoggerConfig */
+export type envoy_config_rbac_v3_RBAC_AuditLoggingOptions_AuditLoggerConfig = {
+  audit_logger?: envoy_config_core_v3_TypedExtensionConfig;
+  is_optional?: boolean;
+};
 /** envoy.config.route.v3.ClusterSpecifierPlugin */
 export type envoy_config_route_v3_ClusterSpecifierPlugin = {
   extension?: envoy_config_core_v3_TypedExtensionConfig;
@@ -2323,6 +2404,20 @@ export type envoy_extensions_filters_http_json_to_metadata_v3_JsonToMetadata_Rul
 export type envoy_extensions_filters_http_json_to_metadata_v3_JsonToMetadata_Selector = {
   key?: string;
 };
+/** envoy.extensions.filters.http.rbac.v3.RBAC */
+export type envoy_extensions_filters_http_rbac_v3_RBAC = {
+  rules?: envoy_config_rbac_v3_RBAC;
+  rules_stat_prefix?: string;
+  matcher?: xds_type_matcher_v3_Matcher;
+  shadow_rules?: envoy_config_rbac_v3_RBAC;
+  shadow_matcher?: xds_type_matcher_v3_Matcher;
+  shadow_rules_stat_prefix?: string;
+  track_per_rule_stats?: boolean;
+};
+/** envoy.extensions.filters.http.rbac.v3.RBACPerRoute */
+export type envoy_extensions_filters_http_rbac_v3_RBACPerRoute = {
+  rbac?: envoy_extensions_filters_http_rbac_v3_RBAC;
+};
 /** envoy.extensions.filters.http.router.v3.Router */
 export type envoy_extensions_filters_http_router_v3_Router = {
   dynamic_stats?: boolean;
@@ -2529,6 +2624,16 @@ export type envoy_extensions_filters_network_http_connection_manager_v3_ScopedRo
 export type envoy_extensions_filters_network_http_connection_manager_v3_ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor_KvElement = {
   separator?: string;
   key?: string;
+};
+/** envoy.extensions.filters.network.rbac.v3.RBAC */
+export type envoy_extensions_filters_network_rbac_v3_RBAC = {
+  rules?: envoy_config_rbac_v3_RBAC;
+  matcher?: xds_type_matcher_v3_Matcher;
+  shadow_rules?: envoy_config_rbac_v3_RBAC;
+  shadow_matcher?: xds_type_matcher_v3_Matcher;
+  shadow_rules_stat_prefix?: string;
+  stat_prefix?: string;
+  enforcement_type?: envoy_extensions_filters_network_rbac_v3_RBAC_EnforcementType;
 };
 /** envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy; at most one member of each oneof (cluster_specifier) */
 export type envoy_extensions_filters_network_tcp_proxy_v3_TcpProxy = {
@@ -2889,6 +2994,11 @@ export type envoy_type_matcher_v3_DoubleMatcher = {
   range?: envoy_type_v3_DoubleRange;
   exact?: number;
 };
+/** envoy.type.matcher.v3.FilterStateMatcher; at most one member of each oneof (matcher) */
+export type envoy_type_matcher_v3_FilterStateMatcher = {
+  key?: string;
+  string_match?: envoy_type_matcher_v3_StringMatcher;
+};
 /** envoy.type.matcher.v3.ListMatcher; at most one member of each oneof (match_pattern) */
 export type envoy_type_matcher_v3_ListMatcher = {
   one_of?: envoy_type_matcher_v3_ValueMatcher;
@@ -2911,6 +3021,10 @@ export type envoy_type_matcher_v3_MetadataMatcher_PathSegment = {
 /** envoy.type.matcher.v3.OrMatcher */
 export type envoy_type_matcher_v3_OrMatcher = {
   value_matchers?: Array<envoy_type_matcher_v3_ValueMatcher>;
+};
+/** envoy.type.matcher.v3.PathMatcher; at most one member of each oneof (rule) */
+export type envoy_type_matcher_v3_PathMatcher = {
+  path?: envoy_type_matcher_v3_StringMatcher;
 };
 /** envoy.type.matcher.v3.RegexMatchAndSubstitute */
 export type envoy_type_matcher_v3_RegexMatchAndSubstitute = {
@@ -3046,6 +3160,164 @@ export type envoy_type_v3_SemanticVersion = {
   major_number?: number;
   minor_number?: number;
   patch?: number;
+};
+/** google.api.expr.v1alpha1.CheckedExpr */
+export type google_api_expr_v1alpha1_CheckedExpr = {
+  reference_map?: { [key: string]: google_api_expr_v1alpha1_Reference };
+  type_map?: { [key: string]: google_api_expr_v1alpha1_Type };
+  source_info?: google_api_expr_v1alpha1_SourceInfo;
+  expr?: google_api_expr_v1alpha1_Expr;
+};
+/** google.api.expr.v1alpha1.Constant; at most one member of each oneof (constant_kind) */
+export type google_api_expr_v1alpha1_Constant = {
+  null_value?: null;
+  bool_value?: boolean;
+  int64_value?: number | string;
+  uint64_value?: number | string;
+  double_value?: number;
+  string_value?: string;
+  bytes_value?: string;
+  duration_value?: string;
+  timestamp_value?: string;
+};
+/** google.api.expr.v1alpha1.Decl; at most one member of each oneof (decl_kind) */
+export type google_api_expr_v1alpha1_Decl = {
+  name?: string;
+  ident?: google_api_expr_v1alpha1_Decl_IdentDecl;
+  function?: google_api_expr_v1alpha1_Decl_FunctionDecl;
+};
+/** google.api.expr.v1alpha1.Decl.FunctionDecl */
+export type google_api_expr_v1alpha1_Decl_FunctionDecl = {
+  overloads?: Array<google_api_expr_v1alpha1_Decl_FunctionDecl_Overload>;
+};
+/** google.api.expr.v1alpha1.Decl.FunctionDecl.Overload */
+export type google_api_expr_v1alpha1_Decl_FunctionDecl_Overload = {
+  overload_id?: string;
+  params?: Array<google_api_expr_v1alpha1_Type>;
+  type_params?: Array<string>;
+  result_type?: google_api_expr_v1alpha1_Type;
+  is_instance_function?: boolean;
+  doc?: string;
+};
+/** google.api.expr.v1alpha1.Decl.IdentDecl */
+export type google_api_expr_v1alpha1_Decl_IdentDecl = {
+  type?: google_api_expr_v1alpha1_Type;
+  value?: google_api_expr_v1alpha1_Constant;
+  doc?: string;
+};
+/** google.api.expr.v1alpha1.Expr; at most one member of each oneof (expr_kind) */
+export type google_api_expr_v1alpha1_Expr = {
+  id?: number | string;
+  const_expr?: google_api_expr_v1alpha1_Constant;
+  ident_expr?: google_api_expr_v1alpha1_Expr_Ident;
+  select_expr?: google_api_expr_v1alpha1_Expr_Select;
+  call_expr?: google_api_expr_v1alpha1_Expr_Call;
+  list_expr?: google_api_expr_v1alpha1_Expr_CreateList;
+  struct_expr?: google_api_expr_v1alpha1_Expr_CreateStruct;
+  comprehension_expr?: google_api_expr_v1alpha1_Expr_Comprehension;
+};
+/** google.api.expr.v1alpha1.Expr.Call */
+export type google_api_expr_v1alpha1_Expr_Call = {
+  target?: google_api_expr_v1alpha1_Expr;
+  function?: string;
+  args?: Array<google_api_expr_v1alpha1_Expr>;
+};
+/** google.api.expr.v1alpha1.Expr.Comprehension */
+export type google_api_expr_v1alpha1_Expr_Comprehension = {
+  iter_var?: string;
+  iter_range?: google_api_expr_v1alpha1_Expr;
+  accu_var?: string;
+  accu_init?: google_api_expr_v1alpha1_Expr;
+  loop_condition?: google_api_expr_v1alpha1_Expr;
+  loop_step?: google_api_expr_v1alpha1_Expr;
+  result?: google_api_expr_v1alpha1_Expr;
+};
+/** google.api.expr.v1alpha1.Expr.CreateList */
+export type google_api_expr_v1alpha1_Expr_CreateList = {
+  elements?: Array<google_api_expr_v1alpha1_Expr>;
+};
+/** google.api.expr.v1alpha1.Expr.CreateStruct */
+export type google_api_expr_v1alpha1_Expr_CreateStruct = {
+  message_name?: string;
+  entries?: Array<google_api_expr_v1alpha1_Expr_CreateStruct_Entry>;
+};
+/** google.api.expr.v1alpha1.Expr.CreateStruct.Entry; at most one member of each oneof (key_kind) */
+export type google_api_expr_v1alpha1_Expr_CreateStruct_Entry = {
+  id?: number | string;
+  field_key?: string;
+  map_key?: google_api_expr_v1alpha1_Expr;
+  value?: google_api_expr_v1alpha1_Expr;
+};
+/** google.api.expr.v1alpha1.Expr.Ident */
+export type google_api_expr_v1alpha1_Expr_Ident = {
+  name?: string;
+};
+/** google.api.expr.v1alpha1.Expr.Select */
+export type google_api_expr_v1alpha1_Expr_Select = {
+  operand?: google_api_expr_v1alpha1_Expr;
+  field?: string;
+  test_only?: boolean;
+};
+/** google.api.expr.v1alpha1.ParsedExpr */
+export type google_api_expr_v1alpha1_ParsedExpr = {
+  expr?: google_api_expr_v1alpha1_Expr;
+  source_info?: google_api_expr_v1alpha1_SourceInfo;
+};
+/** google.api.expr.v1alpha1.Reference */
+export type google_api_expr_v1alpha1_Reference = {
+  name?: string;
+  overload_id?: Array<string>;
+  value?: google_api_expr_v1alpha1_Constant;
+};
+/** google.api.expr.v1alpha1.SourceInfo */
+export type google_api_expr_v1alpha1_SourceInfo = {
+  syntax_version?: string;
+  location?: string;
+  line_offsets?: Array<number>;
+  positions?: { [key: string]: number };
+  macro_calls?: { [key: string]: google_api_expr_v1alpha1_Expr };
+};
+/** google.api.expr.v1alpha1.SourcePosition */
+export type google_api_expr_v1alpha1_SourcePosition = {
+  location?: string;
+  offset?: number;
+  line?: number;
+  column?: number;
+};
+/** google.api.expr.v1alpha1.Type; at most one member of each oneof (type_kind) */
+export type google_api_expr_v1alpha1_Type = {
+  dyn?: Record<string, never>;
+  null?: null;
+  primitive?: google_api_expr_v1alpha1_Type_PrimitiveType;
+  wrapper?: google_api_expr_v1alpha1_Type_PrimitiveType;
+  well_known?: google_api_expr_v1alpha1_Type_WellKnownType;
+  list_type?: google_api_expr_v1alpha1_Type_ListType;
+  map_type?: google_api_expr_v1alpha1_Type_MapType;
+  function?: google_api_expr_v1alpha1_Type_FunctionType;
+  message_type?: string;
+  type_param?: string;
+  type?: google_api_expr_v1alpha1_Type;
+  error?: Record<string, never>;
+  abstract_type?: google_api_expr_v1alpha1_Type_AbstractType;
+};
+/** google.api.expr.v1alpha1.Type.AbstractType */
+export type google_api_expr_v1alpha1_Type_AbstractType = {
+  name?: string;
+  parameter_types?: Array<google_api_expr_v1alpha1_Type>;
+};
+/** google.api.expr.v1alpha1.Type.FunctionType */
+export type google_api_expr_v1alpha1_Type_FunctionType = {
+  result_type?: google_api_expr_v1alpha1_Type;
+  arg_types?: Array<google_api_expr_v1alpha1_Type>;
+};
+/** google.api.expr.v1alpha1.Type.ListType */
+export type google_api_expr_v1alpha1_Type_ListType = {
+  elem_type?: google_api_expr_v1alpha1_Type;
+};
+/** google.api.expr.v1alpha1.Type.MapType */
+export type google_api_expr_v1alpha1_Type_MapType = {
+  key_type?: google_api_expr_v1alpha1_Type;
+  value_type?: google_api_expr_v1alpha1_Type;
 };
 /** google.rpc.Status */
 export type google_rpc_Status = {
@@ -3756,6 +4028,16 @@ export interface EnvoyJsonTypes {
   "envoy.config.overload.v3.ScaleTimersOverloadActionConfig.ScaleTimer": envoy_config_overload_v3_ScaleTimersOverloadActionConfig_ScaleTimer;
   "envoy.config.overload.v3.ThresholdTrigger": envoy_config_overload_v3_ThresholdTrigger;
   "envoy.config.overload.v3.Trigger": envoy_config_overload_v3_Trigger;
+  "envoy.config.rbac.v3.Action": envoy_config_rbac_v3_Action;
+  "envoy.config.rbac.v3.Permission": envoy_config_rbac_v3_Permission;
+  "envoy.config.rbac.v3.Permission.Set": envoy_config_rbac_v3_Permission_Set;
+  "envoy.config.rbac.v3.Policy": envoy_config_rbac_v3_Policy;
+  "envoy.config.rbac.v3.Principal": envoy_config_rbac_v3_Principal;
+  "envoy.config.rbac.v3.Principal.Authenticated": envoy_config_rbac_v3_Principal_Authenticated;
+  "envoy.config.rbac.v3.Principal.Set": envoy_config_rbac_v3_Principal_Set;
+  "envoy.config.rbac.v3.RBAC": envoy_config_rbac_v3_RBAC;
+  "envoy.config.rbac.v3.RBAC.AuditLoggingOptions": envoy_config_rbac_v3_RBAC_AuditLoggingOptions;
+  "envoy.config.rbac.v3.RBAC.AuditLoggingOptions.AuditLoggerConfig": envoy_config_rbac_v3_RBAC_AuditLoggingOptions_AuditLoggerConfig;
   "envoy.config.route.v3.ClusterSpecifierPlugin": envoy_config_route_v3_ClusterSpecifierPlugin;
   "envoy.config.route.v3.CorsPolicy": envoy_config_route_v3_CorsPolicy;
   "envoy.config.route.v3.Decorator": envoy_config_route_v3_Decorator;
@@ -3848,6 +4130,8 @@ export interface EnvoyJsonTypes {
   "envoy.extensions.filters.http.json_to_metadata.v3.JsonToMetadata.MatchRules": envoy_extensions_filters_http_json_to_metadata_v3_JsonToMetadata_MatchRules;
   "envoy.extensions.filters.http.json_to_metadata.v3.JsonToMetadata.Rule": envoy_extensions_filters_http_json_to_metadata_v3_JsonToMetadata_Rule;
   "envoy.extensions.filters.http.json_to_metadata.v3.JsonToMetadata.Selector": envoy_extensions_filters_http_json_to_metadata_v3_JsonToMetadata_Selector;
+  "envoy.extensions.filters.http.rbac.v3.RBAC": envoy_extensions_filters_http_rbac_v3_RBAC;
+  "envoy.extensions.filters.http.rbac.v3.RBACPerRoute": envoy_extensions_filters_http_rbac_v3_RBACPerRoute;
   "envoy.extensions.filters.http.router.v3.Router": envoy_extensions_filters_http_router_v3_Router;
   "envoy.extensions.filters.http.router.v3.Router.UpstreamAccessLogOptions": envoy_extensions_filters_http_router_v3_Router_UpstreamAccessLogOptions;
   "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector": envoy_extensions_filters_listener_http_inspector_v3_HttpInspector;
@@ -3874,6 +4158,7 @@ export interface EnvoyJsonTypes {
   "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRoutes.ScopeKeyBuilder.FragmentBuilder": envoy_extensions_filters_network_http_connection_manager_v3_ScopedRoutes_ScopeKeyBuilder_FragmentBuilder;
   "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRoutes.ScopeKeyBuilder.FragmentBuilder.HeaderValueExtractor": envoy_extensions_filters_network_http_connection_manager_v3_ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor;
   "envoy.extensions.filters.network.http_connection_manager.v3.ScopedRoutes.ScopeKeyBuilder.FragmentBuilder.HeaderValueExtractor.KvElement": envoy_extensions_filters_network_http_connection_manager_v3_ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor_KvElement;
+  "envoy.extensions.filters.network.rbac.v3.RBAC": envoy_extensions_filters_network_rbac_v3_RBAC;
   "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy": envoy_extensions_filters_network_tcp_proxy_v3_TcpProxy;
   "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.OnDemand": envoy_extensions_filters_network_tcp_proxy_v3_TcpProxy_OnDemand;
   "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.TcpAccessLogOptions": envoy_extensions_filters_network_tcp_proxy_v3_TcpProxy_TcpAccessLogOptions;
@@ -3927,11 +4212,13 @@ export interface EnvoyJsonTypes {
   "envoy.type.http.v3.PathTransformation.Operation.MergeSlashes": envoy_type_http_v3_PathTransformation_Operation_MergeSlashes;
   "envoy.type.http.v3.PathTransformation.Operation.NormalizePathRFC3986": envoy_type_http_v3_PathTransformation_Operation_NormalizePathRFC3986;
   "envoy.type.matcher.v3.DoubleMatcher": envoy_type_matcher_v3_DoubleMatcher;
+  "envoy.type.matcher.v3.FilterStateMatcher": envoy_type_matcher_v3_FilterStateMatcher;
   "envoy.type.matcher.v3.ListMatcher": envoy_type_matcher_v3_ListMatcher;
   "envoy.type.matcher.v3.ListStringMatcher": envoy_type_matcher_v3_ListStringMatcher;
   "envoy.type.matcher.v3.MetadataMatcher": envoy_type_matcher_v3_MetadataMatcher;
   "envoy.type.matcher.v3.MetadataMatcher.PathSegment": envoy_type_matcher_v3_MetadataMatcher_PathSegment;
   "envoy.type.matcher.v3.OrMatcher": envoy_type_matcher_v3_OrMatcher;
+  "envoy.type.matcher.v3.PathMatcher": envoy_type_matcher_v3_PathMatcher;
   "envoy.type.matcher.v3.RegexMatchAndSubstitute": envoy_type_matcher_v3_RegexMatchAndSubstitute;
   "envoy.type.matcher.v3.RegexMatcher": envoy_type_matcher_v3_RegexMatcher;
   "envoy.type.matcher.v3.RegexMatcher.GoogleRE2": envoy_type_matcher_v3_RegexMatcher_GoogleRE2;
@@ -3959,6 +4246,29 @@ export interface EnvoyJsonTypes {
   "envoy.type.v3.Int64Range": envoy_type_v3_Int64Range;
   "envoy.type.v3.Percent": envoy_type_v3_Percent;
   "envoy.type.v3.SemanticVersion": envoy_type_v3_SemanticVersion;
+  "google.api.expr.v1alpha1.CheckedExpr": google_api_expr_v1alpha1_CheckedExpr;
+  "google.api.expr.v1alpha1.Constant": google_api_expr_v1alpha1_Constant;
+  "google.api.expr.v1alpha1.Decl": google_api_expr_v1alpha1_Decl;
+  "google.api.expr.v1alpha1.Decl.FunctionDecl": google_api_expr_v1alpha1_Decl_FunctionDecl;
+  "google.api.expr.v1alpha1.Decl.FunctionDecl.Overload": google_api_expr_v1alpha1_Decl_FunctionDecl_Overload;
+  "google.api.expr.v1alpha1.Decl.IdentDecl": google_api_expr_v1alpha1_Decl_IdentDecl;
+  "google.api.expr.v1alpha1.Expr": google_api_expr_v1alpha1_Expr;
+  "google.api.expr.v1alpha1.Expr.Call": google_api_expr_v1alpha1_Expr_Call;
+  "google.api.expr.v1alpha1.Expr.Comprehension": google_api_expr_v1alpha1_Expr_Comprehension;
+  "google.api.expr.v1alpha1.Expr.CreateList": google_api_expr_v1alpha1_Expr_CreateList;
+  "google.api.expr.v1alpha1.Expr.CreateStruct": google_api_expr_v1alpha1_Expr_CreateStruct;
+  "google.api.expr.v1alpha1.Expr.CreateStruct.Entry": google_api_expr_v1alpha1_Expr_CreateStruct_Entry;
+  "google.api.expr.v1alpha1.Expr.Ident": google_api_expr_v1alpha1_Expr_Ident;
+  "google.api.expr.v1alpha1.Expr.Select": google_api_expr_v1alpha1_Expr_Select;
+  "google.api.expr.v1alpha1.ParsedExpr": google_api_expr_v1alpha1_ParsedExpr;
+  "google.api.expr.v1alpha1.Reference": google_api_expr_v1alpha1_Reference;
+  "google.api.expr.v1alpha1.SourceInfo": google_api_expr_v1alpha1_SourceInfo;
+  "google.api.expr.v1alpha1.SourcePosition": google_api_expr_v1alpha1_SourcePosition;
+  "google.api.expr.v1alpha1.Type": google_api_expr_v1alpha1_Type;
+  "google.api.expr.v1alpha1.Type.AbstractType": google_api_expr_v1alpha1_Type_AbstractType;
+  "google.api.expr.v1alpha1.Type.FunctionType": google_api_expr_v1alpha1_Type_FunctionType;
+  "google.api.expr.v1alpha1.Type.ListType": google_api_expr_v1alpha1_Type_ListType;
+  "google.api.expr.v1alpha1.Type.MapType": google_api_expr_v1alpha1_Type_MapType;
   "google.rpc.Status": google_rpc_Status;
   "io.prometheus.client.Bucket": io_prometheus_client_Bucket;
   "io.prometheus.client.Counter": io_prometheus_client_Counter;
