@@ -103,11 +103,13 @@ async function measureChange(kind: string, controlPlane: ServedControlPlane, fle
   const { everyProxy } = await fleet.watchChange(typeUrl, marker);
   const cpuBefore = controlPlane.cpuSeconds();
   const fleetBefore = fleet.pids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
+  controlPlane.toggleCpuProfile(); // one profile per change (SLUICE_SERVE_PATH_CPU_PROF)
   const started = now();
   await write();
   const timeout = deadline(120_000);
   if ((await Promise.race([everyProxy, timeout])) === 'timeout') debug(`${kind}: not every proxy had the change within 120 s`);
   const cpuAfter = await controlPlane.cpuWhenQuiet();
+  controlPlane.toggleCpuProfile();
   const fleetAfter = fleet.pids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
   const report: SidecarChangeReport = await fleet.collect();
   const times = report.times.filter((t): t is number => t !== null).map((t) => t - started).sort((a, b) => a - b);
@@ -165,7 +167,6 @@ async function measureServePath(size: Size, sourceKind: MeshSourceKind, protocol
     debug(`synced in ${connectMs.toFixed(0)} ms`);
 
     const changes: ChangeResult[] = [];
-    controlPlane.toggleCpuProfile();
     for (let round = 0; round < rounds; round++) {
       // A different service each round, in a different namespace as the rounds go on.
       const policyService = (7 + round * 13) % size.services;
@@ -183,7 +184,6 @@ async function measureServePath(size: Size, sourceKind: MeshSourceKind, protocol
       );
       debug(`round ${round}: endpoint add done`);
     }
-    controlPlane.toggleCpuProfile();
     const afterPushes = await controlPlane.memory();
     return { connectMs, baseline, synced, afterPushes, idleCpuPerSecond, changes };
   } finally {
