@@ -11,6 +11,7 @@ import { FrozenMap } from '../lib/frozen-map.js';
 import { trafficFromPolicy } from './traffic-from-policy.js';
 import { matchesEverything, type ServiceTraffic } from './traffic.js';
 import { trafficProblems } from './validate-traffic.js';
+import { gatewaysFromManifests } from './gateway-from-manifests.js';
 import {
   labelsMatch,
   serviceFingerprint,
@@ -226,6 +227,21 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     else canaryByService.set(serviceKey, canary);
   }
 
+  // The edge: Gateway API objects (checked here so their errors are gathered with the rest).
+  const readsGatewayApi = unique.some((o) => o.kind === 'Gateway' || o.kind === 'HTTPRoute' || o.kind === 'GatewayClass');
+  const gateway = readsGatewayApi
+    ? gatewaysFromManifests({
+        objects: unique,
+        namespaces,
+        servicePorts: (namespace, name) => {
+          const svc = serviceObjects.get(`${namespace}/${name}`);
+          return svc ? servicePorts(svc).map((p) => p.port) : undefined;
+        },
+        issue,
+        warn,
+      })
+    : undefined;
+
   if (issues.length > 0) return { ok: false, issues };
 
   const services = new Map<string, MeshService>();
@@ -277,6 +293,7 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     counts,
     ignored,
     warnings,
+    ...(gateway ? { gateway } : {}),
   };
   return { ok: true, snapshot: deepFreeze(snapshot) };
 }

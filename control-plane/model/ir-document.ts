@@ -10,6 +10,7 @@ import { deepFreeze } from '../core/source-object.js';
 import { FrozenMap } from '../lib/frozen-map.js';
 import { labelsMatch, serviceFingerprint, serviceHost, type Endpoint, type MeshService, type NamespaceInfo, type ServicePort, type ServiceVersion, type Snapshot } from './snapshot.js';
 import type { ServiceTraffic } from './traffic.js';
+import type { MeshGateway } from './gateway.js';
 
 export interface IrServiceDocument {
   readonly name: string;
@@ -25,6 +26,8 @@ export interface IrServiceDocument {
 export interface IrDocument {
   readonly services: readonly IrServiceDocument[];
   readonly namespaces?: readonly NamespaceInfo[];
+  /** The edge: each Gateway's programmed listeners, virtual hosts and routes (only when there are Gateways). */
+  readonly gateways?: readonly MeshGateway[];
 }
 
 export function irDocumentOf(snapshot: Snapshot): IrDocument {
@@ -39,6 +42,7 @@ export function irDocumentOf(snapshot: Snapshot): IrDocument {
       ...(service.traffic ? { traffic: service.traffic } : {}),
     })),
     namespaces: [...snapshot.namespaces.values()],
+    ...(snapshot.gateway?.gateways.size ? { gateways: [...snapshot.gateway.gateways.values()] } : {}),
   };
 }
 

@@ -12,6 +12,7 @@ import type { CanarySpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/ty
 import type { ObjectOrigin } from '../core/source-object.js';
 import { contentHash } from '../lib/canonical-json.js';
 import type { ServiceTraffic } from './traffic.js';
+import type { GatewayModel } from './gateway.js';
 
 /** A Service's cluster-local DNS name: `orders.shop.svc.cluster.local`. */
 export type ServiceHost = string;
@@ -111,6 +112,8 @@ export interface Snapshot {
   /** Objects of kinds Sluice does not read (Deployments…), by kind. */
   readonly ignored: Readonly<Record<string, number>>;
   readonly warnings: readonly ConfigWarning[];
+  /** The edge (Gateway API Gateways and their HTTPRoutes); absent when no Gateway API object was read. */
+  readonly gateway?: GatewayModel;
 }
 
 export const clusterDomain = 'svc.cluster.local';

@@ -25,6 +25,7 @@ import {
 import { SluiceError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import { sluiceApiGroup } from '../api/types.js';
+import { gatewayApiGroup } from '../api/gateway-api-kinds.js';
 
 export interface WatchedKind {
   readonly kind: string;
@@ -37,10 +38,18 @@ export interface WatchedKind {
   readonly ours: boolean;
   /** Server-side filter (smaller lists and watches). */
   readonly fieldSelector?: string;
+  /**
+   * A kind whose CRD a cluster may not have (the Gateway API): while the API
+   * server answers 404 it counts as synced with no objects, and is listed
+   * again now and then, so installing the CRDs later needs no restart.
+   */
+  readonly optional?: boolean;
 }
 
 const core = (kind: string, plural: string, namespaced: boolean, fieldSelector?: string): WatchedKind => ({ kind, apiVersion: 'v1', group: '', version: 'v1', plural, namespaced, ours: false, fieldSelector });
 const ours = (kind: string, plural: string): WatchedKind => ({ kind, apiVersion: `${sluiceApiGroup}/v1alpha1`, group: sluiceApiGroup, version: 'v1alpha1', plural, namespaced: true, ours: true });
+
+const gatewayApi = (kind: string, plural: string, namespaced: boolean): WatchedKind => ({ kind, apiVersion: `${gatewayApiGroup}/v1`, group: gatewayApiGroup, version: 'v1', plural, namespaced, ours: false, optional: true });
 
 export const watchedKinds: readonly WatchedKind[] = [
   core('Namespace', 'namespaces', false),
@@ -51,6 +60,11 @@ export const watchedKinds: readonly WatchedKind[] = [
   ours('WorkloadEntry', 'workloadentries'),
   ours('TrafficPolicy', 'trafficpolicies'),
   ours('Canary', 'canaries'),
+  // TLS certificates of Gateway listeners only: other Secrets are never read.
+  core('Secret', 'secrets', true, 'type=kubernetes.io/tls'),
+  gatewayApi('GatewayClass', 'gatewayclasses', false),
+  gatewayApi('Gateway', 'gateways', true),
+  gatewayApi('HTTPRoute', 'httproutes', true),
 ];
 
 export const kindByName = new Map(watchedKinds.map((k) => [k.kind, k]));
@@ -144,6 +158,8 @@ function listerFor(config: KubeConfig, kind: WatchedKind): Lister {
         return (ns ? coreApi.listNamespacedService({ ...common, namespace: ns }) : coreApi.listServiceForAllNamespaces(common)) as Promise<KubernetesListObject<KubernetesObject>>;
       case 'Pod':
         return (ns ? coreApi.listNamespacedPod({ ...common, namespace: ns }) : coreApi.listPodForAllNamespaces(common)) as Promise<KubernetesListObject<KubernetesObject>>;
+      case 'Secret':
+        return (ns ? coreApi.listNamespacedSecret({ ...common, namespace: ns }) : coreApi.listSecretForAllNamespaces(common)) as Promise<KubernetesListObject<KubernetesObject>>;
       case 'EndpointSlice':
         return (ns ? discoveryApi.listNamespacedEndpointSlice({ ...common, namespace: ns }) : discoveryApi.listEndpointSliceForAllNamespaces(common)) as Promise<KubernetesListObject<KubernetesObject>>;
       default: {
@@ -178,6 +194,8 @@ export class KindInformer {
   #failures = 0;
   #retryTimer?: NodeJS.Timeout;
   #lastError?: unknown;
+  /** An optional kind the API server does not serve (its CRD is not installed). */
+  #absent = false;
   readonly #syncWaiters: Array<() => void> = [];
 
   constructor(private readonly options: KindInformerOptions) {
@@ -193,12 +211,22 @@ export class KindInformer {
       const items: KubernetesObject[] = [];
       let resourceVersion: string | undefined;
       let continueToken: string | undefined;
-      do {
-        const page = await lister({ namespace: listNamespace, fieldSelector, limit: pageSize, continueToken });
-        resourceVersion ??= page.metadata?.resourceVersion;
-        items.push(...page.items);
-        continueToken = page.metadata?._continue || undefined;
-      } while (continueToken);
+      try {
+        do {
+          const page = await lister({ namespace: listNamespace, fieldSelector, limit: pageSize, continueToken });
+          resourceVersion ??= page.metadata?.resourceVersion;
+          items.push(...page.items);
+          continueToken = page.metadata?._continue || undefined;
+        } while (continueToken);
+      } catch (error) {
+        if (kind.optional && httpStatusOf(error) === 404) {
+          if (!this.#absent) options.logger.info({ resource: this.description }, 'kind not served by this cluster (CRD not installed); watching it once it is');
+          this.#absent = true;
+          this.#markSynced();
+        }
+        throw error;
+      }
+      this.#absent = false;
       this.#markSynced();
       return { apiVersion: kind.apiVersion, kind: `${kind.kind}List`, metadata: { resourceVersion }, items };
     };
@@ -250,10 +278,10 @@ export class KindInformer {
     if (this.#stopped) return;
     this.#lastError = error;
     const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
-    const base = Math.min(maxMs, initialMs * 2 ** this.#failures);
+    const base = this.#absent ? maxMs : Math.min(maxMs, initialMs * 2 ** this.#failures);
     const delay = Math.round(base / 2 + Math.random() * (base / 2));
     this.#failures += 1;
-    this.options.logger.warn({ resource: this.description, err: describeApiError(error), retryInMs: delay, failures: this.#failures }, 'list/watch failed; retrying');
+    if (!this.#absent) this.options.logger.warn({ resource: this.description, err: describeApiError(error), retryInMs: delay, failures: this.#failures }, 'list/watch failed; retrying');
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => {
       if (this.#stopped) return;

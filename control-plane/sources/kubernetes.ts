@@ -73,11 +73,17 @@ export function normalizeObject(kind: WatchedKind, object: KubernetesObject): Re
   if (meta.labels && Object.keys(meta.labels).length > 0) metadata.labels = meta.labels;
   const annotations = Object.entries((meta.annotations ?? {}) as Record<string, string>).filter(([k]) => !dropAnnotations.has(k));
   if (annotations.length > 0) metadata.annotations = Object.fromEntries(annotations);
-  if (kind.ours && typeof meta.generation === 'number') metadata.generation = meta.generation;
+  // Ours and the Gateway API's kinds get status written back, which names the generation it describes.
+  if ((kind.ours || kind.optional) && typeof meta.generation === 'number') metadata.generation = meta.generation;
+  // The Gateway API orders equally specific routes by age.
+  if (kind.optional && typeof meta.creationTimestamp === 'string') metadata.creationTimestamp = meta.creationTimestamp;
   const manifest: Record<string, unknown> = { apiVersion: kind.apiVersion, kind: kind.kind, metadata };
   switch (kind.kind) {
     case 'Namespace':
     case 'Pod':
+      break;
+    case 'Secret':
+      for (const field of ['type', 'data']) if (plain[field] !== undefined && plain[field] !== null) manifest[field] = plain[field];
       break;
     case 'EndpointSlice':
       for (const field of ['addressType', 'endpoints', 'ports']) if (plain[field] !== undefined && plain[field] !== null) manifest[field] = plain[field];
@@ -141,7 +147,8 @@ export class KubernetesSource implements ConfigSource {
     this.#onLoad = onLoad;
     const namespaces = this.#options.namespaces?.length ? [...new Set(this.#options.namespaces)] : [undefined];
     for (const kind of watchedKinds) {
-      for (const namespace of namespaces) {
+      // A cluster-scoped kind other than Namespace is watched once, whatever the namespaces.
+      for (const namespace of !kind.namespaced && kind.kind !== 'Namespace' ? [undefined] : namespaces) {
         this.#informers.push(new KindInformer({
           config: this.kubeConfig,
           kind,

@@ -1,0 +1,154 @@
+/**
+ * Gateway API manifests → the edge's IR: schema errors with file:line, model
+ * errors gathered together, and what unresolved references become (status
+ * conditions and warnings, not errors).
+ */
+import { describe, expect, it } from 'vitest';
+import { formatConfigIssue } from '../../control-plane/core/errors.js';
+import { modelFromDirectory } from '../../control-plane/pipeline/pipeline.js';
+import { ordersService, tempConfig } from '../support/temp-config.js';
+
+const gatewayClass = `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: sluice }
+spec: { controllerName: sluice.dev/gateway-controller }
+`;
+const gateway = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: shop }
+spec:
+  gatewayClassName: sluice
+  listeners:
+    - { name: web, port: 8080, protocol: HTTP }
+`;
+
+async function load(files: Record<string, string>) {
+  const config = await tempConfig(files);
+  try {
+    const { result } = await modelFromDirectory(config.dir);
+    return { result, dir: config.dir, text: result.ok ? [] : result.issues.map((i) => formatConfigIssue(i).replaceAll(`${config.dir}/`, '')) };
+  } finally {
+    await config.cleanup();
+  }
+}
+
+describe('Gateway API input', () => {
+  it('rejects what the official schema rejects, at the file:line:column of the field', async () => {
+    const route = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: orders, namespace: shop }
+spec:
+  parentRefs: [{ name: edge }]
+  rules:
+    - matches:
+        - path: { type: Bogus, value: /orders }
+      backendRefs:
+        - { name: orders, port: 99999 }
+`;
+    const { result, text } = await load({ 'mesh.yaml': ordersService, 'class.yaml': gatewayClass, 'gateway.yaml': gateway, 'route.yaml': route });
+    expect(result.ok).toBe(false);
+    expect(text).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^route\.yaml:8:19: HTTPRoute shop\/orders: spec\.rules\[0\]\.matches\[0\]\.path\.type: must be one of Exact, PathPrefix, RegularExpression; got string "Bogus"$/),
+      expect.stringMatching(/^route\.yaml:10:27: HTTPRoute shop\/orders: spec\.rules\[0\]\.backendRefs\[0\]\.port: must be at most 65535, got 99999$/),
+    ]));
+  });
+
+  it('gathers every model error (RE2 regex, duplicate listener, bad duration, HTTPS without certificates) in one load', async () => {
+    const badGateway = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: shop }
+spec:
+  gatewayClassName: sluice
+  listeners:
+    - { name: web, port: 8080, protocol: HTTP }
+    - { name: web, port: 8081, protocol: HTTP }
+    - { name: tls, port: 8443, protocol: HTTPS }
+`;
+    const route = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: orders, namespace: shop }
+spec:
+  parentRefs: [{ name: edge }]
+  rules:
+    - matches:
+        - path: { type: RegularExpression, value: "/orders/(?=v2)" }
+      backendRefs: [{ name: orders, port: 8080 }]
+      timeouts: { request: 10s, backendRequest: 20s }
+`;
+    const { result, text } = await load({ 'mesh.yaml': ordersService, 'class.yaml': gatewayClass, 'gateway.yaml': badGateway, 'route.yaml': route });
+    expect(result.ok).toBe(false);
+    expect(text).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^gateway\.yaml:8:9: Gateway shop\/edge: spec\.listeners\[1\]\.name: listener name "web" is already used/),
+      expect.stringMatching(/^gateway\.yaml:9:\d+: Gateway shop\/edge: spec\.listeners\[2\](\.tls)?: an HTTPS listener needs tls\.certificateRefs/),
+      expect.stringMatching(/^route\.yaml:8:\d+: HTTPRoute shop\/orders: spec\.rules\[0\]\.matches\[0\]\.path\.value: is not a valid RE2/),
+      expect.stringMatching(/^route\.yaml:10:\d+: HTTPRoute shop\/orders: spec\.rules\[0\]\.timeouts\.backendRequest: must not be longer than timeouts\.request/),
+    ]));
+  });
+
+  it('builds the IR: attached routes in precedence order, unresolved backends as status and warnings, Gateways of other classes ignored', async () => {
+    const route = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: orders, namespace: shop }
+spec:
+  parentRefs: [{ name: edge }, { name: other }]
+  hostnames: [shop.example.com]
+  rules:
+    - backendRefs: [{ name: orders, port: 8080 }]
+    - matches:
+        - path: { type: Exact, value: /orders/health }
+        - path: { type: PathPrefix, value: /orders/ }
+          headers: [{ name: X-Beta, value: "yes" }]
+          queryParams: [{ name: lang, type: RegularExpression, value: "en|fr" }]
+      filters:
+        - type: RequestHeaderModifier
+          requestHeaderModifier: { set: [{ name: X-Edge, value: sluice }], remove: [X-Debug] }
+      backendRefs:
+        - { name: orders, port: 8080, weight: 90 }
+        - { name: missing, port: 8080, weight: 10 }
+`;
+    const other = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: other, namespace: shop }
+spec:
+  gatewayClassName: someone-else
+  listeners: [{ name: web, port: 80, protocol: HTTP }]
+`;
+    const { result } = await load({ 'mesh.yaml': ordersService, 'class.yaml': gatewayClass, 'gateway.yaml': gateway, 'other.yaml': other, 'route.yaml': route });
+    if (!result.ok) throw new Error(result.issues.map(formatConfigIssue).join('\n'));
+    const model = result.snapshot.gateway!;
+    expect([...model.gateways.keys()]).toEqual(['shop/edge']);
+    const listener = model.gateways.get('shop/edge')!.listeners[0]!;
+    expect(listener.virtualHosts.map((h) => h.hostname)).toEqual(['shop.example.com']);
+    const routes = listener.virtualHosts[0]!.routes;
+    expect(routes.map((r) => r.name)).toEqual(['shop/orders/rule-1/match-0', 'shop/orders/rule-1/match-1', 'shop/orders/rule-0/match-0']);
+    expect(routes[1]!.match).toEqual({ path: { kind: 'prefix', value: '/orders' }, headers: [{ name: 'x-beta', kind: 'string', match: { kind: 'exact', value: 'yes' } }], queryParams: [{ name: 'lang', match: { kind: 'regex', pattern: 'en|fr' } }] });
+    expect(routes[1]!.backends).toEqual([{ host: 'orders.shop.svc.cluster.local', port: 8080, weight: 90 }]);
+    expect(routes[1]!.requestHeaders).toEqual({ set: [{ name: 'x-edge', value: 'sluice' }], add: [], remove: ['x-debug'] });
+    const parents = model.status.httpRoutes[0]!.status.parents;
+    expect(parents).toHaveLength(1);
+    expect(parents[0]!.conditions.find((c) => c.type === 'Accepted')?.status).toBe('True');
+    expect(parents[0]!.conditions.find((c) => c.type === 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'BackendNotFound' });
+    expect(model.status.gateways[0]!.status.listeners[0]).toMatchObject({ name: 'web', attachedRoutes: 1 });
+    expect(result.snapshot.warnings.map((w) => w.message)).toEqual(expect.arrayContaining([expect.stringContaining('Service shop/missing does not exist')]));
+  });
+
+  it('an HTTPS listener whose Secret is missing is not programmed, and says why in its conditions', async () => {
+    const tlsGateway = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: shop }
+spec:
+  gatewayClassName: sluice
+  listeners:
+    - name: tls
+      port: 8443
+      protocol: HTTPS
+      tls: { certificateRefs: [{ name: shop-cert }] }
+`;
+    const { result } = await load({ 'mesh.yaml': ordersService, 'class.yaml': gatewayClass, 'gateway.yaml': tlsGateway });
+    if (!result.ok) throw new Error(result.issues.map(formatConfigIssue).join('\n'));
+    expect(result.snapshot.gateway!.gateways.get('shop/edge')!.listeners).toEqual([]);
+    const status = result.snapshot.gateway!.status.gateways[0]!.status;
+    expect(status.conditions.find((c) => c.type === 'Programmed')?.status).toBe('False');
+    expect(status.listeners[0]!.conditions.find((c) => c.type === 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'InvalidCertificateRef' });
+  });
+});
