@@ -15,6 +15,7 @@ import { registerInject } from './commands/inject.js';
 import { registerWebhook } from './commands/webhook.js';
 import { registerStatus } from './commands/status.js';
 import { registerCanary } from './commands/canary.js';
+import { registerGatewayBootstrap } from './commands/gateway-bootstrap.js';
 import { createLogger, setRootLogger } from '../log/logger.js';
 
 export function buildProgram(): Command {
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerWebhook(program);
   registerStatus(program);
   registerCanary(program);
+  registerGatewayBootstrap(program);
   return program;
 }
 

@@ -240,6 +240,7 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
     (spec.rules ?? [{}]).forEach((rule, ruleIndex) => {
       const ruleAt: FieldPath = ['spec', 'rules', ruleIndex];
       const backends: GatewayBackend[] = [];
+      let unresolvedWeight = 0;
       (rule.backendRefs ?? []).forEach((ref, refIndex) => {
         const refAt: FieldPath = [...ruleAt, 'backendRefs', refIndex];
         const namespace = ref.namespace ?? object.namespace;
@@ -257,6 +258,7 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
           unresolved = problem;
           // Requests that would have gone to it get a 500, as the Gateway API asks.
           warn(object, refAt, `${problem.message}; its share of requests is answered with 500 until it resolves`);
+          unresolvedWeight += ref.weight ?? 1;
           return;
         }
         const weight = ref.weight ?? 1;
@@ -342,6 +344,7 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
           name: `${routeKey}/rule-${ruleIndex}/match-${matchIndex}`,
           match: routeMatch,
           backends,
+          ...(unresolvedWeight > 0 && backends.length > 0 ? { unresolvedWeight } : {}),
           ...(redirect ? { redirect } : {}),
           ...(rewrite ? { rewrite } : {}),
           ...(requestHeaders ? { requestHeaders } : {}),

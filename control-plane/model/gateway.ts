@@ -57,6 +57,8 @@ export interface GatewayRoute {
   readonly match: GatewayRouteMatch;
   /** Weighted backends; empty with a redirect, or when no backendRef resolved (then Envoy answers 500). */
   readonly backends: readonly GatewayBackend[];
+  /** The weight of backendRefs that did not resolve: that share of requests is answered with 500. */
+  readonly unresolvedWeight?: number;
   readonly redirect?: GatewayRedirect;
   readonly rewrite?: GatewayRewrite;
   readonly requestHeaders?: HeaderModifier;

@@ -4,6 +4,8 @@ interface SyncRow {
   nodeId: string;
   namespace: string;
   mode: string;
+  /** Gateways: the Gateway served, `<namespace>/<name>`. */
+  gateway?: string;
   client?: string | null;
   protocol: string;
   snapshot: string | null;
@@ -15,7 +17,7 @@ const columns: Array<[string, string]> = [['clusters', 'CDS'], ['listeners', 'LD
 export function renderStatusTable(rows: SyncRow[]): string {
   const table = [['NAME', 'NAMESPACE', 'MODE', 'PROTOCOL', ...columns.map(([, title]) => title)]];
   for (const row of rows) {
-    table.push([row.nodeId, row.namespace, row.mode, row.protocol, ...columns.map(([kind]) => row.types[kind]?.status ?? 'NOT SENT')]);
+    table.push([row.nodeId, row.namespace, row.gateway ? `gateway ${row.gateway}` : row.mode, row.protocol, ...columns.map(([kind]) => row.types[kind]?.status ?? 'NOT SENT')]);
   }
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
   const lines = table.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
@@ -26,8 +28,10 @@ export function renderStatusTable(rows: SyncRow[]): string {
   );
   const nacking = rows.filter((row) => Object.values(row.types).some((t) => t.status === 'NACKED')).length;
   // The rejections are the point of the command: a count first, then each proxy's error_detail.
+  const gateways = [...new Set(rows.filter((row) => row.gateway).map((row) => row.gateway!))].sort();
+  const gatewayLine = gateways.length ? `\nGateways served: ${gateways.map((g) => `${g} (${rows.filter((row) => row.gateway === g).length} ${rows.filter((row) => row.gateway === g).length === 1 ? 'proxy' : 'proxies'})`).join(', ')}\n` : '';
   const summary = nacking ? `\n${nacking} of ${rows.length} ${rows.length === 1 ? 'proxy rejects' : 'proxies reject'} the latest configuration (each keeps its last accepted one):\n${nacks.join('\n')}\n` : '';
-  return `${lines.join('\n')}\n${summary}`;
+  return `${lines.join('\n')}\n${gatewayLine}${summary}`;
 }
 
 export function registerStatus(program: Command): void {
