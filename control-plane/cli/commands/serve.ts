@@ -8,6 +8,7 @@ import { YamlDirectorySource } from '../../sources/yaml-directory.js';
 import type { CanaryPersistence } from '../../canary/persistence.js';
 import { CanaryStateFile } from '../../canary/state-file.js';
 import { AdminTokenFile, type AdminAuthenticator } from '../../admin/auth.js';
+import type { SnapshotStore } from '../../model/store.js';
 
 interface ServeOptions {
   config: string;
@@ -54,7 +55,7 @@ function number(flag: string, text: string, min: number, max: number): number {
  * xDS, only the leader writes status and Events (and runs canaries).
  * Loaded only when asked for, so YAML mode does not pay for the Kubernetes client.
  */
-async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean; adminAuth: AdminAuthenticator }> {
+async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean; adminAuth: AdminAuthenticator; followGatewayStatus: (store: SnapshotStore) => void }> {
   const { kubernetesSource: createKubernetesSource } = await import('../../pipeline/kubernetes-source.js');
   const { LeaderElector } = await import('../../sources/leader-election.js');
   const kubeconfig = options.kubeconfig === 'in-cluster' ? undefined : options.kubeconfig;
@@ -75,8 +76,14 @@ async function kubernetesSource(options: ServeOptions): Promise<{ source: Config
   });
   const { KubernetesAdminAuthenticator } = await import('../../admin/kubernetes-auth.js');
   const adminAuth = new KubernetesAdminAuthenticator(source.kubeConfig, logger.child({ component: 'admin' }));
+  // Gateway API status (Accepted, ResolvedRefs, Programmed) follows the model, written by the leader.
+  const { GatewayStatusWriter } = await import('../../sources/kubernetes-gateway-status.js');
+  const { followGatewayStatus } = await import('../../pipeline/gateway-status.js');
+  const { gatewayControllerName } = await import('../../api/gateway-api-kinds.js');
+  const gatewayStatus = new GatewayStatusWriter(source.statusWriter, gatewayControllerName, logger.child({ component: 'gateway-status' }));
+  elector.onStartedLeading(() => void gatewayStatus.rewrite());
   elector.start();
-  return { source, stop: () => elector.stop(), persistence, isLeader: () => elector.isLeader(), adminAuth };
+  return { source, stop: () => elector.stop(), persistence, isLeader: () => elector.isLeader(), adminAuth, followGatewayStatus: (store) => void followGatewayStatus(store, gatewayStatus) };
 }
 
 export function registerServe(program: Command): void {
@@ -161,6 +168,7 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         prometheusUrl: options.prometheusUrl,
         ejection,
       });
+      kubernetes?.followGatewayStatus(controlPlane.store);
       const ports = await controlPlane.start().catch(async (error: unknown) => {
         // Fail fast: one line naming what failed (file, port), exit 1; never a half-started process.
         await kubernetes?.stop().catch(() => undefined);

@@ -1,0 +1,78 @@
+/**
+ * Gateway API objects read from Kubernetes, and their status conditions
+ * (Accepted, ResolvedRefs, Programmed; attached routes) written back through
+ * the test API server, next to other controllers' route parents.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { gatewayControllerName } from '../../control-plane/api/gateway-api-kinds.js';
+import { followGatewayStatus } from '../../control-plane/pipeline/gateway-status.js';
+import { GatewayStatusWriter } from '../../control-plane/sources/kubernetes-gateway-status.js';
+import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
+import { crdManifests, seedOrders, silent, startSource, waitFor, type RunningSource } from '../kubernetes/helpers.js';
+
+const group = 'gateway.networking.k8s.io';
+const apiVersion = `${group}/v1`;
+/** The Gateway API CRDs as the API server serves them (schemas are the upstream ones'; the fake needs only names and the status subresource). */
+const gatewayCrds = [['GatewayClass', 'gatewayclasses', 'Cluster'], ['Gateway', 'gateways', 'Namespaced'], ['HTTPRoute', 'httproutes', 'Namespaced']].map(([kind, plural, scope]) => ({
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: `${plural}.${group}` },
+  spec: { group, scope, names: { kind, plural }, versions: [{ name: 'v1', served: true, storage: true, subresources: { status: {} } }] },
+}));
+
+const route = (backend: string) => ({
+  apiVersion,
+  kind: 'HTTPRoute',
+  metadata: { name: 'orders', namespace: 'shop' },
+  spec: { parentRefs: [{ name: 'edge' }], hostnames: ['shop.example.com'], rules: [{ backendRefs: [{ name: backend, port: 8080 }] }] },
+});
+
+type Conditions = Array<{ type: string; status: string; reason: string; observedGeneration?: number }>;
+const conditionOf = (conditions: Conditions | undefined, type: string) => conditions?.find((c) => c.type === type);
+
+describe('Gateway API status in Kubernetes', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it('writes Accepted/Programmed on the GatewayClass and Gateway, attached routes per listener, and Accepted/ResolvedRefs per route parent, keeping other controllers\' parents', async () => {
+    const fake = await FakeKubeApiServer.start({ crds: [...(await crdManifests()), ...gatewayCrds] });
+    cleanups.push(() => fake.close());
+    seedOrders(fake);
+    fake.apply({ apiVersion, kind: 'GatewayClass', metadata: { name: 'sluice' }, spec: { controllerName: gatewayControllerName } });
+    fake.apply({ apiVersion, kind: 'Gateway', metadata: { name: 'edge', namespace: 'shop' }, spec: { gatewayClassName: 'sluice', listeners: [{ name: 'web', port: 8080, protocol: 'HTTP' }] } });
+    fake.apply(route('orders'));
+    const foreign = { parentRef: { group, kind: 'Gateway', namespace: 'shop', name: 'istio-edge' }, controllerName: 'istio.io/gateway-controller', conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' }] };
+    fake.applyStatus({ apiVersion, kind: 'HTTPRoute', metadata: { name: 'orders', namespace: 'shop' }, status: { parents: [foreign] } });
+
+    const run: RunningSource = await startSource(fake);
+    cleanups.push(() => run.stop());
+    expect([...run.store.current!.gateway!.gateways.keys()]).toEqual(['shop/edge']);
+    const writer = new GatewayStatusWriter(run.source.statusWriter, gatewayControllerName, silent);
+    const unfollow = followGatewayStatus(run.store, writer);
+    cleanups.push(async () => unfollow());
+
+    const gateway = () => fake.get(apiVersion, 'Gateway', 'shop', 'edge')!.status as { conditions?: Conditions; listeners?: Array<{ name: string; attachedRoutes: number; conditions: Conditions }> } | undefined;
+    const parents = () => ((fake.get(apiVersion, 'HTTPRoute', 'shop', 'orders')!.status as { parents?: Array<{ controllerName: string; conditions: Conditions }> } | undefined)?.parents ?? []);
+    const ours = () => parents().find((p) => p.controllerName === gatewayControllerName);
+
+    await waitFor(() => conditionOf(gateway()?.conditions, 'Programmed')?.status === 'True', 5_000, 'Gateway Programmed=True');
+    expect(conditionOf(gateway()!.conditions, 'Accepted')).toMatchObject({ status: 'True', observedGeneration: 1 });
+    expect(gateway()!.listeners).toEqual([expect.objectContaining({ name: 'web', attachedRoutes: 1 })]);
+    expect(conditionOf(gateway()!.listeners![0]!.conditions, 'Programmed')?.status).toBe('True');
+    await waitFor(() => ours(), 5_000, 'route parent status');
+    expect(conditionOf(ours()!.conditions, 'Accepted')?.status).toBe('True');
+    expect(conditionOf(ours()!.conditions, 'ResolvedRefs')?.status).toBe('True');
+    expect(parents()).toContainEqual(foreign);
+    const classStatus = () => (fake.get(apiVersion, 'GatewayClass', undefined, 'sluice')!.status as { conditions?: Conditions } | undefined)?.conditions;
+    await waitFor(() => conditionOf(classStatus(), 'Accepted')?.status === 'True', 5_000, 'GatewayClass Accepted=True');
+
+    // A backend that does not exist: the route stays attached, ResolvedRefs turns False for the new generation.
+    fake.apply(route('payments'));
+    await waitFor(() => conditionOf(ours()?.conditions, 'ResolvedRefs')?.status === 'False', 5_000, 'ResolvedRefs=False');
+    expect(conditionOf(ours()!.conditions, 'ResolvedRefs')).toMatchObject({ reason: 'BackendNotFound', observedGeneration: 2 });
+    expect(conditionOf(ours()!.conditions, 'Accepted')?.status).toBe('True');
+    expect(parents()).toContainEqual(foreign);
+  });
+});
