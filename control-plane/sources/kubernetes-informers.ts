@@ -39,9 +39,10 @@ export interface WatchedKind {
   /** Server-side filter (smaller lists and watches). */
   readonly fieldSelector?: string;
   /**
-   * A kind whose CRD a cluster may not have (the Gateway API): while the API
-   * server answers 404 it counts as synced with no objects, and is listed
-   * again now and then, so installing the CRDs later needs no restart.
+   * A kind only the edge needs (the Gateway API, whose CRDs a cluster may not
+   * have; TLS Secrets, which an install may not grant): while the API server
+   * answers 404 or 403 it counts as synced with no objects, and is listed
+   * again now and then, so installing the CRDs or RBAC later needs no restart.
    */
   readonly optional?: boolean;
 }
@@ -61,7 +62,7 @@ export const watchedKinds: readonly WatchedKind[] = [
   ours('TrafficPolicy', 'trafficpolicies'),
   ours('Canary', 'canaries'),
   // TLS certificates of Gateway listeners only: other Secrets are never read.
-  core('Secret', 'secrets', true, 'type=kubernetes.io/tls'),
+  { ...core('Secret', 'secrets', true, 'type=kubernetes.io/tls'), optional: true },
   gatewayApi('GatewayClass', 'gatewayclasses', false),
   gatewayApi('Gateway', 'gateways', true),
   gatewayApi('HTTPRoute', 'httproutes', true),
@@ -219,8 +220,9 @@ export class KindInformer {
           continueToken = page.metadata?._continue || undefined;
         } while (continueToken);
       } catch (error) {
-        if (kind.optional && httpStatusOf(error) === 404) {
-          if (!this.#absent) options.logger.info({ resource: this.description }, 'kind not served by this cluster (CRD not installed); watching it once it is');
+        const status = httpStatusOf(error);
+        if (kind.optional && (status === 404 || status === 403)) {
+          if (!this.#absent) options.logger.warn({ resource: this.description, status }, status === 404 ? 'not served by this cluster (CRD not installed): none read until it is' : 'not allowed by RBAC (see examples/deploy/50-gateway.yaml): none read until it is');
           this.#absent = true;
           this.#markSynced();
         }

@@ -45,6 +45,12 @@ export interface KubernetesSourceOptions {
   readonly syncTimeoutMs?: number;
   /** Events' reportingInstance; default POD_NAME or the host name. */
   readonly identity?: string;
+  /**
+   * Read Secrets of type kubernetes.io/tls (HTTPS Gateway listeners' certificates).
+   * Off by default: it needs RBAC to read TLS Secrets cluster-wide (the
+   * webhook's own included), which an install should grant only on purpose.
+   */
+  readonly tlsSecrets?: boolean;
   /** Informer tuning, for tests. */
   readonly backoff?: { initialMs: number; maxMs: number };
   readonly pageSize?: number;
@@ -147,6 +153,7 @@ export class KubernetesSource implements ConfigSource {
     this.#onLoad = onLoad;
     const namespaces = this.#options.namespaces?.length ? [...new Set(this.#options.namespaces)] : [undefined];
     for (const kind of watchedKinds) {
+      if (kind.kind === 'Secret' && !this.#options.tlsSecrets) continue;
       // A cluster-scoped kind other than Namespace is watched once, whatever the namespaces.
       for (const namespace of !kind.namespaced && kind.kind !== 'Namespace' ? [undefined] : namespaces) {
         this.#informers.push(new KindInformer({

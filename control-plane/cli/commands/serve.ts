@@ -14,6 +14,7 @@ interface ServeOptions {
   config: string;
   kubeconfig?: string;
   namespaces?: string;
+  gatewayTlsSecrets?: boolean;
   host: string;
   xdsPort: string;
   adminPort: string;
@@ -66,6 +67,7 @@ async function kubernetesSource(options: ServeOptions): Promise<{ source: Config
     namespaces: options.namespaces?.split(',').map((n) => n.trim()).filter(Boolean),
     logger: logger.child({ component: 'kubernetes' }),
     leader: elector,
+    tlsSecrets: options.gatewayTlsSecrets === true,
   });
   const { KubernetesCanaryPersistence } = await import('../../canary/kubernetes-persistence.js');
   const persistence = new KubernetesCanaryPersistence({
@@ -93,6 +95,7 @@ export function registerServe(program: Command): void {
     .option('-c, --config <dir>', 'directory of YAML manifests (watched for changes)', 'examples')
     .option('--kubeconfig <file>', 'read the mesh from a Kubernetes cluster instead of --config ("in-cluster" for the pod\'s service account)')
     .option('--namespaces <list>', 'with --kubeconfig: only these namespaces, comma-separated')
+    .option('--gateway-tls-secrets', 'with --kubeconfig: read Secrets of type kubernetes.io/tls, the certificates of HTTPS Gateway listeners (needs the RBAC in examples/deploy/50-gateway.yaml)')
     .option('--host <address>', 'address to listen on', '0.0.0.0')
     .option('--xds-port <port>', 'xDS gRPC port', '15010')
     .option('--admin-port <port>', 'admin HTTP port (/healthz, /readyz, /metrics, /debug/*, /api/v1/canaries)', '15014')
