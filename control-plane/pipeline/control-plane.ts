@@ -16,6 +16,7 @@ import type { Snapshot } from '../model/snapshot.js';
 import type { ConfigSource } from '../core/config-source.js';
 import { resourceKinds } from '../translate/resources.js';
 import { ProxyIdentityError, proxyIdentityFromNode } from '../translate/proxy-scope.js';
+import { withoutPrivateKeys } from '../translate/gateway.js';
 import { XdsCache } from '../xds/cache.js';
 import { CanaryCommandError, CanaryController } from '../canary/controller.js';
 import { MeshEjector, type EjectionSettings } from '../canary/ejection.js';
@@ -270,7 +271,8 @@ export class ControlPlane {
           connected: Boolean(connection),
           snapshot: view.snapshotVersion,
           scope: view.key,
-          ...Object.fromEntries(resourceKinds.map((kind) => [kind, [...view.resources[kind].values()].map((r) => ({ name: r.name, version: r.version, resource: r.body }))])),
+          // A gateway's HTTPS listeners hold their certificates' private keys: never shown.
+          ...Object.fromEntries(resourceKinds.map((kind) => [kind, [...view.resources[kind].values()].map((r) => ({ name: r.name, version: r.version, resource: kind === 'listeners' ? withoutPrivateKeys(r.body) : r.body }))])),
           warnings: view.issues.map((i) => `${i.object ?? i.resource}: ${i.message}`),
         },
       };

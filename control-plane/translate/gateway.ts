@@ -279,3 +279,12 @@ export function translateGateway(snapshot: Snapshot, gateway: MeshGateway): { li
   const unique = [...new Map(issues.map((i) => [`${i.severity}|${i.object}|${i.message}`, i])).values()];
   return { listeners, routes, issues: unique };
 }
+
+/** A copy of a resource with every TLS private key replaced (for config dumps and logs). */
+export function withoutPrivateKeys<T>(json: T): T {
+  if (Array.isArray(json)) return json.map((item) => withoutPrivateKeys(item)) as T;
+  if (json === null || typeof json !== 'object') return json;
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(json as Record<string, unknown>)) copy[key] = key === 'private_key' ? { inline_string: '[redacted]' } : withoutPrivateKeys(value);
+  return copy as T;
+}

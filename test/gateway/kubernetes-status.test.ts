@@ -75,4 +75,26 @@ describe('Gateway API status in Kubernetes', () => {
     expect(conditionOf(ours()!.conditions, 'Accepted')?.status).toBe('True');
     expect(parents()).toContainEqual(foreign);
   });
+
+  it('reads TLS Secrets only when asked (--gateway-tls-secrets): then an HTTPS listener is programmed with the Secret\'s certificate', async () => {
+    const fake = await FakeKubeApiServer.start({ crds: [...(await crdManifests()), ...gatewayCrds] });
+    cleanups.push(() => fake.close());
+    seedOrders(fake);
+    fake.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'edge-tls', namespace: 'shop' }, type: 'kubernetes.io/tls', data: { 'tls.crt': 'Y2VydA==', 'tls.key': 'a2V5' } });
+    fake.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db-password', namespace: 'shop' }, type: 'Opaque', data: { password: 'aHVudGVyMg==' } });
+    fake.apply({ apiVersion, kind: 'GatewayClass', metadata: { name: 'sluice' }, spec: { controllerName: gatewayControllerName } });
+    fake.apply({ apiVersion, kind: 'Gateway', metadata: { name: 'edge', namespace: 'shop' }, spec: { gatewayClassName: 'sluice', listeners: [{ name: 'tls', port: 8443, protocol: 'HTTPS', tls: { certificateRefs: [{ name: 'edge-tls' }] } }] } });
+
+    const without = await startSource(fake);
+    expect(without.store.current!.gateway!.gateways.get('shop/edge')!.listeners).toEqual([]);
+    expect(fake.requests.some((r) => r.path.endsWith('/secrets'))).toBe(false);
+    await without.stop();
+
+    const run = await startSource(fake, { tlsSecrets: true });
+    cleanups.push(() => run.stop());
+    const [listener] = run.store.current!.gateway!.gateways.get('shop/edge')!.listeners;
+    expect(listener).toMatchObject({ name: 'tls', port: 8443, certificates: [{ secret: 'shop/edge-tls', certificateChain: 'Y2VydA==', privateKey: 'a2V5' }] });
+    // Only kubernetes.io/tls Secrets were listed.
+    expect(run.store.current!.counts.Secret).toBe(1);
+  });
 });

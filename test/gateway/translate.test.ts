@@ -8,9 +8,10 @@ import { assertValidBootstrap } from '../webhook/helpers.js';
 import { applyOverrides } from '../../control-plane/model/overrides.js';
 import { modelFromDirectory, proxyFromNode, resourcesForProxy } from '../../control-plane/pipeline/pipeline.js';
 import { ProxyIdentityError, scopeKey, scopeOf } from '../../control-plane/translate/proxy-scope.js';
-import { intersectMatches } from '../../control-plane/translate/gateway.js';
+import { intersectMatches, withoutPrivateKeys } from '../../control-plane/translate/gateway.js';
 import { formatConfigIssue } from '../../control-plane/core/errors.js';
 import path from 'node:path';
+import { readYamlDocuments } from '../kubernetes/helpers.js';
 
 const gatewayNode = { namespace: 'shop', mode: 'gateway', gateway: 'shop/edge' };
 
@@ -53,5 +54,29 @@ describe('gateway proxies', () => {
       { name: 'outbound|8080|v1|orders.shop.svc.cluster.local', weight: 40 },
       { name: 'outbound|8080|v2|orders.shop.svc.cluster.local', weight: 60 },
     ]);
+  });
+
+  it('config dumps never show an HTTPS listener\'s private key', async () => {
+    const { result } = await modelFromDirectory(path.join(process.cwd(), 'test/golden/gateway-https/in'));
+    if (!result.ok) throw new Error(result.issues.map(formatConfigIssue).join('\n'));
+    const listeners = resourcesForProxy(result.snapshot, proxyFromNode('gw-0.gov-portal', { mode: 'gateway', gateway: 'gov-portal/portal' })).listeners;
+    const text = JSON.stringify(listeners.map((l) => l.body));
+    const key = /"private_key":\{"inline_bytes":"([^"]+)"/.exec(text)![1]!;
+    const redacted = JSON.stringify(listeners.map((l) => withoutPrivateKeys(l.body)));
+    expect(redacted).not.toContain(key);
+    expect(redacted).toContain('"private_key":{"inline_string":"[redacted]"}');
+    expect(redacted).toContain('certificate_chain');
+  });
+
+  it('the gateway Deployment in examples/deploy carries the bootstrap sluice gateway-bootstrap builds, which Envoy accepts once the kubelet expands it', async () => {
+    const docs = await readYamlDocuments(path.join(process.cwd(), 'examples/deploy/50-gateway.yaml'));
+    const deployment = docs.find((d) => d.kind === 'Deployment')!;
+    const env = deployment.spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>;
+    const shipped = env.find((e) => e.name === 'SLUICE_BOOTSTRAP')!.value!;
+    const built = buildBootstrap({ nodeId: '$(POD_NAME).$(POD_NAMESPACE)', namespace: '$(POD_NAMESPACE)', workload: 'sluice-gateway', labels: { app: 'sluice-gateway' }, controlPlaneAddress: 'sluice-xds.sluice-system.svc:15010', gateway: 'shop/edge' });
+    expect(JSON.parse(shipped)).toEqual(built);
+    const expanded = JSON.parse(shipped.replaceAll('$(POD_NAME)', 'sluice-gateway-7d9f-x2x9q').replaceAll('$(POD_NAMESPACE)', 'sluice-system'));
+    expect(assertValidBootstrap(expanded, 'gateway').length).toBeGreaterThan(300);
+    expect(proxyFromNode(expanded.node.id, expanded.node.metadata)).toMatchObject({ mode: 'gateway', gateway: 'shop/edge', namespace: 'sluice-system' });
   });
 });
