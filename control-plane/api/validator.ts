@@ -22,6 +22,8 @@ const patternHints: Record<string, string> = {
   [dnsLabel]: "must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
   "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$": 'must be a valid HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)',
   '^/': "must start with '/'",
+  // The Gateway API's Duration (GEP-2257).
+  '^([0-9]{1,5}(h|m|s|ms)){1,4}$': 'must be a Gateway API duration: 1 to 4 parts of up to 5 digits and a unit h, m, s or ms, such as 500ms, 10s or 1h30m',
 };
 
 const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true, verbose: true });

@@ -154,7 +154,7 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
 
   const secrets = new Map(ofKind('Secret').map((s) => [`${s.namespace}/${s.name}`, s]));
 
-  interface ListenerState { spec: ListenerSpec; index: number; conditions: GatewayCondition[]; usable: boolean; certificates: GatewayTlsCertificate[]; attached: number; hosts: Map<string, RankedRoute[]> }
+  interface ListenerState { spec: ListenerSpec; index: number; conditions: GatewayCondition[]; usable: boolean; certificates: GatewayTlsCertificate[]; attached: number; routes: Set<string>; hosts: Map<string, RankedRoute[]> }
   interface GatewayState { object: SourceObject; listeners: ListenerState[] }
   const gateways = new Map<string, GatewayState>();
 
@@ -164,6 +164,8 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
     const names = new Map<string, number>();
     const protocolByPort = new Map<number, string>();
     for (const listener of spec.listeners) if (!protocolByPort.has(listener.port)) protocolByPort.set(listener.port, listener.protocol);
+    // Envoy cannot tell two listeners apart on one port with one hostname (one filter chain match, one virtual host).
+    const hostnameOnPort = new Map<string, string>();
     const listeners: ListenerState[] = spec.listeners.map((listener, index) => {
       const at: FieldPath = ['spec', 'listeners', index];
       const first = names.get(listener.name);
@@ -183,6 +185,13 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
         usable = false;
         conditions.push(condition('Conflicted', true, 'ProtocolConflict', `port ${listener.port} is already used with protocol ${protocolByPort.get(listener.port)}`));
         warn(object, [...at, 'port'], `port ${listener.port} is already used with protocol ${protocolByPort.get(listener.port)}; this listener is not programmed`);
+      } else if (hostnameOnPort.has(`${listener.port}|${listener.hostname ?? ''}`)) {
+        usable = false;
+        const other = hostnameOnPort.get(`${listener.port}|${listener.hostname ?? ''}`);
+        conditions.push(condition('Conflicted', true, 'HostnameConflict', `listener "${other}" already serves ${listener.hostname ?? 'every hostname'} on port ${listener.port}`));
+        warn(object, [...at, 'hostname'], `listener "${other}" already serves ${listener.hostname ?? 'every hostname'} on port ${listener.port}; this listener is not programmed`);
+      } else {
+        hostnameOnPort.set(`${listener.port}|${listener.hostname ?? ''}`, listener.name);
       }
       if (usable && listener.protocol === 'HTTPS') {
         const tls = listener.tls;
@@ -220,7 +229,7 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
       if (!conditions.some((c) => c.type === 'Accepted')) conditions.push(condition('Accepted', true, 'Accepted', 'listener accepted'));
       conditions.push(condition('ResolvedRefs', refsOk, refsReason, refsMessage));
       conditions.push(condition('Programmed', usable, usable ? 'Programmed' : 'Invalid', usable ? `served on port ${listener.port}` : 'not programmed (see the other conditions)'));
-      return { spec: listener, index, conditions, usable, certificates, attached: 0, hosts: new Map() };
+      return { spec: listener, index, conditions, usable, certificates, attached: 0, routes: new Set(), hosts: new Map() };
     });
     gateways.set(gatewayKey(object.namespace, object.name), { object, listeners });
   }
@@ -399,6 +408,9 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
       ];
       parents.push({ parentRef: ref, controllerName: gatewayControllerName, conditions });
       for (const listener of accepted) {
+        // Two parentRefs of one route reaching the same listener attach it once.
+        if (listener.routes.has(routeKey)) continue;
+        listener.routes.add(routeKey);
         listener.attached++;
         for (const hostname of effectiveHostnames(listener.spec.hostname, spec.hostnames ?? [])!) {
           const ranked = listener.hosts.get(hostname) ?? [];

@@ -204,7 +204,8 @@ function routeTable(snapshot: Snapshot, gateway: MeshGateway, name: string, port
   for (const listener of listeners) {
     for (const host of listener.virtualHosts) {
       const known = byHostname.get(host.hostname);
-      byHostname.set(host.hostname, known ? { hostname: host.hostname, routes: [...known.routes, ...host.routes] } : host);
+      // A route attached to two listeners of the port (parentRefs by section) is one set of routes.
+      byHostname.set(host.hostname, known ? { hostname: host.hostname, routes: [...known.routes, ...host.routes.filter((r) => !known.routes.some((k) => k.name === r.name))] } : host);
     }
   }
   const jsonPointers: string[] = [];

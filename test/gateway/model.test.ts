@@ -151,4 +151,32 @@ spec:
     expect(status.conditions.find((c) => c.type === 'Programmed')?.status).toBe('False');
     expect(status.listeners[0]!.conditions.find((c) => c.type === 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'InvalidCertificateRef' });
   });
+
+  it('two listeners with one hostname on one port conflict (the second is not programmed); a route attached twice to a listener counts once', async () => {
+    const twoListeners = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: shop }
+spec:
+  gatewayClassName: sluice
+  listeners:
+    - { name: web, port: 8080, protocol: HTTP }
+    - { name: again, port: 8080, protocol: HTTP }
+    - { name: shop, port: 8080, protocol: HTTP, hostname: shop.example.com }
+`;
+    const route = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: orders, namespace: shop }
+spec:
+  parentRefs: [{ name: edge }, { name: edge, sectionName: web }]
+  rules: [{ backendRefs: [{ name: orders, port: 8080 }] }]
+`;
+    const { result } = await load({ 'mesh.yaml': ordersService, 'class.yaml': gatewayClass, 'gateway.yaml': twoListeners, 'route.yaml': route });
+    if (!result.ok) throw new Error(result.issues.map(formatConfigIssue).join('\n'));
+    const model = result.snapshot.gateway!;
+    expect(model.gateways.get('shop/edge')!.listeners.map((l) => l.name)).toEqual(['web', 'shop']);
+    const listeners = model.status.gateways[0]!.status.listeners;
+    expect(listeners.find((l) => l.name === 'again')!.conditions.find((c) => c.type === 'Conflicted')).toMatchObject({ status: 'True', reason: 'HostnameConflict' });
+    expect(listeners.find((l) => l.name === 'web')!.attachedRoutes).toBe(1);
+    expect(model.gateways.get('shop/edge')!.listeners[0]!.virtualHosts[0]!.routes).toHaveLength(1);
+  });
 });
