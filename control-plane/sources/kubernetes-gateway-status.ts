@@ -41,6 +41,7 @@ export class GatewayStatusWriter {
   #latest?: GatewayApiStatusInput;
   #running?: Promise<void>;
   #again = false;
+  #retry?: NodeJS.Timeout;
 
   constructor(private readonly writer: StatusWriter, private readonly controllerName: string, private readonly logger: Logger) {}
 
@@ -106,15 +107,23 @@ export class GatewayStatusWriter {
         return JSON.stringify(next) === JSON.stringify(current ?? {}) ? undefined : next;
       }) });
     }
+    let failed = 0;
     for (const job of jobs) {
       if (this.#written.get(job.key) === job.signature) continue;
       try {
         const outcome = await job.run();
         if (outcome === 'not-leader') return;
-        if (outcome === 'written' || outcome === 'unchanged') this.#written.set(job.key, job.signature);
+        if (outcome === 'written' || outcome === 'unchanged' || outcome === 'gone') this.#written.set(job.key, job.signature);
       } catch (error) {
+        failed += 1;
         this.logger.warn({ object: job.key, err: describeApiError(error) }, 'kubernetes: Gateway API status write failed');
       }
+    }
+    // A failed write is tried again, not left until the next change.
+    if (failed > 0) {
+      clearTimeout(this.#retry);
+      this.#retry = setTimeout(() => void this.write(this.#latest), 2_000);
+      this.#retry.unref();
     }
   }
 }

@@ -46,6 +46,8 @@ describe('Gateway API status in Kubernetes', () => {
     const foreign = { parentRef: { group, kind: 'Gateway', namespace: 'shop', name: 'istio-edge' }, controllerName: 'istio.io/gateway-controller', conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' }] };
     fake.applyStatus({ apiVersion, kind: 'HTTPRoute', metadata: { name: 'orders', namespace: 'shop' }, status: { parents: [foreign] } });
 
+    // The first write of the Gateway's status fails: it is tried again.
+    fake.failRequests((r) => r.method === 'PATCH' && r.path.endsWith('/gateways/edge/status'), 500, 1);
     const run: RunningSource = await startSource(fake);
     cleanups.push(() => run.stop());
     expect([...run.store.current!.gateway!.gateways.keys()]).toEqual(['shop/edge']);
@@ -58,6 +60,7 @@ describe('Gateway API status in Kubernetes', () => {
     const ours = () => parents().find((p) => p.controllerName === gatewayControllerName);
 
     await waitFor(() => conditionOf(gateway()?.conditions, 'Programmed')?.status === 'True', 5_000, 'Gateway Programmed=True');
+    expect(fake.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith('/gateways/edge/status')).map((r) => r.status)).toEqual([500, 200]);
     expect(conditionOf(gateway()!.conditions, 'Accepted')).toMatchObject({ status: 'True', observedGeneration: 1 });
     expect(gateway()!.listeners).toEqual([expect.objectContaining({ name: 'web', attachedRoutes: 1 })]);
     expect(conditionOf(gateway()!.listeners![0]!.conditions, 'Programmed')?.status).toBe('True');
