@@ -1,6 +1,6 @@
 /**
  * The Kubernetes Gateway API kinds Sluice reads (`gateway.networking.k8s.io/v1`
- * GatewayClass, Gateway, HTTPRoute), checked against the official schemas: the
+ * GatewayClass, Gateway, HTTPRoute, GRPCRoute), checked against the official schemas: the
  * validators `@kubernetes-models/gateway-api` compiles from the upstream CRDs'
  * OpenAPI, so a manifest Sluice accepts is one the API server accepts (CEL
  * rules aside; the model checks the ones that matter for translation).
@@ -8,6 +8,7 @@
 import { validate as validateGatewayClass } from '@kubernetes-models/gateway-api/_schemas/IoK8sSigsGatewayApiApisV1GatewayClass';
 import { validate as validateGateway } from '@kubernetes-models/gateway-api/_schemas/IoK8sSigsGatewayApiApisV1Gateway';
 import { validate as validateHttpRoute } from '@kubernetes-models/gateway-api/_schemas/IoK8sSigsGatewayApiApisV1HTTPRoute';
+import { validate as validateGrpcRoute } from '@kubernetes-models/gateway-api/_schemas/IoK8sSigsGatewayApiApisV1GRPCRoute';
 import type { ErrorObject } from 'ajv';
 
 export const gatewayApiGroup = 'gateway.networking.k8s.io';
@@ -22,6 +23,7 @@ const validators: Readonly<Record<string, CompiledValidate>> = {
   GatewayClass: validateGatewayClass as CompiledValidate,
   Gateway: validateGateway as CompiledValidate,
   HTTPRoute: validateHttpRoute as CompiledValidate,
+  GRPCRoute: validateGrpcRoute as CompiledValidate,
 };
 
 export const gatewayApiKinds: readonly string[] = Object.keys(validators);

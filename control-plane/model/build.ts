@@ -228,7 +228,7 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
   }
 
   // The edge: Gateway API objects (checked here so their errors are gathered with the rest).
-  const readsGatewayApi = unique.some((o) => o.kind === 'Gateway' || o.kind === 'HTTPRoute' || o.kind === 'GatewayClass');
+  const readsGatewayApi = unique.some((o) => ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute'].includes(o.kind));
   const gateway = readsGatewayApi
     ? gatewaysFromManifests({
         objects: unique,

@@ -56,6 +56,8 @@ interface FilterSpec {
 }
 interface MatchSpec {
   path?: { type?: string; value?: string };
+  /** GRPCRoute: the gRPC service and method (the request path is /<service>/<method>). */
+  grpcMethod?: { type?: string; service?: string; method?: string };
   headers?: Array<{ type?: string; name: string; value: string }>;
   queryParams?: Array<{ type?: string; name: string; value: string }>;
   method?: string;
@@ -80,7 +82,7 @@ export interface GatewayBuildInput {
 
 const condition = (type: string, ok: boolean, reason: string, message: string): GatewayCondition => ({ type, status: ok ? 'True' : 'False', reason, message });
 const specOf = <Spec>(object: SourceObject): Manifest<Spec> => object.manifest as unknown as Manifest<Spec>;
-const routeKinds = [{ group: gatewayApiGroup, kind: 'HTTPRoute' }];
+const routeKinds = [{ group: gatewayApiGroup, kind: 'HTTPRoute' }, { group: gatewayApiGroup, kind: 'GRPCRoute' }];
 
 /** Gateway API hostname matching: `*.example.com` matches any name with at least one more label. */
 function hostnameMatches(pattern: string, name: string): boolean {
@@ -138,9 +140,25 @@ function pathModifier(spec: PathModifierSpec | undefined): { kind: 'full' | 'pre
   return undefined;
 }
 
+/**
+ * A GRPCRoute method match as a path match: gRPC calls are POSTs to
+ * `/<package.Service>/<Method>`. Exact service and method: that path; service
+ * only: every method of it (its path segment); otherwise a regex.
+ */
+function grpcMethodPath(method: NonNullable<MatchSpec['grpcMethod']>, checkRegex: (pattern: string) => void): PathMatch {
+  if ((method.type ?? 'Exact') === 'Exact') {
+    if (method.service && method.method) return { kind: 'exact', value: `/${method.service}/${method.method}` };
+    if (method.service) return { kind: 'prefix', value: `/${method.service}` };
+    if (method.method) return { kind: 'regex', pattern: `/[^/]+/${method.method.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&')}` };
+    return { kind: 'prefix', value: '/' };
+  }
+  for (const part of [method.service, method.method]) if (part) checkRegex(part);
+  return { kind: 'regex', pattern: `/${method.service ?? '[^/]+'}/${method.method ?? '[^/]+'}` };
+}
+
 export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
   const { objects, issue, warn } = input;
-  const status: { gatewayClasses: GatewayApiStatus['gatewayClasses'][number][]; gateways: GatewayApiStatus['gateways'][number][]; httpRoutes: GatewayApiStatus['httpRoutes'][number][] } = { gatewayClasses: [], gateways: [], httpRoutes: [] };
+  const status: { gatewayClasses: GatewayApiStatus['gatewayClasses'][number][]; gateways: GatewayApiStatus['gateways'][number][]; httpRoutes: GatewayApiStatus['httpRoutes'][number][]; grpcRoutes: GatewayApiStatus['grpcRoutes'][number][] } = { gatewayClasses: [], gateways: [], httpRoutes: [], grpcRoutes: [] };
   const ofKind = (kind: string) => objects.filter((o) => o.kind === kind);
 
   // GatewayClasses this controller owns (cluster-scoped: the name is the key).
@@ -234,11 +252,13 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
     gateways.set(gatewayKey(object.namespace, object.name), { object, listeners });
   }
 
-  // HTTPRoutes: attach to listeners, resolve backends, check what a proxy would refuse.
-  for (const object of ofKind('HTTPRoute')) {
+  // HTTPRoutes and GRPCRoutes: attach to listeners, resolve backends, check what a proxy would refuse.
+  for (const object of [...ofKind('HTTPRoute'), ...ofKind('GRPCRoute')]) {
+    const grpc = object.kind === 'GRPCRoute';
     const manifest = specOf<{ parentRefs?: ParentRef[]; hostnames?: string[]; rules?: RuleSpec[] }>(object);
     const spec = manifest.spec;
-    const routeKey = `${object.namespace}/${object.name}`;
+    // A GRPCRoute's rules are named apart from an HTTPRoute's of the same name.
+    const routeKey = grpc ? `${object.namespace}/${object.name}/grpc` : `${object.namespace}/${object.name}`;
     const created = manifest.metadata?.creationTimestamp ?? '';
     const parents: ParentRefStatus[] = [];
 
@@ -316,7 +336,7 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
         issue('bad-duration', object, [...ruleAt, 'timeouts', 'backendRequest'], `must not be longer than timeouts.request (${rule.timeouts!.request})`);
       }
 
-      const matches = rule.matches?.length ? rule.matches : [{}];
+      const matches: MatchSpec[] = rule.matches?.length ? rule.matches.map((m) => (grpc ? { headers: m.headers, grpcMethod: (m as { method?: MatchSpec['grpcMethod'] }).method } : m)) : [{}];
       matches.forEach((match, matchIndex) => {
         const matchAt: FieldPath = [...ruleAt, 'matches', matchIndex];
         const regex = (pattern: string, path: FieldPath) => {
@@ -326,7 +346,8 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
         const pathType = match.path?.type ?? 'PathPrefix';
         const pathValue = match.path?.value ?? '/';
         let path: PathMatch;
-        if (pathType === 'Exact') path = { kind: 'exact', value: pathValue };
+        if (match.grpcMethod) path = grpcMethodPath(match.grpcMethod, (pattern) => regex(pattern, [...matchAt, 'method']));
+        else if (pathType === 'Exact') path = { kind: 'exact', value: pathValue };
         else if (pathType === 'RegularExpression') {
           regex(pathValue, [...matchAt, 'path', 'value']);
           path = { kind: 'regex', pattern: pathValue };
@@ -388,7 +409,7 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
             if (!labelsMatch(selector, input.namespaces.get(object.namespace)?.labels ?? {})) return false;
           }
           const kinds = l.spec.allowedRoutes?.kinds;
-          return !kinds || kinds.some((k) => (k.group ?? gatewayApiGroup) === gatewayApiGroup && k.kind === 'HTTPRoute');
+          return !kinds || kinds.some((k) => (k.group ?? gatewayApiGroup) === gatewayApiGroup && k.kind === object.kind);
         });
         if (allowed.length === 0) {
           reason = 'NotAllowedByListeners';
@@ -419,7 +440,7 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
         }
       }
     });
-    if (parents.length > 0) status.httpRoutes.push({ kind: 'HTTPRoute', namespace: object.namespace, name: object.name, generation: manifest.metadata?.generation, status: { parents } });
+    if (parents.length > 0) (grpc ? status.grpcRoutes : status.httpRoutes).push({ kind: object.kind as 'HTTPRoute' | 'GRPCRoute', namespace: object.namespace, name: object.name, generation: manifest.metadata?.generation, status: { parents } });
   }
 
   const meshGateways = new Map<string, MeshGateway>();

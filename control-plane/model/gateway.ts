@@ -124,7 +124,7 @@ export interface ParentRefStatus {
 
 /** What to write to one object's `.status`, and for which generation. */
 export interface GatewayObjectStatus<Status> {
-  readonly kind: 'GatewayClass' | 'Gateway' | 'HTTPRoute';
+  readonly kind: 'GatewayClass' | 'Gateway' | 'HTTPRoute' | 'GRPCRoute';
   readonly namespace: string;
   readonly name: string;
   readonly generation?: number;
@@ -136,6 +136,7 @@ export interface GatewayApiStatus {
   readonly gateways: readonly GatewayObjectStatus<{ readonly conditions: readonly GatewayCondition[]; readonly listeners: readonly ListenerStatus[] }>[];
   /** Only the parents this controller owns; other controllers' entries are left as they are. */
   readonly httpRoutes: readonly GatewayObjectStatus<{ readonly parents: readonly ParentRefStatus[] }>[];
+  readonly grpcRoutes: readonly GatewayObjectStatus<{ readonly parents: readonly ParentRefStatus[] }>[];
 }
 
 /** Everything about the edge in one snapshot. */

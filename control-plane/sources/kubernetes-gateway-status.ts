@@ -16,12 +16,14 @@ import { mergeConditions, type Condition, type StatusWriter } from './kubernetes
 
 /* The shape the model produces (model/gateway.ts GatewayApiStatus); restated so sources need not import the model. */
 interface ConditionInput { readonly type: string; readonly status: 'True' | 'False' | 'Unknown'; readonly reason: string; readonly message: string }
-interface ObjectStatus<S> { readonly kind: 'GatewayClass' | 'Gateway' | 'HTTPRoute'; readonly namespace: string; readonly name: string; readonly generation?: number; readonly status: S }
+interface ObjectStatus<S> { readonly kind: 'GatewayClass' | 'Gateway' | 'HTTPRoute' | 'GRPCRoute'; readonly namespace: string; readonly name: string; readonly generation?: number; readonly status: S }
 export interface GatewayApiStatusInput {
   readonly gatewayClasses: readonly ObjectStatus<{ readonly conditions: readonly ConditionInput[] }>[];
   readonly gateways: readonly ObjectStatus<{ readonly conditions: readonly ConditionInput[]; readonly listeners: readonly { readonly name: string; readonly attachedRoutes: number; readonly supportedKinds: readonly { readonly group: string; readonly kind: string }[]; readonly conditions: readonly ConditionInput[] }[] }>[];
-  readonly httpRoutes: readonly ObjectStatus<{ readonly parents: readonly { readonly parentRef: Record<string, unknown>; readonly controllerName: string; readonly conditions: readonly ConditionInput[] }[] }>[];
+  readonly httpRoutes: readonly RouteStatusInput[];
+  readonly grpcRoutes: readonly RouteStatusInput[];
 }
+type RouteStatusInput = ObjectStatus<{ readonly parents: readonly { readonly parentRef: Record<string, unknown>; readonly controllerName: string; readonly conditions: readonly ConditionInput[] }[] }>;
 
 /** metav1.Time is RFC 3339 to the second. */
 const timeNow = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -93,8 +95,8 @@ export class GatewayStatusWriter {
         return JSON.stringify(next) === JSON.stringify(current ?? {}) ? undefined : next;
       }) });
     }
-    for (const item of status.httpRoutes) {
-      jobs.push({ key: `HTTPRoute|${item.namespace}/${item.name}`, signature: JSON.stringify(item), run: () => this.writer.updateStatus(kindByName.get('HTTPRoute')!, item.namespace, item.name, (current) => {
+    for (const item of [...status.httpRoutes, ...status.grpcRoutes]) {
+      jobs.push({ key: `${item.kind}|${item.namespace}/${item.name}`, signature: JSON.stringify(item), run: () => this.writer.updateStatus(kindByName.get(item.kind)!, item.namespace, item.name, (current) => {
         const now = timeNow();
         const previous = Array.isArray(current?.parents) ? (current.parents as Array<{ parentRef: Record<string, unknown>; controllerName: string; conditions?: Condition[] }>) : [];
         const others = previous.filter((p) => p.controllerName !== this.controllerName);

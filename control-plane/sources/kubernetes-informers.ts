@@ -66,6 +66,7 @@ export const watchedKinds: readonly WatchedKind[] = [
   gatewayApi('GatewayClass', 'gatewayclasses', false),
   gatewayApi('Gateway', 'gateways', true),
   gatewayApi('HTTPRoute', 'httproutes', true),
+  gatewayApi('GRPCRoute', 'grpcroutes', true),
 ];
 
 export const kindByName = new Map(watchedKinds.map((k) => [k.kind, k]));

@@ -139,7 +139,8 @@ interface HostResult {
 }
 
 function gatewayRoutes(snapshot: Snapshot, gateway: MeshGateway, rule: GatewayRoute, issues: TranslationIssue[], jsonPointers: string[]): RouteJson[] {
-  const object = `HTTPRoute ${rule.name.split('/').slice(0, 2).join('/')}`;
+  const parts = rule.name.split('/');
+  const object = `${parts[2] === 'grpc' ? 'GRPCRoute' : 'HTTPRoute'} ${parts.slice(0, 2).join('/')}`;
   const match = gatewayMatch(rule);
   if (rule.redirect) {
     const r = rule.redirect;

@@ -179,4 +179,27 @@ spec:
     expect(listeners.find((l) => l.name === 'web')!.attachedRoutes).toBe(1);
     expect(model.gateways.get('shop/edge')!.listeners[0]!.virtualHosts[0]!.routes).toHaveLength(1);
   });
+
+  it('a GRPCRoute attaches like an HTTPRoute, its methods become paths, and its status is its own', async () => {
+    const route = `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: orders, namespace: shop }
+spec:
+  parentRefs: [{ name: edge }]
+  rules:
+    - matches: [{ method: { service: shop.v1.Orders, method: Get } }, { method: { service: shop.v1.Orders } }]
+      backendRefs: [{ name: orders, port: 8080 }]
+`;
+    const { result } = await load({ 'mesh.yaml': ordersService, 'class.yaml': gatewayClass, 'gateway.yaml': gateway, 'route.yaml': route });
+    if (!result.ok) throw new Error(result.issues.map(formatConfigIssue).join('\n'));
+    const model = result.snapshot.gateway!;
+    const routes = model.gateways.get('shop/edge')!.listeners[0]!.virtualHosts[0]!.routes;
+    expect(routes.map((r) => [r.name, r.match.path])).toEqual([
+      ['shop/orders/grpc/rule-0/match-0', { kind: 'exact', value: '/shop.v1.Orders/Get' }],
+      ['shop/orders/grpc/rule-0/match-1', { kind: 'prefix', value: '/shop.v1.Orders' }],
+    ]);
+    expect(model.status.httpRoutes).toEqual([]);
+    expect(model.status.grpcRoutes[0]).toMatchObject({ kind: 'GRPCRoute', namespace: 'shop', name: 'orders' });
+    expect(model.status.gateways[0]!.status.listeners[0]!.supportedKinds.map((k) => k.kind)).toEqual(['HTTPRoute', 'GRPCRoute']);
+  });
 });
