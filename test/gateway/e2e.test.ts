@@ -2,13 +2,15 @@
  * End to end over ADS: a raw client that identifies itself as the gateway of
  * shop/edge receives the listener on the Gateway's port, the HTTPRoute's
  * routes (with the orders TrafficPolicy's split inside them), and a weight
- * change within a second; `sluice status` lists it as a gateway.
+ * change within a second; its stats sink feeds the telemetry canaries read;
+ * `sluice status` lists it as a gateway.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { SotwClient, typeUrls, type SotwResponse } from '../support/ads-client.js';
 import { startControlPlane } from '../support/control-plane.js';
 import { ordersPolicy, ordersService } from '../support/temp-config.js';
 import { sluiceInProcess } from '../interop/sluice-cli.js';
+import { openStatsSinkStream } from '../support/telemetry-clients.js';
 
 const gatewayPort = 18080;
 const edge = `apiVersion: gateway.networking.k8s.io/v1
@@ -40,7 +42,7 @@ const weightsOf = (response: SotwResponse) => {
   return table.virtual_hosts[0]!.routes[0]!.route.weighted_clusters!.clusters.map((c) => [c.name.split('|')[2], c.weight]);
 };
 
-describe('gateway over ADS', () => {
+describe('gateway over ADS and the stats sink', () => {
   const cleanups: Array<() => Promise<void> | void> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -84,6 +86,20 @@ describe('gateway over ADS', () => {
     expect(elapsed).toBeLessThan(1_000);
     if (process.env.SLUICE_TEST_FIGURES) process.stderr.write(`gateway weight change reached the edge in ${elapsed.toFixed(0)} ms\n`);
     client.ack(changed, [tableName]);
+
+    // Its stats sink reports under the mesh's cluster names: the canary controller's telemetry counts edge traffic.
+    const sink = openStatsSinkStream(cp.xdsAddress, 'edge-0.shop');
+    cleanups.push(() => sink.close());
+    const v2 = 'outbound|8080|v2|orders.shop.svc.cluster.local';
+    const flush = (ok: number, failed: number) => [
+      { name: `cluster.${v2}.upstream_rq_2xx`, type: 0, metric: [{ counter: { value: ok } }] },
+      { name: `cluster.${v2}.upstream_rq_5xx`, type: 0, metric: [{ counter: { value: failed } }] },
+    ];
+    sink.send(flush(0, 0));
+    sink.send(flush(48, 2));
+    const telemetry = async () => ((await cp.admin('/debug/telemetry?windowMs=60000')).json() as { versions: Array<{ source: string; host?: string; version: string; requests: number; errors: number }> }).versions;
+    await expect.poll(async () => (await telemetry()).find((r) => r.source === 'statsSink' && r.version === 'v2')?.requests, { timeout: 3_000 }).toBe(50);
+    expect((await telemetry()).find((r) => r.source === 'statsSink' && r.version === 'v2')).toMatchObject({ errors: 2 });
 
     // sluice status lists it as the gateway of shop/edge.
     const status = await sluiceInProcess(['status', '--admin', `http://127.0.0.1:${cp.controlPlane.admin.port}`]);
