@@ -45,12 +45,18 @@ export interface WatchedKind {
    * again now and then, so installing the CRDs or RBAC later needs no restart.
    */
   readonly optional?: boolean;
+  /**
+   * Not ours, but resolved per object like ours (kubernetes-last-good.ts): a
+   * Gateway API object Sluice refuses falls back to its last good version
+   * instead of freezing every other change.
+   */
+  readonly lastGood?: boolean;
 }
 
 const core = (kind: string, plural: string, namespaced: boolean, fieldSelector?: string): WatchedKind => ({ kind, apiVersion: 'v1', group: '', version: 'v1', plural, namespaced, ours: false, fieldSelector });
 const ours = (kind: string, plural: string): WatchedKind => ({ kind, apiVersion: `${sluiceApiGroup}/v1alpha1`, group: sluiceApiGroup, version: 'v1alpha1', plural, namespaced: true, ours: true });
 
-const gatewayApi = (kind: string, plural: string, namespaced: boolean): WatchedKind => ({ kind, apiVersion: `${gatewayApiGroup}/v1`, group: gatewayApiGroup, version: 'v1', plural, namespaced, ours: false, optional: true });
+const gatewayApi = (kind: string, plural: string, namespaced: boolean): WatchedKind => ({ kind, apiVersion: `${gatewayApiGroup}/v1`, group: gatewayApiGroup, version: 'v1', plural, namespaced, ours: false, optional: true, lastGood: true });
 
 export const watchedKinds: readonly WatchedKind[] = [
   core('Namespace', 'namespaces', false),

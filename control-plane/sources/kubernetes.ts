@@ -239,7 +239,8 @@ export class KubernetesSource implements ConfigSource {
       // checkManifest freezes and fills in defaults, so it gets its own copy.
       entry.check ??= checkManifest(structuredClone(entry.manifest), originWithoutPositions(`kubernetes ${entry.kind.kind} ${entry.namespace ? `${entry.namespace}/` : ''}${entry.name}`));
       const check = entry.check;
-      if (!entry.kind.ours) {
+      // Ours and the Gateway API's kinds are resolved per object (a bad one falls back to its last good version).
+      if (!entry.kind.ours && !entry.kind.lastGood) {
         if (check.outcome === 'accepted') fixed.push(check.object);
         else if (check.outcome === 'rejected') this.#logRejectedOnce(key, entry, check.issues.map((i) => formatConfigIssue(i)));
         continue;
@@ -274,6 +275,8 @@ export class KubernetesSource implements ConfigSource {
       if (!verdict.accepted) {
         this.#logRejectedOnce(key, entry, [condition.message ?? '']);
       }
+      // The Gateway API's kinds get the conditions their API defines (kubernetes-gateway-status.ts), not ours: only the Event.
+      if (!entry.kind.ours && verdict.accepted) continue;
       this.#desired.set(key, { entry, condition, verdict });
     }
     for (const key of this.#written.keys()) if (!this.#desired.has(key)) this.#written.delete(key);
@@ -316,7 +319,7 @@ export class KubernetesSource implements ConfigSource {
       const written = this.#written.get(key);
       if (written?.signature === signature && written.overVersion === current.metadata?.resourceVersion) continue;
       try {
-        const outcome = await this.statusWriter.writeAccepted(entry.kind, entry.namespace, entry.name, condition, generation, current as never);
+        const outcome = entry.kind.ours ? await this.statusWriter.writeAccepted(entry.kind, entry.namespace, entry.name, condition, generation, current as never) : 'unchanged';
         if (outcome === 'not-leader') return;
         if (outcome === 'written') this.#written.set(key, { signature, overVersion: current.metadata?.resourceVersion });
         if (!verdict.accepted && outcome !== 'gone') {

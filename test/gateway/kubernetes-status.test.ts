@@ -8,7 +8,7 @@ import { gatewayControllerName } from '../../control-plane/api/gateway-api-kinds
 import { followGatewayStatus } from '../../control-plane/pipeline/gateway-status.js';
 import { GatewayStatusWriter } from '../../control-plane/sources/kubernetes-gateway-status.js';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
-import { crdManifests, seedOrders, silent, startSource, waitFor, type RunningSource } from '../kubernetes/helpers.js';
+import { crdManifests, routeWeights, seedOrders, silent, startSource, trafficPolicy, waitFor, type RunningSource } from '../kubernetes/helpers.js';
 
 const group = 'gateway.networking.k8s.io';
 const apiVersion = `${group}/v1`;
@@ -99,5 +99,31 @@ describe('Gateway API status in Kubernetes', () => {
     expect(listener).toMatchObject({ name: 'tls', port: 8443, certificates: [{ secret: 'shop/edge-tls', certificateChain: 'Y2VydA==', privateKey: 'a2V5' }] });
     // Only kubernetes.io/tls Secrets were listed.
     expect(run.store.current!.counts.Secret).toBe(1);
+  });
+
+  it('an HTTPRoute Sluice refuses (an RE2-invalid regex) falls back to its last good version with a Warning Event; the rest of the mesh keeps updating', async () => {
+    const fake = await FakeKubeApiServer.start({ crds: [...(await crdManifests()), ...gatewayCrds] });
+    cleanups.push(() => fake.close());
+    seedOrders(fake);
+    fake.apply({ apiVersion, kind: 'GatewayClass', metadata: { name: 'sluice' }, spec: { controllerName: gatewayControllerName } });
+    fake.apply({ apiVersion, kind: 'Gateway', metadata: { name: 'edge', namespace: 'shop' }, spec: { gatewayClassName: 'sluice', listeners: [{ name: 'web', port: 8080, protocol: 'HTTP' }] } });
+    const withPath = (type: string, value: string) => ({ ...route('orders'), spec: { ...route('orders').spec, rules: [{ matches: [{ path: { type, value } }], backendRefs: [{ name: 'orders', port: 8080 }] }] } });
+    fake.apply(withPath('PathPrefix', '/orders'));
+    const run = await startSource(fake);
+    cleanups.push(() => run.stop());
+    const edgePath = () => run.store.current!.gateway!.gateways.get('shop/edge')!.listeners[0]!.virtualHosts[0]?.routes[0]?.match.path;
+    expect(edgePath()).toEqual({ kind: 'prefix', value: '/orders' });
+
+    // Valid for the API server's schema, not for Envoy (RE2 has no look-ahead).
+    fake.apply(withPath('RegularExpression', '/orders/(?=v2)'));
+    fake.apply(trafficPolicy('shop', 'orders', 'orders', { v1: 50, v2: 50 }));
+    await waitFor(() => routeWeights(run.store.current)?.[0]?.[1] === 50, 5_000, 'the policy edit served');
+    expect(edgePath()).toEqual({ kind: 'prefix', value: '/orders' });
+    const event = await waitFor(() => fake.list('v1', 'Event', 'shop').find((e) => (e.involvedObject as { kind: string }).kind === 'HTTPRoute'), 5_000, 'Warning Event on the HTTPRoute');
+    expect(event).toMatchObject({ type: 'Warning', reason: 'BadRegex', involvedObject: { apiVersion, name: 'orders' } });
+    expect(event.message).toContain('spec.rules[0].matches[0].path.value: is not a valid RE2 regular expression');
+
+    fake.apply(withPath('Exact', '/orders/v2'));
+    await waitFor(() => (edgePath() as { kind: string }).kind === 'exact', 5_000, 'the fixed route served');
   });
 });
