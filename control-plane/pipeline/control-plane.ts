@@ -17,6 +17,7 @@ import type { ConfigSource } from '../core/config-source.js';
 import { resourceKinds } from '../translate/resources.js';
 import { ProxyIdentityError, proxyIdentityFromNode } from '../translate/proxy-scope.js';
 import { withoutPrivateKeys } from '../translate/gateway.js';
+import { gatewaySummary } from './gateway-status.js';
 import { XdsCache } from '../xds/cache.js';
 import { CanaryCommandError, CanaryController } from '../canary/controller.js';
 import { MeshEjector, type EjectionSettings } from '../canary/ejection.js';
@@ -244,6 +245,8 @@ export class ControlPlane {
       }
     }, canaryCommand);
     this.admin.route('GET', '/debug/syncz', () => ({ status: 200, body: this.connections.syncStatus(this.cache.snapshot?.version) }));
+    // The edge: every Gateway Sluice programs, its listeners, and the gateway proxies connected for it.
+    this.admin.route('GET', '/debug/gateways', () => ({ status: 200, body: gatewaySummary(this.store.current, this.connections.all().flatMap((c) => (c.identity?.gateway ? [c.identity.gateway] : []))) }));
     this.admin.route('GET', '/debug/config_dump', async (request, url) => {
       const nodeId = url.searchParams.get('proxy');
       if (!nodeId) return { status: 400, body: { error: 'give ?proxy=<node-id> (see /debug/syncz for connected proxies)' } };

@@ -105,5 +105,7 @@ describe('gateway over ADS and the stats sink', () => {
     const status = await sluiceInProcess(['status', '--admin', `http://127.0.0.1:${cp.controlPlane.admin.port}`]);
     expect(status.stdout).toMatch(/edge-0\.shop\s+shop\s+gateway shop\/edge/);
     expect(status.stdout).toContain('Gateways served: shop/edge (1 proxy)');
+    // And the Gateways themselves: programmed, their listeners, attached routes, connected proxies.
+    expect(status.stdout).toMatch(new RegExp(`GATEWAY\\s+PROGRAMMED\\s+LISTENERS\\s+ROUTES\\s+PROXIES\\nshop/edge\\s+True\\s+web:${gatewayPort}/HTTP\\s+1\\s+1\\n`));
   });
 });

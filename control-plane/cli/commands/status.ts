@@ -34,6 +34,25 @@ export function renderStatusTable(rows: SyncRow[]): string {
   return `${lines.join('\n')}\n${gatewayLine}${summary}`;
 }
 
+interface GatewayRow {
+  gateway: string;
+  programmed: boolean;
+  listeners: Array<{ name: string; port: number; protocol: string; programmed: boolean; attachedRoutes: number }>;
+  proxies: number;
+}
+
+/** The Gateways Sluice programs, whether or not a gateway proxy is connected for them. */
+export function renderGatewayTable(rows: GatewayRow[]): string {
+  if (rows.length === 0) return '';
+  const table = [['GATEWAY', 'PROGRAMMED', 'LISTENERS', 'ROUTES', 'PROXIES']];
+  for (const row of rows) {
+    const listeners = row.listeners.map((l) => (l.programmed ? `${l.name}:${l.port}/${l.protocol}` : `${l.name} (not programmed)`)).join(', ') || '-';
+    table.push([row.gateway, row.programmed ? 'True' : 'False', listeners, String(row.listeners.reduce((n, l) => n + l.attachedRoutes, 0)), String(row.proxies)]);
+  }
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+  return `\n${table.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
+}
+
 export function registerStatus(program: Command): void {
   program
     .command('status')
@@ -47,6 +66,8 @@ export function registerStatus(program: Command): void {
       });
       if (!response.ok) throw new Error(`${options.admin}/debug/syncz answered ${response.status}`);
       const rows = (await response.json()) as SyncRow[];
-      process.stdout.write(options.json ? `${JSON.stringify(rows, null, 2)}\n` : rows.length ? renderStatusTable(rows) : 'no proxies connected\n');
+      // A control plane without the edge (older, or no Gateway) answers 404 or []: nothing more to show.
+      const gateways = await fetch(new URL('/debug/gateways', options.admin)).then(async (r) => (r.ok ? ((await r.json()) as GatewayRow[]) : []), () => [] as GatewayRow[]);
+      process.stdout.write(options.json ? `${JSON.stringify(rows, null, 2)}\n` : `${rows.length ? renderStatusTable(rows) : 'no proxies connected\n'}${renderGatewayTable(gateways)}`);
     });
 }
