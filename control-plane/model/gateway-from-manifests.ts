@@ -11,6 +11,7 @@
  *   status conditions (Accepted, ResolvedRefs, Programmed) and warnings, and
  *   the rest of the gateway keeps working.
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { ConfigErrorCode } from '../core/errors.js';
 import type { FieldPath, SourceObject } from '../core/source-object.js';
 import { gatewayApiGroup, gatewayControllerName } from '../api/gateway-api-kinds.js';
@@ -156,6 +157,21 @@ function grpcMethodPath(method: NonNullable<MatchSpec['grpcMethod']>, checkRegex
   return { kind: 'regex', pattern: `/${method.service ?? '[^/]+'}/${method.method ?? '[^/]+'}` };
 }
 
+/**
+ * Envoy refuses a listener whose certificate or key does not parse (a NACK
+ * for every gateway): check both, and that they belong together, here.
+ */
+function certificateProblem(secret: string, certificateBase64: string, keyBase64: string): { reason: string; message: string } | undefined {
+  try {
+    const certificate = new X509Certificate(Buffer.from(certificateBase64, 'base64'));
+    const key = createPrivateKey(Buffer.from(keyBase64, 'base64'));
+    if (!certificate.checkPrivateKey(key)) return { reason: 'InvalidCertificateRef', message: `Secret ${secret}: tls.key is not the key of the certificate in tls.crt` };
+    return undefined;
+  } catch (error) {
+    return { reason: 'InvalidCertificateRef', message: `Secret ${secret}: tls.crt and tls.key must be a PEM certificate and its private key (${(error as Error).message})` };
+  }
+}
+
 export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
   const { objects, issue, warn } = input;
   const status: { gatewayClasses: GatewayApiStatus['gatewayClasses'][number][]; gateways: GatewayApiStatus['gateways'][number][]; httpRoutes: GatewayApiStatus['httpRoutes'][number][]; grpcRoutes: GatewayApiStatus['grpcRoutes'][number][] } = { gatewayClasses: [], gateways: [], httpRoutes: [], grpcRoutes: [] };
@@ -231,7 +247,8 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
             const data = secret ? specOf(secret).data ?? {} : {};
             const missing = problem ?? (!secret
               ? { reason: 'InvalidCertificateRef', message: `Secret ${namespace}/${ref.name} does not exist` }
-              : !data['tls.crt'] || !data['tls.key'] ? { reason: 'InvalidCertificateRef', message: `Secret ${namespace}/${ref.name} has no tls.crt and tls.key` } : undefined);
+              : !data['tls.crt'] || !data['tls.key'] ? { reason: 'InvalidCertificateRef', message: `Secret ${namespace}/${ref.name} has no tls.crt and tls.key` }
+                : certificateProblem(`${namespace}/${ref.name}`, data['tls.crt'], data['tls.key']));
             if (missing) {
               refsOk = false;
               refsReason = missing.reason;

@@ -8,7 +8,8 @@ import { gatewayControllerName } from '../../control-plane/api/gateway-api-kinds
 import { followGatewayStatus } from '../../control-plane/pipeline/gateway-status.js';
 import { GatewayStatusWriter } from '../../control-plane/sources/kubernetes-gateway-status.js';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
-import { crdManifests, routeWeights, seedOrders, silent, startSource, trafficPolicy, waitFor, type RunningSource } from '../kubernetes/helpers.js';
+import path from 'node:path';
+import { crdManifests, readYamlDocuments, repoRoot, routeWeights, seedOrders, silent, startSource, trafficPolicy, waitFor, type RunningSource } from '../kubernetes/helpers.js';
 
 const group = 'gateway.networking.k8s.io';
 const apiVersion = `${group}/v1`;
@@ -83,7 +84,10 @@ describe('Gateway API status in Kubernetes', () => {
     const fake = await FakeKubeApiServer.start({ crds: [...(await crdManifests()), ...gatewayCrds] });
     cleanups.push(() => fake.close());
     seedOrders(fake);
-    fake.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'edge-tls', namespace: 'shop' }, type: 'kubernetes.io/tls', data: { 'tls.crt': 'Y2VydA==', 'tls.key': 'a2V5' } });
+    // The throw-away test certificate of the gateway-https golden.
+    const golden = (await readYamlDocuments(path.join(repoRoot, 'test/golden/gateway-https/in/gateway.yaml'))).find((d) => d.kind === 'Secret')!;
+    const tls = golden.data as { 'tls.crt': string; 'tls.key': string };
+    fake.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'edge-tls', namespace: 'shop' }, type: 'kubernetes.io/tls', data: tls });
     fake.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db-password', namespace: 'shop' }, type: 'Opaque', data: { password: 'aHVudGVyMg==' } });
     fake.apply({ apiVersion, kind: 'GatewayClass', metadata: { name: 'sluice' }, spec: { controllerName: gatewayControllerName } });
     fake.apply({ apiVersion, kind: 'Gateway', metadata: { name: 'edge', namespace: 'shop' }, spec: { gatewayClassName: 'sluice', listeners: [{ name: 'tls', port: 8443, protocol: 'HTTPS', tls: { certificateRefs: [{ name: 'edge-tls' }] } }] } });
@@ -96,7 +100,7 @@ describe('Gateway API status in Kubernetes', () => {
     const run = await startSource(fake, { tlsSecrets: true });
     cleanups.push(() => run.stop());
     const [listener] = run.store.current!.gateway!.gateways.get('shop/edge')!.listeners;
-    expect(listener).toMatchObject({ name: 'tls', port: 8443, certificates: [{ secret: 'shop/edge-tls', certificateChain: 'Y2VydA==', privateKey: 'a2V5' }] });
+    expect(listener).toMatchObject({ name: 'tls', port: 8443, certificates: [{ secret: 'shop/edge-tls', certificateChain: tls['tls.crt'], privateKey: tls['tls.key'] }] });
     // Only kubernetes.io/tls Secrets were listed.
     expect(run.store.current!.counts.Secret).toBe(1);
   });

@@ -3,6 +3,9 @@
  * errors gathered together, and what unresolved references become (status
  * conditions and warnings, not errors).
  */
+import { generateKeyPairSync } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatConfigIssue } from '../../control-plane/core/errors.js';
 import { modelFromDirectory } from '../../control-plane/pipeline/pipeline.js';
@@ -150,6 +153,21 @@ spec:
     const status = result.snapshot.gateway!.status.gateways[0]!.status;
     expect(status.conditions.find((c) => c.type === 'Programmed')?.status).toBe('False');
     expect(status.listeners[0]!.conditions.find((c) => c.type === 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'InvalidCertificateRef' });
+
+    // A Secret whose certificate does not parse, or whose key is another one's, is refused here rather than NACKed by every gateway.
+    const golden = (await readFile(path.join(process.cwd(), 'test/golden/gateway-https/in/gateway.yaml'), 'utf8'));
+    const crt = /tls\.crt: (\S+)/.exec(golden)![1]!;
+    const key = /tls\.key: (\S+)/.exec(golden)![1]!;
+    const otherKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const secret = (data: Record<string, string>) => `apiVersion: v1\nkind: Secret\nmetadata: { name: shop-cert, namespace: shop }\ntype: kubernetes.io/tls\ndata: ${JSON.stringify(data)}\n`;
+    const refOf = async (data: Record<string, string>) => {
+      const { result: r } = await load({ 'mesh.yaml': ordersService, 'class.yaml': gatewayClass, 'gateway.yaml': tlsGateway, 'secret.yaml': secret(data) });
+      if (!r.ok) throw new Error(r.issues.map(formatConfigIssue).join('\n'));
+      return { listeners: r.snapshot.gateway!.gateways.get('shop/edge')!.listeners.length, resolved: r.snapshot.gateway!.status.gateways[0]!.status.listeners[0]!.conditions.find((c) => c.type === 'ResolvedRefs')! };
+    };
+    expect(await refOf({ 'tls.crt': crt, 'tls.key': key })).toMatchObject({ listeners: 1, resolved: { status: 'True' } });
+    expect(await refOf({ 'tls.crt': Buffer.from('not a certificate').toString('base64'), 'tls.key': key })).toMatchObject({ listeners: 0, resolved: { status: 'False', message: expect.stringContaining('must be a PEM certificate') } });
+    expect(await refOf({ 'tls.crt': crt, 'tls.key': Buffer.from(otherKey).toString('base64') })).toMatchObject({ listeners: 0, resolved: { status: 'False', message: expect.stringContaining('is not the key of the certificate') } });
   });
 
   it('two listeners with one hostname on one port conflict (the second is not programmed); a route attached twice to a listener counts once', async () => {
