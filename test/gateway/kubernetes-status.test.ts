@@ -130,4 +130,18 @@ describe('Gateway API status in Kubernetes', () => {
     fake.apply(withPath('Exact', '/orders/v2'));
     await waitFor(() => (edgePath() as { kind: string }).kind === 'exact', 5_000, 'the fixed route served');
   });
+
+  it('a cluster without the Gateway API CRDs syncs; CRDs installed later are picked up without a restart', async () => {
+    const fake = await FakeKubeApiServer.start({ crds: await crdManifests() });
+    cleanups.push(() => fake.close());
+    seedOrders(fake);
+    const run = await startSource(fake);
+    cleanups.push(() => run.stop());
+    expect(run.store.current!.gateway).toBeUndefined();
+    for (const crd of gatewayCrds) fake.apply(crd);
+    fake.apply({ apiVersion, kind: 'GatewayClass', metadata: { name: 'sluice' }, spec: { controllerName: gatewayControllerName } });
+    fake.apply({ apiVersion, kind: 'Gateway', metadata: { name: 'edge', namespace: 'shop' }, spec: { gatewayClassName: 'sluice', listeners: [{ name: 'web', port: 8080, protocol: 'HTTP' }] } });
+    // The source's test back-off lists an absent kind again within 200 ms.
+    await waitFor(() => run.store.current?.gateway?.gateways.has('shop/edge'), 5_000, 'the Gateway read once its CRD exists');
+  });
 });
