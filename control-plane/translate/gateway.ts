@@ -226,6 +226,15 @@ function connectionManager(statPrefix: string, routeTableName: string, jsonPoint
       codec_type: 'AUTO',
       // The edge: the client address is the peer's (Nginx), which it forwards in X-Forwarded-For.
       use_remote_address: true,
+      // Routes match the path a backend will see: /a//b and /a/./b are /a/b, so no rule is bypassed by spelling.
+      normalize_path: true,
+      merge_slashes: true,
+      // Envoy's advice for an edge: bound slow clients and idle streams, and what one HTTP/2 connection may hold.
+      request_headers_timeout: '10s',
+      stream_idle_timeout: '300s',
+      // Headers with '_' are dropped, as Nginx does by default, so no upstream confuses x_user_id with x-user-id.
+      common_http_protocol_options: { idle_timeout: '3600s', headers_with_underscores_action: 'DROP_HEADER' },
+      http2_protocol_options: { max_concurrent_streams: 100, initial_stream_window_size: 65536, initial_connection_window_size: 1048576 },
       rds: { config_source: adsConfigSource, route_config_name: routeTableName },
       http_filters: jsonPointers.length > 0 ? [jsonToMetadataFilter(jsonPointers), routerFilter] : [routerFilter],
     }),
