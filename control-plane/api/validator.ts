@@ -8,7 +8,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { ConfigIssue, ObjectReference } from '../core/errors.js';
 import { policySchemas, apiGroup, apiVersion as sluiceApiVersion, type PolicyKind } from './policy-api.generated.js';
 import { kubernetesKinds, type KubernetesKindKey } from './kubernetes-kinds.js';
-import { gatewayApiGroup, gatewayApiKinds, gatewayApiSchemaErrors, gatewayApiVersion, isGatewayApiKind } from './gateway-api-kinds.js';
+import { gatewayApiGroup, gatewayApiSchemaErrors, gatewayApiVersionsOf, isGatewayApiKind } from './gateway-api-kinds.js';
 import { parseDuration, durationHint } from '../lib/duration.js';
 import { re2SyntaxError } from '../lib/regex.js';
 import { isJsonPointer } from '../lib/json-pointer.js';
@@ -151,11 +151,12 @@ export function checkManifest(manifest: unknown, origin: ObjectOrigin): CheckRes
       issues.push(...extensionIssues(schema, spec, ['spec'], object, origin));
     }
   } else if (gatewayApi) {
-    if (apiVersion !== gatewayApiVersion) {
-      issues.push({ code: 'unknown-api-version', object, field: 'apiVersion', message: `${JSON.stringify(apiVersion)} is not read; use ${gatewayApiVersion} (kinds ${gatewayApiKinds.join(', ')})`, location: at(['apiVersion']) });
+    const versions = gatewayApiVersionsOf(kind as string);
+    if (!versions.includes(apiVersion as string)) {
+      issues.push({ code: 'unknown-api-version', object, field: 'apiVersion', message: `${JSON.stringify(apiVersion)} is not read for ${kind}; use ${versions.join(' or ')}`, location: at(['apiVersion']) });
       return { outcome: 'rejected', issues };
     }
-    issues.push(...schemaIssues(gatewayApiSchemaErrors(kind as string, body), [], object, origin));
+    issues.push(...schemaIssues(gatewayApiSchemaErrors(kind as string, apiVersion as string, body), [], object, origin));
   } else {
     const validate = kubernetesValidators.get(`${apiVersion}/${kind}` as KubernetesKindKey)!;
     if (!validate(body)) issues.push(...schemaIssues(validate.errors ?? [], [], object, origin));

@@ -188,6 +188,13 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
 
   const secrets = new Map(ofKind('Secret').map((s) => [`${s.namespace}/${s.name}`, s]));
 
+  // ReferenceGrants: a namespace's consent to references from another (to its Services, its Secrets).
+  const grants = ofKind('ReferenceGrant').map((o) => ({ namespace: o.namespace, spec: specOf<{ from: Array<{ group: string; kind: string; namespace: string }>; to: Array<{ group: string; kind: string; name?: string }> }>(o).spec }));
+  const granted = (fromKind: string, fromNamespace: string, toKind: 'Service' | 'Secret', toNamespace: string, toName: string): boolean =>
+    grants.some((grant) => grant.namespace === toNamespace
+      && grant.spec.from.some((f) => f.group === gatewayApiGroup && f.kind === fromKind && f.namespace === fromNamespace)
+      && grant.spec.to.some((t) => (t.group ?? '') === '' && t.kind === toKind && (!t.name || t.name === toName)));
+
   interface ListenerState { spec: ListenerSpec; index: number; conditions: GatewayCondition[]; usable: boolean; certificates: GatewayTlsCertificate[]; attached: number; routes: Set<string>; hosts: Map<string, RankedRoute[]> }
   interface GatewayState { object: SourceObject; listeners: ListenerState[] }
   const gateways = new Map<string, GatewayState>();
@@ -240,8 +247,8 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
             const namespace = ref.namespace ?? object.namespace;
             const problem = (ref.group ?? '') !== '' || (ref.kind ?? 'Secret') !== 'Secret'
               ? { reason: 'InvalidCertificateRef', message: `certificateRefs[${refIndex}] must be a core Secret, got ${ref.group ?? ''}/${ref.kind}` }
-              : namespace !== object.namespace
-                ? { reason: 'RefNotPermitted', message: `Secret ${namespace}/${ref.name} is in another namespace (ReferenceGrant is not supported yet)` }
+              : namespace !== object.namespace && !granted('Gateway', object.namespace, 'Secret', namespace, ref.name)
+                ? { reason: 'RefNotPermitted', message: `Secret ${namespace}/${ref.name} is in another namespace, and no ReferenceGrant there allows Gateways from ${object.namespace}` }
                 : undefined;
             const secret = problem ? undefined : secrets.get(`${namespace}/${ref.name}`);
             const data = secret ? specOf(secret).data ?? {} : {};
@@ -292,7 +299,7 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
         const namespace = ref.namespace ?? object.namespace;
         let problem: { reason: string; message: string } | undefined;
         if ((ref.group ?? '') !== '' || (ref.kind ?? 'Service') !== 'Service') problem = { reason: 'InvalidKind', message: `backendRefs may name core Services only, got ${ref.group ?? ''}/${ref.kind}` };
-        else if (namespace !== object.namespace) problem = { reason: 'RefNotPermitted', message: `Service ${namespace}/${ref.name} is in another namespace (ReferenceGrant is not supported yet)` };
+        else if (namespace !== object.namespace && !granted(object.kind, object.namespace, 'Service', namespace, ref.name)) problem = { reason: 'RefNotPermitted', message: `Service ${namespace}/${ref.name} is in another namespace, and no ReferenceGrant there allows ${object.kind}s from ${object.namespace}` };
         else if (ref.port === undefined) problem = { reason: 'BackendNotFound', message: `backendRef to Service ${namespace}/${ref.name} needs a port` };
         else {
           const ports = input.servicePorts(namespace, ref.name);

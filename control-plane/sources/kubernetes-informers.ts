@@ -56,7 +56,7 @@ export interface WatchedKind {
 const core = (kind: string, plural: string, namespaced: boolean, fieldSelector?: string): WatchedKind => ({ kind, apiVersion: 'v1', group: '', version: 'v1', plural, namespaced, ours: false, fieldSelector });
 const ours = (kind: string, plural: string): WatchedKind => ({ kind, apiVersion: `${sluiceApiGroup}/v1alpha1`, group: sluiceApiGroup, version: 'v1alpha1', plural, namespaced: true, ours: true });
 
-const gatewayApi = (kind: string, plural: string, namespaced: boolean): WatchedKind => ({ kind, apiVersion: `${gatewayApiGroup}/v1`, group: gatewayApiGroup, version: 'v1', plural, namespaced, ours: false, optional: true, lastGood: true });
+const gatewayApi = (kind: string, plural: string, namespaced: boolean, version = 'v1'): WatchedKind => ({ kind, apiVersion: `${gatewayApiGroup}/${version}`, group: gatewayApiGroup, version, plural, namespaced, ours: false, optional: true, lastGood: true });
 
 export const watchedKinds: readonly WatchedKind[] = [
   core('Namespace', 'namespaces', false),
@@ -73,6 +73,8 @@ export const watchedKinds: readonly WatchedKind[] = [
   gatewayApi('Gateway', 'gateways', true),
   gatewayApi('HTTPRoute', 'httproutes', true),
   gatewayApi('GRPCRoute', 'grpcroutes', true),
+  // v1beta1: the version every Gateway API release (standard channel) serves.
+  gatewayApi('ReferenceGrant', 'referencegrants', true, 'v1beta1'),
 ];
 
 export const kindByName = new Map(watchedKinds.map((k) => [k.kind, k]));

@@ -220,4 +220,31 @@ spec:
     expect(model.status.grpcRoutes[0]).toMatchObject({ kind: 'GRPCRoute', namespace: 'shop', name: 'orders' });
     expect(model.status.gateways[0]!.status.listeners[0]!.supportedKinds.map((k) => k.kind)).toEqual(['HTTPRoute', 'GRPCRoute']);
   });
+
+  it('a backendRef to another namespace needs a ReferenceGrant there (RefNotPermitted until one allows it)', async () => {
+    const route = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: portal, namespace: portal }
+spec:
+  parentRefs: [{ name: edge, namespace: shop }]
+  rules: [{ backendRefs: [{ name: orders, namespace: shop, port: 8080 }] }]
+`;
+    const openGateway = gateway.replace('{ name: web, port: 8080, protocol: HTTP }', '{ name: web, port: 8080, protocol: HTTP, allowedRoutes: { namespaces: { from: All } } }');
+    const grant = (fromNamespace: string) => `apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: { name: portal-to-orders, namespace: shop }
+spec:
+  from: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: ${fromNamespace} }]
+  to: [{ group: "", kind: Service, name: orders }]
+`;
+    const resolvedRefs = async (files: Record<string, string>) => {
+      const { result } = await load({ 'mesh.yaml': ordersService, 'class.yaml': gatewayClass, 'gateway.yaml': openGateway, 'route.yaml': route, ...files });
+      if (!result.ok) throw new Error(result.issues.map(formatConfigIssue).join('\n'));
+      const model = result.snapshot.gateway!;
+      return { condition: model.status.httpRoutes[0]!.status.parents[0]!.conditions.find((c) => c.type === 'ResolvedRefs')!, backends: model.gateways.get('shop/edge')!.listeners[0]!.virtualHosts[0]!.routes[0]!.backends };
+    };
+    expect(await resolvedRefs({})).toMatchObject({ condition: { status: 'False', reason: 'RefNotPermitted' }, backends: [] });
+    expect(await resolvedRefs({ 'grant.yaml': grant('elsewhere') })).toMatchObject({ condition: { status: 'False', reason: 'RefNotPermitted' } });
+    expect(await resolvedRefs({ 'grant.yaml': grant('portal') })).toMatchObject({ condition: { status: 'True' }, backends: [{ host: 'orders.shop.svc.cluster.local', port: 8080, weight: 1 }] });
+  });
 });
