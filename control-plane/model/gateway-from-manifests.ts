@@ -318,6 +318,12 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
         if (weight > 0) backends.push({ host: serviceHost(ref.name, namespace), port: ref.port!, weight });
       });
 
+      // The CRD's CEL rule (which the compiled schema does not run): a prefix can be replaced only where a prefix matched.
+      const onlyPrefixMatches = (at: FieldPath) => {
+        if ((rule.matches ?? []).some((m) => m.path !== undefined && (m.path.type ?? 'PathPrefix') !== 'PathPrefix')) {
+          issue('schema', object, at, 'ReplacePrefixMatch needs every match of the rule to be a PathPrefix match');
+        }
+      };
       let requestHeaders: HeaderModifier | undefined;
       let responseHeaders: HeaderModifier | undefined;
       let redirect: GatewayRoute['redirect'];
@@ -334,10 +340,12 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
           case 'RequestRedirect': {
             const r = filter.requestRedirect ?? {};
             redirect = { scheme: r.scheme, hostname: r.hostname, port: r.port, path: pathModifier(r.path), statusCode: r.statusCode ?? 302 };
+            if (redirect.path?.kind === 'prefix') onlyPrefixMatches([...filterAt, 'requestRedirect', 'path']);
             break;
           }
           case 'URLRewrite':
             rewrite = { hostname: filter.urlRewrite?.hostname, path: pathModifier(filter.urlRewrite?.path) };
+            if (rewrite.path?.kind === 'prefix') onlyPrefixMatches([...filterAt, 'urlRewrite', 'path']);
             break;
           default:
             unsupported = `filter type ${filter.type} is not supported (RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect and URLRewrite are)`;
