@@ -354,6 +354,7 @@ export function gatewaysFromManifests(input: GatewayBuildInput): GatewayModel {
       });
       if ((rule.filters ?? []).some((f) => !['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite'].includes(f.type))) return;
       if (redirect && (rule.backendRefs ?? []).length > 0) issue('schema', object, [...ruleAt, 'backendRefs'], 'a rule with a RequestRedirect filter must not have backendRefs');
+      if (redirect && rewrite) issue('schema', object, [...ruleAt, 'filters'], 'RequestRedirect and URLRewrite cannot be used together');
 
       const duration = (field: 'request' | 'backendRequest'): number | undefined => {
         const text = rule.timeouts?.[field];
