@@ -192,6 +192,8 @@ export interface KindInformerOptions {
   /** Page size of the initial and re-lists. */
   readonly pageSize?: number;
   readonly backoff?: { initialMs: number; maxMs: number };
+  /** How often an optional kind the server does not serve (or allow) is listed again (default 30 s). */
+  readonly absentRetryMs?: number;
   readonly watchTimeoutSeconds?: () => number;
 }
 
@@ -289,7 +291,7 @@ export class KindInformer {
     if (this.#stopped) return;
     this.#lastError = error;
     const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
-    const base = this.#absent ? maxMs : Math.min(maxMs, initialMs * 2 ** this.#failures);
+    const base = this.#absent ? this.options.absentRetryMs ?? 30_000 : Math.min(maxMs, initialMs * 2 ** this.#failures);
     const delay = Math.round(base / 2 + Math.random() * (base / 2));
     this.#failures += 1;
     if (!this.#absent) this.options.logger.warn({ resource: this.description, err: describeApiError(error), retryInMs: delay, failures: this.#failures }, 'list/watch failed; retrying');

@@ -54,6 +54,8 @@ export interface KubernetesSourceOptions {
   /** Informer tuning, for tests. */
   readonly backoff?: { initialMs: number; maxMs: number };
   readonly pageSize?: number;
+  /** How often a Gateway API kind whose CRD is missing (or a kind RBAC refuses) is listed again (default 30 s). */
+  readonly absentKindRetryMs?: number;
 }
 
 interface Entry {
@@ -162,6 +164,7 @@ export class KubernetesSource implements ConfigSource {
           namespace,
           logger: this.#logger,
           backoff: this.#options.backoff,
+          absentRetryMs: this.#options.absentKindRetryMs,
           pageSize: this.#options.pageSize,
           onEvent: (event, object) => this.#onEvent(kind, event, object),
         }));

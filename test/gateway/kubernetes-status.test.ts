@@ -135,13 +135,13 @@ describe('Gateway API status in Kubernetes', () => {
     const fake = await FakeKubeApiServer.start({ crds: await crdManifests() });
     cleanups.push(() => fake.close());
     seedOrders(fake);
-    const run = await startSource(fake);
+    const run = await startSource(fake, { absentKindRetryMs: 100 });
     cleanups.push(() => run.stop());
     expect(run.store.current!.gateway).toBeUndefined();
     for (const crd of gatewayCrds) fake.apply(crd);
     fake.apply({ apiVersion, kind: 'GatewayClass', metadata: { name: 'sluice' }, spec: { controllerName: gatewayControllerName } });
     fake.apply({ apiVersion, kind: 'Gateway', metadata: { name: 'edge', namespace: 'shop' }, spec: { gatewayClassName: 'sluice', listeners: [{ name: 'web', port: 8080, protocol: 'HTTP' }] } });
-    // The source's test back-off lists an absent kind again within 200 ms.
+    // An absent kind is listed again every 100 ms here (30 s by default).
     await waitFor(() => run.store.current?.gateway?.gateways.has('shop/edge'), 5_000, 'the Gateway read once its CRD exists');
   });
 });
