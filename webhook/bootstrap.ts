@@ -29,6 +29,13 @@ export interface BootstrapInput {
   readonly labels: Readonly<Record<string, string>>;
   /** `host:port` of the control plane (ADS and metrics service). */
   readonly controlPlaneAddress: string;
+  /**
+   * A standalone gateway Envoy instead of a sidecar: node metadata `mode:
+   * gateway` and the Gateway it serves (`<namespace>/<name>`). Everything else
+   * — ADS, the stats sink canaries count, the health and Prometheus ports —
+   * is the sidecar's.
+   */
+  readonly gateway?: string;
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -49,7 +56,7 @@ export function buildBootstrap(input: BootstrapInput): { [key: string]: Json } {
         namespace: input.namespace,
         labels: { ...input.labels },
         workload: input.workload,
-        mode: 'sidecar',
+        ...(input.gateway ? { mode: 'gateway', gateway: input.gateway } : { mode: 'sidecar' }),
       },
     },
     admin: {

@@ -62,6 +62,14 @@ export const kubernetesKinds = {
   },
   'v1/Pod': { type: 'object', properties: { status: { type: 'object', properties: { podIP: { type: 'string' } } } } },
   'v1/Namespace': { type: 'object' },
+  // TLS certificates of Gateway listeners (certificateRefs); data values are base64, as the API server stores them.
+  'v1/Secret': {
+    type: 'object',
+    properties: {
+      type: { type: 'string' },
+      data: { type: 'object', additionalProperties: { type: 'string' } },
+    },
+  },
 } as const;
 
 export type KubernetesKindKey = keyof typeof kubernetesKinds;

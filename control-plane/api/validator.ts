@@ -8,6 +8,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { ConfigIssue, ObjectReference } from '../core/errors.js';
 import { policySchemas, apiGroup, apiVersion as sluiceApiVersion, type PolicyKind } from './policy-api.generated.js';
 import { kubernetesKinds, type KubernetesKindKey } from './kubernetes-kinds.js';
+import { gatewayApiGroup, gatewayApiSchemaErrors, gatewayApiVersionsOf, isGatewayApiKind } from './gateway-api-kinds.js';
 import { parseDuration, durationHint } from '../lib/duration.js';
 import { re2SyntaxError } from '../lib/regex.js';
 import { isJsonPointer } from '../lib/json-pointer.js';
@@ -21,6 +22,8 @@ const patternHints: Record<string, string> = {
   [dnsLabel]: "must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
   "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$": 'must be a valid HTTP header name (letters, digits and !#$%&\'*+.^_`|~-)',
   '^/': "must start with '/'",
+  // The Gateway API's Duration (GEP-2257).
+  '^([0-9]{1,5}(h|m|s|ms)){1,4}$': 'must be a Gateway API duration: 1 to 4 parts of up to 5 digits and a unit h, m, s or ms, such as 500ms, 10s or 1h30m',
 };
 
 const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true, verbose: true });
@@ -104,7 +107,9 @@ export function checkManifest(manifest: unknown, origin: ObjectOrigin): CheckRes
   const object: ObjectReference = { kind: kind as string, name: typeof name === 'string' ? name : '?', namespace: typeof namespace === 'string' ? namespace : '?' };
   const group = (apiVersion as string).includes('/') ? (apiVersion as string).split('/')[0] : '';
   const ours = group === apiGroup;
-  const watched = ours || isWatchedKubernetesKind(apiVersion as string, kind as string);
+  // Of the Gateway API, Sluice reads GatewayClass, Gateway and HTTPRoute; other kinds (ReferenceGrant…) are ignored.
+  const gatewayApi = group === gatewayApiGroup && isGatewayApiKind(kind as string);
+  const watched = ours || gatewayApi || isWatchedKubernetesKind(apiVersion as string, kind as string);
   if (!watched) return { outcome: 'ignored', apiVersion: apiVersion as string, kind: kind as string };
 
   if (typeof name !== 'string' || !dnsSubdomain.test(name) || name.length > 253) {
@@ -145,6 +150,13 @@ export function checkManifest(manifest: unknown, origin: ObjectOrigin): CheckRes
     } else {
       issues.push(...extensionIssues(schema, spec, ['spec'], object, origin));
     }
+  } else if (gatewayApi) {
+    const versions = gatewayApiVersionsOf(kind as string);
+    if (!versions.includes(apiVersion as string)) {
+      issues.push({ code: 'unknown-api-version', object, field: 'apiVersion', message: `${JSON.stringify(apiVersion)} is not read for ${kind}; use ${versions.join(' or ')}`, location: at(['apiVersion']) });
+      return { outcome: 'rejected', issues };
+    }
+    issues.push(...schemaIssues(gatewayApiSchemaErrors(kind as string, apiVersion as string, body), [], object, origin));
   } else {
     const validate = kubernetesValidators.get(`${apiVersion}/${kind}` as KubernetesKindKey)!;
     if (!validate(body)) issues.push(...schemaIssues(validate.errors ?? [], [], object, origin));
@@ -223,6 +235,8 @@ function schemaMessage(error: ErrorObject): { message: string; pathSuffix: (stri
       return { message: `must be ${error.keyword === 'minimum' ? 'at least' : 'at most'} ${params.limit as number}, got ${String(data)}`, pathSuffix: [], locateParent: false };
     case 'minItems':
       return { message: `must have at least ${params.limit as number} item${params.limit === 1 ? '' : 's'}`, pathSuffix: [], locateParent: false };
+    case 'maxItems':
+      return { message: `must have at most ${params.limit as number} items`, pathSuffix: [], locateParent: false };
     case 'minProperties':
       return { message: `must have at least ${params.limit as number} entr${params.limit === 1 ? 'y' : 'ies'}`, pathSuffix: [], locateParent: false };
     case 'minLength':
@@ -249,7 +263,7 @@ function schemaMessage(error: ErrorObject): { message: string; pathSuffix: (stri
     case 'anyOf':
       return { message: `must be a port number (1-65535) or a port name, got ${typeName(data)}`, pathSuffix: [], locateParent: false };
     default:
-      return { message: error.message ?? 'is invalid', pathSuffix: [], locateParent: false };
+      return { message: error.message ?? `is invalid (schema rule ${error.keyword}${Object.keys(params).length ? ` ${JSON.stringify(params)}` : ''})`, pathSuffix: [], locateParent: false };
   }
 }
 

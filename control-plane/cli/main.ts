@@ -15,6 +15,7 @@ import { registerInject } from './commands/inject.js';
 import { registerWebhook } from './commands/webhook.js';
 import { registerStatus } from './commands/status.js';
 import { registerCanary } from './commands/canary.js';
+import { registerGatewayBootstrap } from './commands/gateway-bootstrap.js';
 import { registerCertAgent } from './commands/cert-agent.js';
 import { createLogger, setRootLogger } from '../log/logger.js';
 
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerInject(program);
   registerWebhook(program);
   registerStatus(program);
+  registerGatewayBootstrap(program);
   registerCanary(program);
   registerCertAgent(program);
   return program;

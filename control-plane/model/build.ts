@@ -11,6 +11,7 @@ import { contentHash } from '../lib/canonical-json.js';
 import { FrozenMap } from '../lib/frozen-map.js';
 import { defaultProxyTelemetry, meshConfigNamespace, resolveTelemetry, type MeshTelemetry, type ProxyTelemetry } from './telemetry.js';
 import { trafficFromPolicy } from './traffic-from-policy.js';
+import { gatewaysFromManifests } from './gateway-from-manifests.js';
 import { matchesEverything, type ServiceTraffic } from './traffic.js';
 import { trafficProblems } from './validate-traffic.js';
 import { policyApplies, securityOf, sidecarStatusAnnotation, type SecurityPolicy } from './security.js';
@@ -284,6 +285,21 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     }
   }
 
+  // The edge: Gateway API objects (checked here so their errors are gathered with the rest).
+  const readsGatewayApi = unique.some((o) => ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute'].includes(o.kind));
+  const gateway = readsGatewayApi
+    ? gatewaysFromManifests({
+        objects: unique,
+        namespaces,
+        servicePorts: (namespace, name) => {
+          const svc = serviceObjects.get(`${namespace}/${name}`);
+          return svc ? servicePorts(svc).map((p) => p.port) : undefined;
+        },
+        issue,
+        warn,
+      })
+    : undefined;
+
   if (issues.length > 0) return { ok: false, issues };
 
   const services = new Map<string, MeshService>();
@@ -352,6 +368,7 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
     counts,
     ignored,
     warnings,
+    ...(gateway ? { gateway } : {}),
   };
   return { ok: true, snapshot: deepFreeze(snapshot) };
 }

@@ -11,6 +11,7 @@ import { FrozenMap } from '../lib/frozen-map.js';
 import { labelsMatch, serviceFingerprint, serviceHost, type Endpoint, type MeshService, type NamespaceInfo, type ServicePort, type ServiceVersion, type Snapshot } from './snapshot.js';
 import type { ProxyTelemetry } from './telemetry.js';
 import type { ServiceTraffic } from './traffic.js';
+import type { MeshGateway } from './gateway.js';
 import type { ServiceSecurity } from './security.js';
 
 export interface IrServiceDocument {
@@ -29,6 +30,8 @@ export interface IrServiceDocument {
 export interface IrDocument {
   readonly services: readonly IrServiceDocument[];
   readonly namespaces?: readonly NamespaceInfo[];
+  /** The edge: each Gateway's programmed listeners, virtual hosts and routes (only when there are Gateways). */
+  readonly gateways?: readonly MeshGateway[];
   /** Access logs and tracing: mesh-wide, and namespaces with their own TelemetryConfig. */
   readonly telemetry?: { readonly mesh: ProxyTelemetry; readonly namespaces?: Readonly<Record<string, ProxyTelemetry>> };
 }
@@ -47,6 +50,7 @@ export function irDocumentOf(snapshot: Snapshot): IrDocument {
       ...(service.security ? { security: service.security } : {}),
     })),
     namespaces: [...snapshot.namespaces.values()],
+    ...(snapshot.gateway?.gateways.size ? { gateways: [...snapshot.gateway.gateways.values()] } : {}),
     ...(snapshot.telemetry ? { telemetry: { mesh: snapshot.telemetry.mesh, namespaces: Object.fromEntries(snapshot.telemetry.namespaces) } } : {}),
   };
 }

@@ -12,6 +12,7 @@ import type { CanarySpec, TrafficPolicySpec, WorkloadEntrySpec } from '../api/ty
 import type { ObjectOrigin } from '../core/source-object.js';
 import { contentHash } from '../lib/canonical-json.js';
 import type { MeshTelemetry } from './telemetry.js';
+import type { GatewayModel } from './gateway.js';
 import type { ServiceTraffic } from './traffic.js';
 import type { ServiceSecurity } from './security.js';
 
@@ -124,6 +125,8 @@ export interface Snapshot {
   /** Objects of kinds Sluice does not read (Deployments…), by kind. */
   readonly ignored: Readonly<Record<string, number>>;
   readonly warnings: readonly ConfigWarning[];
+  /** The edge (Gateway API Gateways and their HTTPRoutes); absent when no Gateway API object was read. */
+  readonly gateway?: GatewayModel;
 }
 
 export const clusterDomain = 'svc.cluster.local';

@@ -16,6 +16,8 @@ import type { Snapshot } from '../model/snapshot.js';
 import type { ConfigSource } from '../core/config-source.js';
 import { resourceKinds } from '../translate/resources.js';
 import { ProxyIdentityError, proxyIdentityFromNode } from '../translate/proxy-scope.js';
+import { withoutPrivateKeys } from '../translate/gateway.js';
+import { gatewaySummary } from './gateway-status.js';
 import { XdsCache } from '../xds/cache.js';
 import { CanaryCommandError, CanaryController } from '../canary/controller.js';
 import { MeshEjector, type EjectionSettings } from '../canary/ejection.js';
@@ -245,6 +247,8 @@ export class ControlPlane {
       };
       return { status: body.ready ? 200 : 503, body };
     });
+    // The edge: every Gateway Sluice programs, its listeners, and the gateway proxies connected for it.
+    this.admin.route('GET', '/debug/gateways', () => ({ status: 200, body: gatewaySummary(this.store.current, this.connections.all().flatMap((c) => (c.identity?.gateway ? [c.identity.gateway] : []))) }));
     this.admin.route('GET', '/metrics', async () => ({ status: 200, body: await this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType }));
     this.admin.route('GET', '/debug/telemetry', (_request, url) => {
       const windowMs = Number(url.searchParams.get('windowMs') ?? 60_000);
@@ -314,7 +318,8 @@ export class ControlPlane {
           connected: Boolean(connection),
           snapshot: view.snapshotVersion,
           scope: view.key,
-          ...Object.fromEntries(resourceKinds.map((kind) => [kind, [...view.resources[kind].values()].map((r) => ({ name: r.name, version: r.version, resource: r.body }))])),
+          // A gateway's HTTPS listeners hold their certificates' private keys: never shown.
+          ...Object.fromEntries(resourceKinds.map((kind) => [kind, [...view.resources[kind].values()].map((r) => ({ name: r.name, version: r.version, resource: kind === 'listeners' ? withoutPrivateKeys(r.body) : r.body }))])),
           warnings: view.issues.map((i) => `${i.object ?? i.resource}: ${i.message}`),
         },
       };

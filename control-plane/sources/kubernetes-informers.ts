@@ -25,6 +25,7 @@ import {
 import { SluiceError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import { sluiceApiGroup } from '../api/types.js';
+import { gatewayApiGroup } from '../api/gateway-api-kinds.js';
 
 export interface WatchedKind {
   readonly kind: string;
@@ -37,10 +38,25 @@ export interface WatchedKind {
   readonly ours: boolean;
   /** Server-side filter (smaller lists and watches). */
   readonly fieldSelector?: string;
+  /**
+   * A kind only the edge needs (the Gateway API, whose CRDs a cluster may not
+   * have; TLS Secrets, which an install may not grant): while the API server
+   * answers 404 or 403 it counts as synced with no objects, and is listed
+   * again now and then, so installing the CRDs or RBAC later needs no restart.
+   */
+  readonly optional?: boolean;
+  /**
+   * Not ours, but resolved per object like ours (kubernetes-last-good.ts): a
+   * Gateway API object Sluice refuses falls back to its last good version
+   * instead of freezing every other change.
+   */
+  readonly lastGood?: boolean;
 }
 
 const core = (kind: string, plural: string, namespaced: boolean, fieldSelector?: string): WatchedKind => ({ kind, apiVersion: 'v1', group: '', version: 'v1', plural, namespaced, ours: false, fieldSelector });
 const ours = (kind: string, plural: string): WatchedKind => ({ kind, apiVersion: `${sluiceApiGroup}/v1alpha1`, group: sluiceApiGroup, version: 'v1alpha1', plural, namespaced: true, ours: true });
+
+const gatewayApi = (kind: string, plural: string, namespaced: boolean, version = 'v1'): WatchedKind => ({ kind, apiVersion: `${gatewayApiGroup}/${version}`, group: gatewayApiGroup, version, plural, namespaced, ours: false, optional: true, lastGood: true });
 
 export const watchedKinds: readonly WatchedKind[] = [
   core('Namespace', 'namespaces', false),
@@ -51,6 +67,14 @@ export const watchedKinds: readonly WatchedKind[] = [
   ours('WorkloadEntry', 'workloadentries'),
   ours('TrafficPolicy', 'trafficpolicies'),
   ours('Canary', 'canaries'),
+  // TLS certificates of Gateway listeners only: other Secrets are never read.
+  { ...core('Secret', 'secrets', true, 'type=kubernetes.io/tls'), optional: true },
+  gatewayApi('GatewayClass', 'gatewayclasses', false),
+  gatewayApi('Gateway', 'gateways', true),
+  gatewayApi('HTTPRoute', 'httproutes', true),
+  gatewayApi('GRPCRoute', 'grpcroutes', true),
+  // v1beta1: the version every Gateway API release (standard channel) serves.
+  gatewayApi('ReferenceGrant', 'referencegrants', true, 'v1beta1'),
   ours('PeerAuthentication', 'peerauthentications'),
   ours('AuthorizationPolicy', 'authorizationpolicies'),
   ours('TelemetryConfig', 'telemetryconfigs'),
@@ -147,6 +171,8 @@ function listerFor(config: KubeConfig, kind: WatchedKind): Lister {
         return (ns ? coreApi.listNamespacedService({ ...common, namespace: ns }) : coreApi.listServiceForAllNamespaces(common)) as Promise<KubernetesListObject<KubernetesObject>>;
       case 'Pod':
         return (ns ? coreApi.listNamespacedPod({ ...common, namespace: ns }) : coreApi.listPodForAllNamespaces(common)) as Promise<KubernetesListObject<KubernetesObject>>;
+      case 'Secret':
+        return (ns ? coreApi.listNamespacedSecret({ ...common, namespace: ns }) : coreApi.listSecretForAllNamespaces(common)) as Promise<KubernetesListObject<KubernetesObject>>;
       case 'EndpointSlice':
         return (ns ? discoveryApi.listNamespacedEndpointSlice({ ...common, namespace: ns }) : discoveryApi.listEndpointSliceForAllNamespaces(common)) as Promise<KubernetesListObject<KubernetesObject>>;
       default: {
@@ -169,6 +195,8 @@ export interface KindInformerOptions {
   /** Page size of the initial and re-lists. */
   readonly pageSize?: number;
   readonly backoff?: { initialMs: number; maxMs: number };
+  /** How often an optional kind the server does not serve (or allow) is listed again (default 30 s). */
+  readonly absentRetryMs?: number;
   readonly watchTimeoutSeconds?: () => number;
 }
 
@@ -181,6 +209,8 @@ export class KindInformer {
   #failures = 0;
   #retryTimer?: NodeJS.Timeout;
   #lastError?: unknown;
+  /** An optional kind the API server does not serve (its CRD is not installed). */
+  #absent = false;
   readonly #syncWaiters: Array<() => void> = [];
 
   constructor(private readonly options: KindInformerOptions) {
@@ -196,12 +226,23 @@ export class KindInformer {
       const items: KubernetesObject[] = [];
       let resourceVersion: string | undefined;
       let continueToken: string | undefined;
-      do {
-        const page = await lister({ namespace: listNamespace, fieldSelector, limit: pageSize, continueToken });
-        resourceVersion ??= page.metadata?.resourceVersion;
-        items.push(...page.items);
-        continueToken = page.metadata?._continue || undefined;
-      } while (continueToken);
+      try {
+        do {
+          const page = await lister({ namespace: listNamespace, fieldSelector, limit: pageSize, continueToken });
+          resourceVersion ??= page.metadata?.resourceVersion;
+          items.push(...page.items);
+          continueToken = page.metadata?._continue || undefined;
+        } while (continueToken);
+      } catch (error) {
+        const status = httpStatusOf(error);
+        if (kind.optional && (status === 404 || status === 403)) {
+          if (!this.#absent) options.logger.warn({ resource: this.description, status }, status === 404 ? 'not served by this cluster (CRD not installed): none read until it is' : 'not allowed by RBAC (see examples/deploy/50-gateway.yaml): none read until it is');
+          this.#absent = true;
+          this.#markSynced();
+        }
+        throw error;
+      }
+      this.#absent = false;
       this.#markSynced();
       return { apiVersion: kind.apiVersion, kind: `${kind.kind}List`, metadata: { resourceVersion }, items };
     };
@@ -253,10 +294,10 @@ export class KindInformer {
     if (this.#stopped) return;
     this.#lastError = error;
     const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
-    const base = Math.min(maxMs, initialMs * 2 ** this.#failures);
+    const base = this.#absent ? this.options.absentRetryMs ?? 30_000 : Math.min(maxMs, initialMs * 2 ** this.#failures);
     const delay = Math.round(base / 2 + Math.random() * (base / 2));
     this.#failures += 1;
-    this.options.logger.warn({ resource: this.description, err: describeApiError(error), retryInMs: delay, failures: this.#failures }, 'list/watch failed; retrying');
+    if (!this.#absent) this.options.logger.warn({ resource: this.description, err: describeApiError(error), retryInMs: delay, failures: this.#failures }, 'list/watch failed; retrying');
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => {
       if (this.#stopped) return;

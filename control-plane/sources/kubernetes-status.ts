@@ -185,7 +185,8 @@ export class StatusWriter {
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (!this.options.isLeader()) return 'not-leader';
       try {
-        object ??= (await this.#custom.getNamespacedCustomObjectStatus(ref)) as CustomObject;
+        // Cluster-scoped kinds (GatewayClass) have no namespace in their path.
+        object ??= (await (kind.namespaced ? this.#custom.getNamespacedCustomObjectStatus(ref) : this.#custom.getClusterCustomObjectStatus(ref))) as CustomObject;
       } catch (error) {
         if (httpStatusOf(error) === 404) return 'gone';
         throw new StatusWriteError(`reading ${kind.kind} ${namespace}/${name} failed: ${describeApiError(error)}`, { kind: kind.kind, namespace, name }, { cause: error });
@@ -193,10 +194,8 @@ export class StatusWriter {
       const next = mutate(object.status);
       if (next === undefined) return 'unchanged';
       try {
-        await this.#custom.patchNamespacedCustomObjectStatus(
-          { ...ref, body: { metadata: { resourceVersion: object.metadata?.resourceVersion }, status: next } },
-          this.#mergePatch,
-        );
+        const body = { metadata: { resourceVersion: object.metadata?.resourceVersion }, status: next };
+        await (kind.namespaced ? this.#custom.patchNamespacedCustomObjectStatus({ ...ref, body }, this.#mergePatch) : this.#custom.patchClusterCustomObjectStatus({ ...ref, body }, this.#mergePatch));
         this.options.logger.debug({ object: `${kind.kind} ${namespace}/${name}`, status: next }, 'status written');
         return 'written';
       } catch (error) {

@@ -45,9 +45,17 @@ export interface KubernetesSourceOptions {
   readonly syncTimeoutMs?: number;
   /** Events' reportingInstance; default POD_NAME or the host name. */
   readonly identity?: string;
+  /**
+   * Read Secrets of type kubernetes.io/tls (HTTPS Gateway listeners' certificates).
+   * Off by default: it needs RBAC to read TLS Secrets cluster-wide (the
+   * webhook's own included), which an install should grant only on purpose.
+   */
+  readonly tlsSecrets?: boolean;
   /** Informer tuning, for tests. */
   readonly backoff?: { initialMs: number; maxMs: number };
   readonly pageSize?: number;
+  /** How often a Gateway API kind whose CRD is missing (or a kind RBAC refuses) is listed again (default 30 s). */
+  readonly absentKindRetryMs?: number;
 }
 
 interface Entry {
@@ -73,11 +81,17 @@ export function normalizeObject(kind: WatchedKind, object: KubernetesObject): Re
   if (meta.labels && Object.keys(meta.labels).length > 0) metadata.labels = meta.labels;
   const annotations = Object.entries((meta.annotations ?? {}) as Record<string, string>).filter(([k]) => !dropAnnotations.has(k));
   if (annotations.length > 0) metadata.annotations = Object.fromEntries(annotations);
-  if (kind.ours && typeof meta.generation === 'number') metadata.generation = meta.generation;
+  // Ours and the Gateway API's kinds get status written back, which names the generation it describes.
+  if ((kind.ours || kind.optional) && typeof meta.generation === 'number') metadata.generation = meta.generation;
+  // The Gateway API orders equally specific routes by age.
+  if (kind.optional && typeof meta.creationTimestamp === 'string') metadata.creationTimestamp = meta.creationTimestamp;
   const manifest: Record<string, unknown> = { apiVersion: kind.apiVersion, kind: kind.kind, metadata };
   switch (kind.kind) {
     case 'Namespace':
     case 'Pod':
+      break;
+    case 'Secret':
+      for (const field of ['type', 'data']) if (plain[field] !== undefined && plain[field] !== null) manifest[field] = plain[field];
       break;
     case 'EndpointSlice':
       for (const field of ['addressType', 'endpoints', 'ports']) if (plain[field] !== undefined && plain[field] !== null) manifest[field] = plain[field];
@@ -141,13 +155,16 @@ export class KubernetesSource implements ConfigSource {
     this.#onLoad = onLoad;
     const namespaces = this.#options.namespaces?.length ? [...new Set(this.#options.namespaces)] : [undefined];
     for (const kind of watchedKinds) {
-      for (const namespace of namespaces) {
+      if (kind.kind === 'Secret' && !this.#options.tlsSecrets) continue;
+      // A cluster-scoped kind other than Namespace is watched once, whatever the namespaces.
+      for (const namespace of !kind.namespaced && kind.kind !== 'Namespace' ? [undefined] : namespaces) {
         this.#informers.push(new KindInformer({
           config: this.kubeConfig,
           kind,
           namespace,
           logger: this.#logger,
           backoff: this.#options.backoff,
+          absentRetryMs: this.#options.absentKindRetryMs,
           pageSize: this.#options.pageSize,
           onEvent: (event, object) => this.#onEvent(kind, event, object),
         }));
@@ -225,7 +242,8 @@ export class KubernetesSource implements ConfigSource {
       // checkManifest freezes and fills in defaults, so it gets its own copy.
       entry.check ??= checkManifest(structuredClone(entry.manifest), originWithoutPositions(`kubernetes ${entry.kind.kind} ${entry.namespace ? `${entry.namespace}/` : ''}${entry.name}`));
       const check = entry.check;
-      if (!entry.kind.ours) {
+      // Ours and the Gateway API's kinds are resolved per object (a bad one falls back to its last good version).
+      if (!entry.kind.ours && !entry.kind.lastGood) {
         if (check.outcome === 'accepted') fixed.push(check.object);
         else if (check.outcome === 'rejected') this.#logRejectedOnce(key, entry, check.issues.map((i) => formatConfigIssue(i)));
         continue;
@@ -260,6 +278,8 @@ export class KubernetesSource implements ConfigSource {
       if (!verdict.accepted) {
         this.#logRejectedOnce(key, entry, [condition.message ?? '']);
       }
+      // The Gateway API's kinds get the conditions their API defines (kubernetes-gateway-status.ts), not ours: only the Event.
+      if (!entry.kind.ours && verdict.accepted) continue;
       this.#desired.set(key, { entry, condition, verdict });
     }
     for (const key of this.#written.keys()) if (!this.#desired.has(key)) this.#written.delete(key);
@@ -302,7 +322,7 @@ export class KubernetesSource implements ConfigSource {
       const written = this.#written.get(key);
       if (written?.signature === signature && written.overVersion === current.metadata?.resourceVersion) continue;
       try {
-        const outcome = await this.statusWriter.writeAccepted(entry.kind, entry.namespace, entry.name, condition, generation, current as never);
+        const outcome = entry.kind.ours ? await this.statusWriter.writeAccepted(entry.kind, entry.namespace, entry.name, condition, generation, current as never) : 'unchanged';
         if (outcome === 'not-leader') return;
         if (outcome === 'written') this.#written.set(key, { signature, overVersion: current.metadata?.resourceVersion });
         if (!verdict.accepted && outcome !== 'gone') {

@@ -18,6 +18,7 @@ import { serviceLoadAssignments } from './endpoint.js';
 import { outboundHttpListener, proxylessApiListener, serviceHttpListener, virtualInboundListener, virtualOutboundListener, type InboundPort } from './listener.js';
 import type { ProxyMode, ProxyScope } from './proxy-scope.js';
 import { envoyTypeOfKind, type EnvoyJson, type EnvoyResource, type ResourceKind, type ScopeResources, type TranslationIssue } from './resources.js';
+import { translateGateway } from './gateway.js';
 import { podAddressDomains } from './pod-address.js';
 import { passthroughVirtualHost, routeTable, virtualHost, type VirtualHostJson } from './route.js';
 import { tracingCluster } from './tracing.js';
@@ -162,6 +163,7 @@ export class Translator {
    */
   translate(snapshot: Snapshot, scope: ProxyScope, options: TranslateOptions = {}): ScopeResources {
     this.#sweep(snapshot.version);
+    if (scope.mode === 'gateway') return this.#gatewayResources(snapshot, scope, options);
     const shared = this.#namespaceResources(snapshot, scope.mode, scope.namespace, options);
     if (scope.mode !== 'sidecar') return shared;
     const ports = inboundPorts(snapshot, scope);
@@ -179,6 +181,28 @@ export class Translator {
       issues: [...shared.issues, ...inbound.issues],
       layers: { shared, own: { listeners: inbound.listeners, routes: noResources, clusters: inbound.clusters, endpoints: noResources } },
     };
+    this.#scoped.set(key, result);
+    return result;
+  }
+
+  /**
+   * A gateway: its Gateway's listeners and route tables, and the clusters and
+   * endpoints a sidecar of its namespace has (the same objects, shared).
+   */
+  #gatewayResources(snapshot: Snapshot, scope: ProxyScope, options: TranslateOptions): ScopeResources {
+    const key = `${snapshot.version}|gateway|${scope.gateway ?? ''}|${options.validate ? 'v' : ''}`;
+    const known = this.#scoped.get(key);
+    if (known) return known;
+    const mesh = this.#namespaceResources(snapshot, 'sidecar', scope.namespace, options);
+    const gateway = scope.gateway ? snapshot.gateway?.gateways.get(scope.gateway) : undefined;
+    const issues: TranslationIssue[] = [];
+    const edge = gateway ? translateGateway(snapshot, gateway) : { listeners: [], routes: [], issues: [] };
+    issues.push(...edge.issues);
+    if (!gateway) issues.push({ severity: 'warning', object: `Gateway ${scope.gateway ?? '?'}`, message: 'no Gateway of a GatewayClass handled by Sluice has this name: the gateway gets clusters but no listeners' });
+    const own = { listeners: edge.listeners, routes: edge.routes, clusters: [] as EnvoyResource[], endpoints: [] as EnvoyResource[] };
+    if (options.validate) this.#keepValid(own, issues);
+    // The mesh's clusters already hold the namespace's tracing collector (a sidecar of the namespace needs it too).
+    const result: ScopeResources = { listeners: own.listeners, routes: own.routes, clusters: mesh.clusters, endpoints: mesh.endpoints, issues: [...mesh.issues, ...issues] };
     this.#scoped.set(key, result);
     return result;
   }

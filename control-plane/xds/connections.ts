@@ -100,6 +100,7 @@ export class ConnectionRegistry {
         nodeId: c.identity!.nodeId,
         namespace: c.identity!.namespace,
         mode: c.identity!.mode,
+        ...(c.identity!.gateway ? { gateway: c.identity!.gateway } : {}),
         client: c.client ?? null,
         protocol: c.protocol,
         peer: c.peer,

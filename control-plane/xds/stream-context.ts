@@ -61,7 +61,7 @@ const identityKeys = new WeakMap<ProxyIdentity, string>();
 function identityKey(identity: ProxyIdentity): string {
   let key = identityKeys.get(identity);
   if (key === undefined) {
-    key = `${identity.mode}|${identity.namespace}|${Object.entries(identity.labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(',')}`;
+    key = `${identity.mode}|${identity.gateway ?? ''}|${identity.namespace}|${Object.entries(identity.labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(',')}`;
     identityKeys.set(identity, key);
   }
   return key;
@@ -71,7 +71,7 @@ function identityKey(identity: ProxyIdentity): string {
 export function currentScope(cache: XdsCache, identity: ProxyIdentity): { scope: ProxyScope; key: string } {
   const snapshot = cache.snapshot;
   if (!snapshot) {
-    const scope: ProxyScope = { mode: identity.mode, namespace: identity.namespace, servedHosts: [] };
+    const scope: ProxyScope = { mode: identity.mode, namespace: identity.namespace, servedHosts: [], ...(identity.gateway ? { gateway: identity.gateway } : {}) };
     return { scope, key: scopeKey(scope) };
   }
   let perSnapshot = resolvedScopes.get(snapshot);

@@ -24,7 +24,7 @@ describe('sluice validate', () => {
     const result = await sluice('validate', 'examples');
     expect(result.code).toBe(0);
     // examples/ also holds CRDs, the webhook configuration and deployment manifests: counted as ignored.
-    expect(result.stdout).toMatch(/^examples: valid — \d+ files: 3 Namespace, 5 Service, 4 EndpointSlice, 12 Pod, 2 WorkloadEntry, 4 TrafficPolicy, 1 Canary, 2 TelemetryConfig; \d+ ignored \([A-Za-z, ]*CustomResourceDefinition[A-Za-z, ]*\); snapshot [0-9a-f]{16}\n$/);
+    expect(result.stdout).toMatch(/^examples: valid — \d+ files: 1 Gateway, 1 GatewayClass, 2 HTTPRoute, 3 Namespace, 5 Service, 4 EndpointSlice, 12 Pod, 2 WorkloadEntry, 4 TrafficPolicy, 1 Canary, 2 TelemetryConfig; \d+ ignored \([A-Za-z, ]*CustomResourceDefinition[A-Za-z, ]*\); snapshot [0-9a-f]{16}\n$/);
   });
 
   it('warns, with file:line, about what would silently not apply: routes after a catch-all, a policy on a port that is not HTTP', async () => {

@@ -127,7 +127,14 @@ async function unresolved(fake: FakeKubeApiServer): Promise<string[]> {
   try {
     const shipped = configMap ? await writeFile(path.join(dir, 'cm.yaml'), JSON.stringify(configMap)).then(() => loadInjectionConfig(path.join(dir, 'cm.yaml'))) : undefined;
     if (!shipped) problems.push('ConfigMap sluice-system/sluice-injection-config missing');
-    for (const [what, address] of [['default', DEFAULT_INJECTION_CONFIG.controlPlaneAddress], ['ConfigMap', shipped?.controlPlaneAddress ?? '']]) {
+    // The gateway's bootstrap (examples/deploy/50-gateway.yaml) names the control plane too.
+    const gatewayBootstraps = (deployments as Manifest[]).flatMap((d) => (d.spec.template.spec.containers as Manifest[]).flatMap((c) => (c.env ?? []).filter((e: Manifest) => e.name === 'SLUICE_BOOTSTRAP').map((e: Manifest) => {
+      const bootstrap = JSON.parse(e.value) as { static_resources: { clusters: Array<{ name: string; load_assignment: { endpoints: Array<{ lb_endpoints: Array<{ endpoint: { address: { socket_address: { address: string; port_value: number } } } }> }> } }> } };
+      const xds = bootstrap.static_resources.clusters.find((cluster) => cluster.name === 'sluice-xds')!.load_assignment.endpoints[0]!.lb_endpoints[0]!.endpoint.address.socket_address;
+      return [`${id(d)} bootstrap`, `${xds.address}:${xds.port_value}`] as [string, string];
+    })));
+    if (!gatewayBootstraps.length) problems.push('no gateway Deployment with a SLUICE_BOOTSTRAP');
+    for (const [what, address] of [['default', DEFAULT_INJECTION_CONFIG.controlPlaneAddress], ['ConfigMap', shipped?.controlPlaneAddress ?? ''], ...gatewayBootstraps]) {
       const [, name, ns, port] = /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?:(\d+)$/.exec(address!) ?? [];
       const svc = name ? (fake.get('v1', 'Service', ns, name!) as Manifest | undefined) : undefined;
       const servicePort = svc?.spec.ports.find((p: Manifest) => p.port === Number(port));

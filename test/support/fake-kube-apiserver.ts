@@ -103,6 +103,7 @@ export const builtinTypes: readonly ResourceType[] = [
   builtin('', 'v1', 'serviceaccounts', 'ServiceAccount', true),
   builtin('apps', 'v1', 'deployments', 'Deployment', true),
   builtin('policy', 'v1', 'poddisruptionbudgets', 'PodDisruptionBudget', true),
+  builtin('autoscaling', 'v2', 'horizontalpodautoscalers', 'HorizontalPodAutoscaler', true),
   builtin('rbac.authorization.k8s.io', 'v1', 'clusterroles', 'ClusterRole', false),
   builtin('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings', 'ClusterRoleBinding', false),
   builtin('rbac.authorization.k8s.io', 'v1', 'roles', 'Role', true),

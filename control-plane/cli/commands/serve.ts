@@ -9,12 +9,14 @@ import type { CanaryPersistence } from '../../canary/persistence.js';
 import { CanaryStateFile } from '../../canary/state-file.js';
 import { AdminTokenFile, type AdminAuthenticator } from '../../admin/auth.js';
 import { wantsCertificateAuthority, workloadIdentityOptions } from './serve-identity.js';
+import type { SnapshotStore } from '../../model/store.js';
 
 interface ServeOptions {
   config: string;
   meshNamespace: string;
   kubeconfig?: string;
   namespaces?: string;
+  gatewayTlsSecrets?: boolean;
   host: string;
   xdsPort: string;
   adminPort: string;
@@ -64,7 +66,7 @@ function number(flag: string, text: string, min: number, max: number): number {
  * xDS, only the leader writes status and Events (and runs canaries).
  * Loaded only when asked for, so YAML mode does not pay for the Kubernetes client.
  */
-async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource & { kubeConfig: import('@kubernetes/client-node').KubeConfig }; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean; adminAuth: AdminAuthenticator }> {
+async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource & { kubeConfig: import('@kubernetes/client-node').KubeConfig }; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean; adminAuth: AdminAuthenticator; followGatewayStatus: (store: SnapshotStore) => void }> {
   const { kubernetesSource: createKubernetesSource } = await import('../../pipeline/kubernetes-source.js');
   const { LeaderElector } = await import('../../sources/leader-election.js');
   const kubeconfig = options.kubeconfig === 'in-cluster' ? undefined : options.kubeconfig;
@@ -76,6 +78,7 @@ async function kubernetesSource(options: ServeOptions): Promise<{ source: Config
     logger: logger.child({ component: 'kubernetes' }),
     leader: elector,
     meshNamespace: options.meshNamespace,
+    tlsSecrets: options.gatewayTlsSecrets === true,
   });
   const { KubernetesCanaryPersistence } = await import('../../canary/kubernetes-persistence.js');
   const persistence = new KubernetesCanaryPersistence({
@@ -86,8 +89,14 @@ async function kubernetesSource(options: ServeOptions): Promise<{ source: Config
   });
   const { KubernetesAdminAuthenticator } = await import('../../admin/kubernetes-auth.js');
   const adminAuth = new KubernetesAdminAuthenticator(source.kubeConfig, logger.child({ component: 'admin' }));
+  // Gateway API status (Accepted, ResolvedRefs, Programmed) follows the model, written by the leader.
+  const { GatewayStatusWriter } = await import('../../sources/kubernetes-gateway-status.js');
+  const { followGatewayStatus } = await import('../../pipeline/gateway-status.js');
+  const { gatewayControllerName } = await import('../../api/gateway-api-kinds.js');
+  const gatewayStatus = new GatewayStatusWriter(source.statusWriter, gatewayControllerName, logger.child({ component: 'gateway-status' }));
+  elector.onStartedLeading(() => void gatewayStatus.rewrite());
   elector.start();
-  return { source, stop: () => elector.stop(), persistence, isLeader: () => elector.isLeader(), adminAuth };
+  return { source, stop: () => elector.stop(), persistence, isLeader: () => elector.isLeader(), adminAuth, followGatewayStatus: (store) => void followGatewayStatus(store, gatewayStatus) };
 }
 
 export function registerServe(program: Command): void {
@@ -98,6 +107,7 @@ export function registerServe(program: Command): void {
     .option('--kubeconfig <file>', 'read the mesh from a Kubernetes cluster instead of --config ("in-cluster" for the pod\'s service account)')
     .option('--namespaces <list>', 'with --kubeconfig: only these namespaces, comma-separated')
     .option('--mesh-namespace <namespace>', 'the namespace whose TelemetryConfig applies to the whole mesh: the control plane\'s own (POD_NAMESPACE), else sluice-system', process.env.POD_NAMESPACE || 'sluice-system')
+    .option('--gateway-tls-secrets', 'with --kubeconfig: read Secrets of type kubernetes.io/tls, the certificates of HTTPS Gateway listeners (needs the RBAC in examples/deploy/50-gateway.yaml)')
     .option('--host <address>', 'address to listen on', '0.0.0.0')
     .option('--xds-port <port>', 'xDS gRPC port', '15010')
     .option('--admin-port <port>', 'admin HTTP port (/healthz, /readyz, /metrics, /debug/*, /api/v1/canaries)', '15014')
@@ -187,6 +197,7 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         ejection,
         meshNamespace: options.meshNamespace,
       });
+      kubernetes?.followGatewayStatus(controlPlane.store);
       const ports = await controlPlane.start().catch(async (error: unknown) => {
         // Fail fast: one line naming what failed (file, port), exit 1; never a half-started process.
         await kubernetes?.stop().catch(() => undefined);

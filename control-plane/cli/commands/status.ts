@@ -4,6 +4,8 @@ interface SyncRow {
   nodeId: string;
   namespace: string;
   mode: string;
+  /** Gateways: the Gateway served, `<namespace>/<name>`. */
+  gateway?: string;
   client?: string | null;
   protocol: string;
   snapshot: string | null;
@@ -30,7 +32,7 @@ export function renderStatusTable(rows: SyncRow[], now = Date.now()): string {
   const table = [['NAME', 'NAMESPACE', 'MODE', 'PROTOCOL', ...columns.map(([, title]) => title), ...(security ? ['MTLS', 'CERT EXPIRES'] : [])]];
   for (const row of rows) {
     const securityCells = security ? [row.mtls ?? '-', row.certificate ? expiresIn(row.certificate.notAfter, now) : '-'] : [];
-    table.push([row.nodeId, row.namespace, row.mode, row.protocol, ...columns.map(([kind]) => row.types[kind]?.status ?? 'NOT SENT'), ...securityCells]);
+    table.push([row.nodeId, row.namespace, row.gateway ? `gateway ${row.gateway}` : row.mode, row.protocol, ...columns.map(([kind]) => row.types[kind]?.status ?? 'NOT SENT'), ...securityCells]);
   }
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
   const lines = table.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
@@ -41,8 +43,29 @@ export function renderStatusTable(rows: SyncRow[], now = Date.now()): string {
   );
   const nacking = rows.filter((row) => Object.values(row.types).some((t) => t.status === 'NACKED')).length;
   // The rejections are the point of the command: a count first, then each proxy's error_detail.
+  const gateways = [...new Set(rows.filter((row) => row.gateway).map((row) => row.gateway!))].sort();
+  const gatewayLine = gateways.length ? `\nGateways served: ${gateways.map((g) => `${g} (${rows.filter((row) => row.gateway === g).length} ${rows.filter((row) => row.gateway === g).length === 1 ? 'proxy' : 'proxies'})`).join(', ')}\n` : '';
   const summary = nacking ? `\n${nacking} of ${rows.length} ${rows.length === 1 ? 'proxy rejects' : 'proxies reject'} the latest configuration (each keeps its last accepted one):\n${nacks.join('\n')}\n` : '';
-  return `${lines.join('\n')}\n${summary}`;
+  return `${lines.join('\n')}\n${gatewayLine}${summary}`;
+}
+
+interface GatewayRow {
+  gateway: string;
+  programmed: boolean;
+  listeners: Array<{ name: string; port: number; protocol: string; programmed: boolean; attachedRoutes: number }>;
+  proxies: number;
+}
+
+/** The Gateways Sluice programs, whether or not a gateway proxy is connected for them. */
+export function renderGatewayTable(rows: GatewayRow[]): string {
+  if (rows.length === 0) return '';
+  const table = [['GATEWAY', 'PROGRAMMED', 'LISTENERS', 'ROUTES', 'PROXIES']];
+  for (const row of rows) {
+    const listeners = row.listeners.map((l) => (l.programmed ? `${l.name}:${l.port}/${l.protocol}` : `${l.name} (not programmed)`)).join(', ') || '-';
+    table.push([row.gateway, row.programmed ? 'True' : 'False', listeners, String(row.listeners.reduce((n, l) => n + l.attachedRoutes, 0)), String(row.proxies)]);
+  }
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+  return `\n${table.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
 }
 
 export function registerStatus(program: Command): void {
@@ -58,6 +81,8 @@ export function registerStatus(program: Command): void {
       });
       if (!response.ok) throw new Error(`${options.admin}/debug/syncz answered ${response.status}`);
       const rows = (await response.json()) as SyncRow[];
-      process.stdout.write(options.json ? `${JSON.stringify(rows, null, 2)}\n` : rows.length ? renderStatusTable(rows) : 'no proxies connected\n');
+      // A control plane without the edge (older, or no Gateway) answers 404 or []: nothing more to show.
+      const gateways = await fetch(new URL('/debug/gateways', options.admin)).then(async (r) => (r.ok ? ((await r.json()) as GatewayRow[]) : []), () => [] as GatewayRow[]);
+      process.stdout.write(options.json ? `${JSON.stringify(rows, null, 2)}\n` : `${rows.length ? renderStatusTable(rows) : 'no proxies connected\n'}${renderGatewayTable(gateways)}`);
     });
 }

@@ -30,12 +30,13 @@ export function registerTranslate(program: Command): void {
     .requiredOption('-c, --config <dir>', 'directory of manifests')
     .option('--mesh-namespace <namespace>', 'the namespace whose TelemetryConfig applies to the whole mesh (as sluice serve --mesh-namespace)', 'sluice-system')
     .requiredOption('-p, --proxy <node-id>', 'the proxy\'s node id: <pod-name>.<namespace> for sidecars')
-    .option('-m, --metadata <key=value...>', 'node metadata: namespace=shop, mode=sidecar|proxyless, workload=orders-v1, labels.app=orders (repeatable)', [])
+    .option('-m, --metadata <key=value...>', 'node metadata: namespace=shop, mode=sidecar|proxyless|gateway, gateway=<namespace>/<name> (with mode=gateway), workload=orders-v1, labels.app=orders (repeatable)', [])
     .addOption(new Option('-t, --type <type>', 'only this resource type').choices([...resourceKinds]))
     .addHelpText('after', `
 Examples:
   sluice translate -c examples -p orders-v1-0.shop -m labels.app=orders -m labels.version=v1 -t routes
   sluice translate -c examples -p checkout -m namespace=payments -m mode=proxyless -t listeners
+  sluice translate -c examples -p edge-0.shop -m mode=gateway -m gateway=shop/edge -t routes
 
 Warnings (features a proxy cannot have, such as JSON-body routing for proxyless gRPC) go to stderr.`)
     .action(async (options: { config: string; meshNamespace: string; proxy: string; metadata: string[]; type?: ResourceKind }) => {
