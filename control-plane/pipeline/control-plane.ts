@@ -17,7 +17,7 @@ import type { ConfigSource } from '../core/config-source.js';
 import { resourceKinds } from '../translate/resources.js';
 import { ProxyIdentityError, proxyIdentityFromNode } from '../translate/proxy-scope.js';
 import { XdsCache } from '../xds/cache.js';
-import { CanaryCommandError, CanaryController } from '../canary/controller.js';
+import { CanaryCommandError, CanaryController, type CanaryFinisher } from '../canary/controller.js';
 import { MeshEjector, type EjectionSettings } from '../canary/ejection.js';
 import type { CanaryPersistence } from '../canary/persistence.js';
 import type { CanaryCommand } from '../canary/state-machine.js';
@@ -53,6 +53,8 @@ export interface ControlPlaneOptions {
   readonly telemetry?: { readonly slotMs?: number; readonly lrsReportIntervalMs?: number };
   /** Where canary state survives restarts (default: memory only). */
   readonly canaryPersistence?: CanaryPersistence;
+  /** Carries out a Canary's spec.finish after success (Kubernetes mode). */
+  readonly canaryFinisher?: CanaryFinisher;
   /** Prometheus for canary metrics with `source: prometheus`. */
   readonly prometheusUrl?: string;
   /** Mesh-wide ejection settings; false turns it off. */
@@ -107,6 +109,7 @@ export class ControlPlane {
       prometheus: options.prometheusUrl ? new PrometheusClient({ url: options.prometheusUrl }) : undefined,
       proxyNacks: () => this.connections.nacks(),
       persistence: options.canaryPersistence,
+      finisher: options.canaryFinisher,
       isActive: options.isLeader,
     });
     if (options.ejection !== false) {

@@ -56,7 +56,7 @@ const statusOf = (pod: Pod) => JSON.parse(pod.metadata!.annotations!['sidecar.sl
 type Json = Record<string, any>;
 const listener = (bootstrap: Json, name: string) => (bootstrap.static_resources.listeners as Json[]).find((l) => l.name === name)!;
 const statusRoutes = (bootstrap: Json) => listener(bootstrap, 'sluice-health').filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes as Json[];
-const cluster = (bootstrap: Json, name: string) => (bootstrap.static_resources.clusters as Json[]).find((c) => c.name === name);
+const cluster = (bootstrap: Json, name: string) => (bootstrap.static_resources.clusters as Json[]).find((c) => c.name === name)!;
 
 describe('app probes through the proxy', () => {
   it('points httpGet probes at the status port and keeps their thresholds and headers', () => {

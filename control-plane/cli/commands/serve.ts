@@ -6,6 +6,7 @@ import { parseDuration } from '../../lib/duration.js';
 import type { ConfigSource } from '../../core/config-source.js';
 import { YamlDirectorySource } from '../../sources/yaml-directory.js';
 import type { CanaryPersistence } from '../../canary/persistence.js';
+import type { CanaryFinisher } from '../../canary/controller.js';
 import { CanaryStateFile } from '../../canary/state-file.js';
 import { AdminTokenFile, type AdminAuthenticator } from '../../admin/auth.js';
 
@@ -35,6 +36,7 @@ interface ServeOptions {
   ejectionMaxPercent: string;
   allowEmptyConfig?: boolean;
   maxConfigFileMib: string;
+  syncTimeout: string;
 }
 
 function duration(flag: string, text: string): number {
@@ -54,7 +56,7 @@ function number(flag: string, text: string, min: number, max: number): number {
  * xDS, only the leader writes status and Events (and runs canaries).
  * Loaded only when asked for, so YAML mode does not pay for the Kubernetes client.
  */
-async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean; adminAuth: AdminAuthenticator }> {
+async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean; adminAuth: AdminAuthenticator; finisher: CanaryFinisher }> {
   const { kubernetesSource: createKubernetesSource } = await import('../../pipeline/kubernetes-source.js');
   const { LeaderElector } = await import('../../sources/leader-election.js');
   const kubeconfig = options.kubeconfig === 'in-cluster' ? undefined : options.kubeconfig;
@@ -65,6 +67,7 @@ async function kubernetesSource(options: ServeOptions): Promise<{ source: Config
     namespaces: options.namespaces?.split(',').map((n) => n.trim()).filter(Boolean),
     logger: logger.child({ component: 'kubernetes' }),
     leader: elector,
+    syncTimeoutMs: duration('--sync-timeout', options.syncTimeout),
   });
   const { KubernetesCanaryPersistence } = await import('../../canary/kubernetes-persistence.js');
   const persistence = new KubernetesCanaryPersistence({
@@ -75,8 +78,9 @@ async function kubernetesSource(options: ServeOptions): Promise<{ source: Config
   });
   const { KubernetesAdminAuthenticator } = await import('../../admin/kubernetes-auth.js');
   const adminAuth = new KubernetesAdminAuthenticator(source.kubeConfig, logger.child({ component: 'admin' }));
+  const { KubernetesCanaryFinisher } = await import('../../canary/kubernetes-finish.js');
   elector.start();
-  return { source, stop: () => elector.stop(), persistence, isLeader: () => elector.isLeader(), adminAuth };
+  return { source, stop: () => elector.stop(), persistence, isLeader: () => elector.isLeader(), adminAuth, finisher: new KubernetesCanaryFinisher(source.kubeConfig) };
 }
 
 export function registerServe(program: Command): void {
@@ -86,6 +90,7 @@ export function registerServe(program: Command): void {
     .option('-c, --config <dir>', 'directory of YAML manifests (watched for changes)', 'examples')
     .option('--kubeconfig <file>', 'read the mesh from a Kubernetes cluster instead of --config ("in-cluster" for the pod\'s service account)')
     .option('--namespaces <list>', 'with --kubeconfig: only these namespaces, comma-separated')
+    .option('--sync-timeout <duration>', 'with --kubeconfig: exit 1 (naming each resource) when the first lists have not all succeeded by then, e.g. CRDs or RBAC missing', '30s')
     .option('--host <address>', 'address to listen on', '0.0.0.0')
     .option('--xds-port <port>', 'xDS gRPC port', '15010')
     .option('--admin-port <port>', 'admin HTTP port (/healthz, /readyz, /metrics, /debug/*, /api/v1/canaries)', '15014')
@@ -158,6 +163,7 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         telemetry: { lrsReportIntervalMs },
         canaryPersistence: kubernetes?.persistence ?? (options.stateDir ? new CanaryStateFile(options.stateDir) : undefined),
         isLeader: kubernetes?.isLeader,
+        canaryFinisher: kubernetes?.finisher,
         prometheusUrl: options.prometheusUrl,
         ejection,
       });
