@@ -8,7 +8,8 @@
  * mesh-wide ejection read it and change the model through store overlays.
  */
 import type { Logger } from '../log/logger.js';
-import { AdminServer } from '../admin/server.js';
+import type { IncomingMessage } from 'node:http';
+import { AdminServer, type AdminResponse } from '../admin/server.js';
 import type { AdminAuthenticator } from '../admin/auth.js';
 import { formatConfigIssue, SluiceError } from '../core/errors.js';
 import { SnapshotStore } from '../model/store.js';
@@ -26,6 +27,7 @@ import { LocalityIndex } from '../telemetry/locality-index.js';
 import { PrometheusClient } from '../telemetry/prometheus-query.js';
 import { StatsSinkServer } from '../telemetry/stats-sink.js';
 import { TelemetryStore } from '../telemetry/telemetry-store.js';
+import { parseSharedWindows, REPLICA_HEADER, TELEMETRY_SHARING_PATH, TelemetrySharing } from '../telemetry/telemetry-sharing.js';
 import { ConnectionRegistry } from '../xds/connections.js';
 import { registerConsole, type ConsoleHandle } from '../console/console.js';
 import type { TimelineOptions } from '../console/timeline.js';
@@ -65,7 +67,20 @@ export interface ControlPlaneOptions {
   readonly console?: TimelineOptions;
   /** xDS stream and subscription budgets (`--xds-max-streams`, `--xds-max-subscriptions`). */
   readonly xdsLimits?: Partial<XdsLimits>;
+  /**
+   * Several replicas (Kubernetes mode): followers forward canary commands to
+   * the leader and send it their telemetry windows (telemetry-sharing.ts).
+   */
+  readonly replicas?: {
+    readonly identity: string;
+    readonly leaderAdminUrl: () => string | undefined;
+    /** `Bearer …` this replica presents to the leader. */
+    readonly authorization: () => Promise<string | undefined>;
+  };
 }
+
+/** Set on a command a follower forwards: the receiver never forwards it again. */
+const FORWARDED_HEADER = 'x-sluice-forwarded-by';
 
 export class ControlPlane {
   readonly store: SnapshotStore;
@@ -80,6 +95,7 @@ export class ControlPlane {
   readonly canaries: CanaryController;
   readonly ejector?: MeshEjector;
   readonly console: ConsoleHandle;
+  readonly sharing?: TelemetrySharing;
   #localities?: { version: string; index: LocalityIndex };
   #timer?: NodeJS.Timeout;
   #firstPending = 0;
@@ -114,6 +130,10 @@ export class ControlPlane {
     });
     if (options.ejection !== false) {
       this.ejector = new MeshEjector({ store: this.store, telemetry: this.telemetry, logger: logger.child({ component: 'ejection' }), registry: this.metrics.registry, settings: options.ejection, isActive: options.isLeader });
+    }
+    if (options.replicas) {
+      const { identity, leaderAdminUrl, authorization } = options.replicas;
+      this.sharing = new TelemetrySharing({ telemetry: this.telemetry, identity, leaderAdminUrl, authorization, isLeader: options.isLeader ?? (() => true), logger: logger.child({ component: 'telemetry-sharing' }) });
     }
     this.admin = new AdminServer(logger.child({ component: 'admin' }), { auth: options.adminAuth });
     this.#adminRoutes();
@@ -167,6 +187,7 @@ export class ControlPlane {
       throw error;
     }
     this.#started = true;
+    this.sharing?.start();
     this.ejector?.start();
     this.console.start();
     this.options.logger.info({ xdsPort, adminPort, adminAuthentication: this.admin.authentication, source: this.options.source.description, snapshot: this.store.current?.version ?? null }, 'control plane started');
@@ -185,12 +206,47 @@ export class ControlPlane {
     this.#started = false;
     clearTimeout(this.#timer);
     this.canaries.stop();
+    this.sharing?.stop();
     this.ejector?.stop();
     this.console.stop();
     this.loadReporting.close();
     await this.options.source.stop();
     await this.xds.stop();
     await this.admin.stop();
+  }
+
+  /**
+   * A canary command reached a follower: send it on to the leader (its admin
+   * URL is on the Lease) with the caller's own credentials, so the leader
+   * authorises it again and its audit log names the caller. Forwarded once.
+   */
+  async #forwardToLeader(request: IncomingMessage, url: URL): Promise<AdminResponse> {
+    const leader = this.options.replicas?.leaderAdminUrl();
+    if (!leader || request.headers[FORWARDED_HEADER] !== undefined) {
+      return { status: 503, body: { error: `this replica is not the leader${leader ? '' : ' and does not know the leader\'s address yet'}; try again shortly`, code: 'canary-not-leader' } };
+    }
+    try {
+      const response = await fetch(new URL(url.pathname, leader), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          [FORWARDED_HEADER]: this.options.replicas!.identity,
+          ...(request.headers.authorization ? { authorization: request.headers.authorization } : {}),
+        },
+        body: '{}',
+        signal: AbortSignal.timeout(10_000),
+      });
+      const text = await response.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // not JSON: passed on as text
+      }
+      return { status: response.status, body, headers: { [FORWARDED_HEADER.replace('-by', '-to')]: leader } };
+    } catch (error) {
+      return { status: 503, body: { error: `this replica is not the leader, and the leader at ${leader} cannot be reached: ${(error as Error).message}`, code: 'canary-not-leader' } };
+    }
   }
 
   #adminRoutes(): void {
@@ -218,6 +274,7 @@ export class ControlPlane {
           lrs: { streams: this.loadReporting.streams, reports: this.loadReporting.reports },
           statsSink: { streams: this.statsSink.streams, messages: this.statsSink.messages },
           ejected: this.ejector?.ejected() ?? [],
+          replicas: this.telemetry.peers(),
           ...this.telemetry.debugView(Number.isFinite(windowMs) && windowMs > 0 ? windowMs : 60_000),
         },
       };
@@ -236,15 +293,29 @@ export class ControlPlane {
       if (!namespace || !name || !command || extra !== undefined || !commands.includes(command)) return undefined;
       return { verb: command as CanaryCommand, group: 'sluice.dev', resource: 'canaries', namespace, name };
     };
-    this.admin.route('POST', '/api/v1/canaries/*', async (_request, url) => {
+    this.admin.route('POST', '/api/v1/canaries/*', async (request, url) => {
       const { namespace, name, verb } = canaryCommand(url)!;
       try {
         return { status: 200, body: await this.canaries.command(namespace, name, verb) };
       } catch (error) {
+        if (error instanceof CanaryCommandError && error.code === 'canary-not-leader') return this.#forwardToLeader(request, url);
         if (error instanceof CanaryCommandError) return { status: error.httpStatus, body: { error: error.message, code: error.code } };
         throw error;
       }
     }, canaryCommand);
+    // Followers' telemetry windows: who may write canary status (the control plane's own account) may feed the analysis.
+    this.admin.route('POST', TELEMETRY_SHARING_PATH, (request, _url, body) => {
+      const replica = request.headers[REPLICA_HEADER];
+      if (typeof replica !== 'string' || !/^[\w.:-]{1,253}$/.test(replica)) return { status: 400, body: { error: `send the replica's identity in ${REPLICA_HEADER}` } };
+      let windows;
+      try {
+        windows = parseSharedWindows(body);
+        this.telemetry.importPeer(replica, windows);
+      } catch (error) {
+        return { status: 400, body: { error: (error as Error).message } };
+      }
+      return { status: 200, body: { replica, series: windows.series.length } };
+    }, () => ({ verb: 'update', group: 'sluice.dev', resource: 'canaries', subresource: 'status' }));
     this.admin.route('GET', '/debug/syncz', () => ({ status: 200, body: this.connections.syncStatus(this.cache.snapshot?.version) }));
     this.admin.route('GET', '/debug/config_dump', async (request, url) => {
       const nodeId = url.searchParams.get('proxy');

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ControlPlane } from '../../pipeline/control-plane.js';
+import { ControlPlane, type ControlPlaneOptions } from '../../pipeline/control-plane.js';
 import { rootLogger } from '../../log/logger.js';
 import { clampLrsInterval } from '../../telemetry/load-reporting.js';
 import { parseDuration } from '../../lib/duration.js';
@@ -37,6 +37,7 @@ interface ServeOptions {
   allowEmptyConfig?: boolean;
   maxConfigFileMib: string;
   syncTimeout: string;
+  advertiseAdminUrl?: string;
 }
 
 function duration(flag: string, text: string): number {
@@ -56,12 +57,27 @@ function number(flag: string, text: string, min: number, max: number): number {
  * xDS, only the leader writes status and Events (and runs canaries).
  * Loaded only when asked for, so YAML mode does not pay for the Kubernetes client.
  */
-async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean; adminAuth: AdminAuthenticator; finisher: CanaryFinisher }> {
+/**
+ * The admin URL other replicas reach this one at: --advertise-admin-url, else
+ * http://$POD_IP:<admin port> in a pod whose admin port is not on loopback only.
+ */
+function advertisedAdminUrl(options: ServeOptions): string | undefined {
+  if (options.advertiseAdminUrl) {
+    const url = URL.canParse(options.advertiseAdminUrl) ? new URL(options.advertiseAdminUrl) : undefined;
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error(`--advertise-admin-url ${JSON.stringify(options.advertiseAdminUrl)} is not an http(s) URL`);
+    return url.origin;
+  }
+  const podIp = process.env.POD_IP;
+  if (!podIp || options.adminAddress === '127.0.0.1' || options.adminAddress === 'localhost') return undefined;
+  return `http://${podIp.includes(':') ? `[${podIp}]` : podIp}:${options.adminPort}`;
+}
+
+async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean; adminAuth: AdminAuthenticator; finisher: CanaryFinisher; replicas: NonNullable<ControlPlaneOptions['replicas']> }> {
   const { kubernetesSource: createKubernetesSource } = await import('../../pipeline/kubernetes-source.js');
   const { LeaderElector } = await import('../../sources/leader-election.js');
   const kubeconfig = options.kubeconfig === 'in-cluster' ? undefined : options.kubeconfig;
   const logger = rootLogger();
-  const elector = new LeaderElector({ kubeconfig, logger: logger.child({ component: 'leader-election' }) });
+  const elector = new LeaderElector({ kubeconfig, logger: logger.child({ component: 'leader-election' }), advertiseAdminUrl: advertisedAdminUrl(options) });
   const source = createKubernetesSource({
     kubeconfig,
     namespaces: options.namespaces?.split(',').map((n) => n.trim()).filter(Boolean),
@@ -80,7 +96,13 @@ async function kubernetesSource(options: ServeOptions): Promise<{ source: Config
   const adminAuth = new KubernetesAdminAuthenticator(source.kubeConfig, logger.child({ component: 'admin' }));
   const { KubernetesCanaryFinisher } = await import('../../canary/kubernetes-finish.js');
   elector.start();
-  return { source, stop: () => elector.stop(), persistence, isLeader: () => elector.isLeader(), adminAuth, finisher: new KubernetesCanaryFinisher(source.kubeConfig) };
+  const replicas = {
+    identity: elector.identity,
+    leaderAdminUrl: () => elector.leaderAdminUrl,
+    // This replica's own Kubernetes credentials (in a pod: its service account token, re-read as it rotates).
+    authorization: async () => ((await source.kubeConfig.applyToFetchOptions({})).headers as unknown as Headers).get('authorization') ?? undefined,
+  };
+  return { source, stop: () => elector.stop(), persistence, isLeader: () => elector.isLeader(), adminAuth, finisher: new KubernetesCanaryFinisher(source.kubeConfig), replicas };
 }
 
 export function registerServe(program: Command): void {
@@ -95,6 +117,7 @@ export function registerServe(program: Command): void {
     .option('--xds-port <port>', 'xDS gRPC port', '15010')
     .option('--admin-port <port>', 'admin HTTP port (/healthz, /readyz, /metrics, /debug/*, /api/v1/canaries)', '15014')
     .option('--admin-address <address>', 'address of the admin port; 0.0.0.0 opens it to the network (in a pod: for probes and the CLI)', '127.0.0.1')
+    .option('--advertise-admin-url <url>', 'with --kubeconfig: the admin URL other replicas reach this one at (written on the Lease while it leads; followers forward canary commands and send telemetry there); default http://$POD_IP:<admin port> when the admin port is not on loopback')
     .option('--admin-token-file <file>', 'YAML mode: state-changing admin requests (canary commands) need "Authorization: Bearer <this file\'s token>"; without it they are refused. With --kubeconfig, Kubernetes RBAC decides instead')
     .option('--xds-tls-cert <file>', 'serve xDS over TLS with this certificate (PEM)')
     .option('--xds-tls-key <file>', 'private key of --xds-tls-cert (PEM)')
@@ -164,6 +187,7 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         canaryPersistence: kubernetes?.persistence ?? (options.stateDir ? new CanaryStateFile(options.stateDir) : undefined),
         isLeader: kubernetes?.isLeader,
         canaryFinisher: kubernetes?.finisher,
+        replicas: kubernetes?.replicas,
         prometheusUrl: options.prometheusUrl,
         ejection,
       });
