@@ -180,7 +180,8 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         adminPort: Number(options.adminPort),
         adminHost: options.adminAddress,
         adminAuth,
-        tls: options.xdsTlsCert ? { certFile: options.xdsTlsCert, keyFile: options.xdsTlsKey!, clientCaFile: options.xdsClientCa } : undefined,
+        // Re-read every 30 s: a Secret volume's files change in place when the certificate is renewed.
+        tls: options.xdsTlsCert ? { certFile: options.xdsTlsCert, keyFile: options.xdsTlsKey!, clientCaFile: options.xdsClientCa, reloadIntervalMs: 30_000 } : undefined,
         debounceMs,
         xdsLimits: { maxStreams: number('--xds-max-streams', options.xdsMaxStreams, 1, 1e7), maxSubscriptions: number('--xds-max-subscriptions', options.xdsMaxSubscriptions, 1, 1e7) },
         telemetry: { lrsReportIntervalMs },
