@@ -9,6 +9,7 @@
  * which is what Istio achieves by rendering its bootstrap in pilot-agent.
  */
 import { DEFAULT_PROXY_PORTS, parseControlPlaneAddress, InjectionConfigError, type ProxyPorts } from './config.js';
+import { xdsTransportSocket, type ControlPlaneTls } from './xds-tls.js';
 
 export const XDS_CLUSTER = 'sluice-xds';
 export const ADMIN_CLUSTER = 'sluice-admin';
@@ -33,6 +34,8 @@ export interface BootstrapInput {
   readonly ports?: ProxyPorts;
   /** Routes for the status listener and their clusters: the app probes it answers (probe-rewrite.ts). */
   readonly appProbes?: { readonly routes: readonly Json[]; readonly clusters: readonly Json[] };
+  /** Connect to the control plane over TLS, trusting this CA (xds-tls.ts). */
+  readonly controlPlaneTls?: ControlPlaneTls;
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -86,6 +89,7 @@ export function buildBootstrap(input: BootstrapInput): { [key: string]: Json } {
             },
           },
           load_assignment: staticEndpoint(XDS_CLUSTER, target.host, target.port),
+          ...(input.controlPlaneTls ? { transport_socket: xdsTransportSocket(target.host, input.controlPlaneTls) } : {}),
         },
         {
           name: ADMIN_CLUSTER,

@@ -4,6 +4,7 @@
  * One YAML file; every field is optional and documented in docs/injection.md.
  */
 import { readFile } from 'node:fs/promises';
+import type { ControlPlaneTls } from './xds-tls.js';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode } from 'yaml';
 import { ConfigError, type ConfigIssue, SluiceError } from '../control-plane/core/errors.js';
 import {
@@ -56,6 +57,11 @@ export interface InjectionConfig {
   readonly traffic: TrafficSettings;
   /** Never inject here, whatever the labels say (a guard against a too-wide namespaceSelector). */
   readonly excludeNamespaces: readonly string[];
+  /**
+   * Proxies reach the control plane over TLS, trusting this CA. Not read from
+   * the file: `sluice webhook --xds-tls-secret` sets it from the Secret it keeps.
+   */
+  readonly controlPlaneTls?: ControlPlaneTls;
 }
 
 /**

@@ -40,6 +40,7 @@ export function buildSidecarContainer(input: SidecarInput, native: boolean): Con
     labels,
     controlPlaneAddress: config.controlPlaneAddress,
     ports: settings.ports,
+    ...(config.controlPlaneTls ? { controlPlaneTls: config.controlPlaneTls } : {}),
     ...(input.appProbes?.length ? { appProbes: appProbeBootstrap(input.appProbes) } : {}),
   });
   // Order matters: the kubelet only expands references to variables defined earlier in the list.

@@ -44,13 +44,29 @@ export async function unresolved(fake: FakeKubeApiServer, namespace = 'sluice-sy
   const exists = (apiVersion: string, kind: string, ns: string | undefined, name: string) => fake.get(apiVersion, kind, ns, name) !== undefined;
   const podsOf = (ns: string, selector: Record<string, string>) => deployments.filter((d) => d.metadata.namespace === ns && Object.entries(selector).every(([k, v]) => (d as Manifest).spec.template.metadata.labels?.[k] === v));
 
+  // Secrets a shipped container creates itself (`sluice webhook --tls-secret=… --xds-tls-secret=…`), by namespace.
+  const created = new Set((deployments as Manifest[]).flatMap((d) => (d.spec.template.spec.containers as Manifest[]).flatMap((c) =>
+    ((c.args ?? []) as string[]).map((a) => /^--(?:xds-)?tls-secret=(.+)$/.exec(a)?.[1]).filter(Boolean).map((name) => `${d.metadata.namespace}/${name}`))));
   for (const d of deployments as Manifest[]) {
     const ns = d.metadata.namespace;
     const pod = d.spec.template.spec;
     if (!exists('v1', 'ServiceAccount', ns, pod.serviceAccountName ?? 'default')) problems.push(`${id(d)}: ServiceAccount ${pod.serviceAccountName} missing`);
     for (const volume of pod.volumes ?? []) {
       if (volume.configMap && !exists('v1', 'ConfigMap', ns, volume.configMap.name)) problems.push(`${id(d)}: ConfigMap ${volume.configMap.name} missing`);
-      if (volume.secret && !volume.secret.optional && !exists('v1', 'Secret', ns, volume.secret.secretName)) problems.push(`${id(d)}: Secret ${volume.secret.secretName} missing`);
+      if (volume.secret && !volume.secret.optional && !exists('v1', 'Secret', ns, volume.secret.secretName) && !created.has(`${ns}/${volume.secret.secretName}`)) problems.push(`${id(d)}: Secret ${volume.secret.secretName} missing, and no shipped container creates it`);
+    }
+    // Every file a container's arguments name under a mounted volume is a file of that volume.
+    for (const c of pod.containers as Manifest[]) {
+      for (const arg of (c.args ?? []) as string[]) {
+        const file = /^(?:--[\w-]+=)?(\/.+)$/.exec(arg)?.[1];
+        const mount = file ? ((c.volumeMounts ?? []) as Manifest[]).find((m) => file.startsWith(`${m.mountPath}/`)) : undefined;
+        if (!file || !mount) continue;
+        const volume = ((pod.volumes ?? []) as Manifest[]).find((v) => v.name === mount.name);
+        const items = (volume?.secret ?? volume?.configMap)?.items as Manifest[] | undefined;
+        const relative = file.slice(mount.mountPath.length + 1);
+        if (!volume) problems.push(`${id(d)} ${c.name}: volume ${mount.name} missing`);
+        else if (items && !items.some((i) => i.path === relative)) problems.push(`${id(d)} ${c.name}: ${file} is not a file of volume ${mount.name}`);
+      }
     }
     if (!Object.entries(d.spec.selector.matchLabels).every(([k, v]) => d.spec.template.metadata.labels[k] === v)) problems.push(`${id(d)}: selector does not match its template`);
   }

@@ -12,6 +12,8 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { request } from 'node:https';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
@@ -20,6 +22,11 @@ import { generateServingCertificates } from '../../webhook/certificates.js';
 import type { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import { readYamlDocuments, repoRoot, yamlFilesUnder } from '../kubernetes/helpers.js';
 import { applyInOrder, id, unpack, unresolved, type Manifest } from './install-checks.js';
+import { credentials } from '@grpc/grpc-js';
+import { SotwClient, typeUrls } from '../support/ads-client.js';
+import { startControlPlane } from '../support/control-plane.js';
+import { ordersPolicy, ordersService } from '../support/temp-config.js';
+import { admissionReview, applyPatch, assertValidBootstrap, decodePatch, deploymentPod, startedBootstrap } from '../webhook/helpers.js';
 
 const run = promisify(execFile);
 
@@ -133,6 +140,18 @@ async function runShippedWebhook(fake: FakeKubeApiServer, kubeconfig: string): P
   };
 }
 
+function postJson(port: number, ca: string, target: string, body: unknown): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: target, method: 'POST', ca, servername: 'sluice-webhook.sluice-system.svc', headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () => resolve(text));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
 function healthz(port: number, ca: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: '/healthz', ca, servername: 'sluice-webhook.sluice-system.svc' }, (res) => {
@@ -188,8 +207,14 @@ describe('install as shipped', async () => {
     const deployment = fake.get('apps/v1', 'Deployment', 'sluice-system', 'sluice-control-plane') as Manifest;
     const container = deployment.spec.template.spec.containers[0];
     // Outside a pod: a kubeconfig for the service account, free loopback ports.
-    const args = (container.args as string[]).map((a, i, all) => (all[i - 1] === '--kubeconfig' ? kubeconfig : ['--xds-port', '--admin-port'].includes(all[i - 1]!) ? '0' : all[i - 1] === '--admin-address' ? '127.0.0.1' : a));
-    const env = Object.fromEntries((container.env as Manifest[]).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath === 'metadata.name' ? 'sluice-control-plane-0' : deployment.metadata.namespace]));
+    // The xDS certificate the webhook would have put in the mounted Secret: files in a temp dir instead.
+    const tlsDir = await mkdtemp(path.join(tmpdir(), 'sluice-xds-tls-'));
+    const served = await generateServingCertificates({ dnsNames: ['sluice-xds.sluice-system.svc'] });
+    await writeFile(path.join(tlsDir, 'tls.crt'), served.certPem);
+    await writeFile(path.join(tlsDir, 'tls.key'), served.keyPem);
+    const mountPath = (container.volumeMounts as Manifest[]).find((m) => m.name === 'xds-tls')!.mountPath as string;
+    const args = (container.args as string[]).map((a, i, all) => (all[i - 1] === '--kubeconfig' ? kubeconfig : ['--xds-port', '--admin-port'].includes(all[i - 1]!) ? '0' : all[i - 1] === '--admin-address' ? '127.0.0.1' : a.startsWith(`${mountPath}/`) ? path.join(tlsDir, a.slice(mountPath.length + 1)) : a));
+    const env = Object.fromEntries((container.env as Manifest[]).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath === 'metadata.name' ? 'sluice-control-plane-0' : e.valueFrom?.fieldRef?.fieldPath === 'status.podIP' ? '127.0.0.1' : deployment.metadata.namespace]));
     const serve = await runCli([...args, '--host', '127.0.0.1'], env, /admin on http:\/\/[^:]+:(\d+)/);
     try {
       const readyz = `http://127.0.0.1:${serve.match[1]}${container.readinessProbe.httpGet.path}`;
@@ -248,4 +273,56 @@ describe('install as shipped', async () => {
     // And nothing more: the control plane's account may not touch Secrets at all.
     expect(allowedBy(fake, { namespace: 'sluice-system', name: 'sluice' })({ verb: 'get', group: '', resource: 'secrets', namespace: 'sluice-system', name: 'sluice-webhook-tls' })).toBe(false);
   }, 30_000);
+
+  it('xDS over TLS as shipped: the webhook keeps sluice-xds-tls, serve serves it, and injected bootstraps trust exactly its CA', async () => {
+    const fake = await applyInOrder(await plainOrder());
+    const webhook = await runShippedWebhook(fake, await fake.writeKubeconfig('system:serviceaccount:sluice-system:sluice-webhook'));
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-xds-chain-'));
+    let controlPlane: Awaited<ReturnType<typeof startControlPlane>> | undefined;
+    try {
+      const secret = fake.get('v1', 'Secret', 'sluice-system', 'sluice-xds-tls') as Manifest | undefined;
+      expect(secret, 'the webhook creates the Secret 30-control-plane.yaml mounts').toBeDefined();
+      const data = (key: string) => Buffer.from(secret!.data[key] as string, 'base64').toString('utf8');
+      // The mounted items are what serve reads.
+      const deployment = fake.get('apps/v1', 'Deployment', 'sluice-system', 'sluice-control-plane') as Manifest;
+      const items = (deployment.spec.template.spec.volumes as Manifest[]).find((v) => v.name === 'xds-tls')!.secret.items as Manifest[];
+      expect(items.map((i) => i.key)).toEqual(['tls.crt', 'tls.key']);
+      await writeFile(path.join(dir, 'tls.crt'), data('tls.crt'));
+      await writeFile(path.join(dir, 'tls.key'), data('tls.key'));
+
+      // A pod admitted by the running webhook: its bootstrap's sluice-xds cluster speaks TLS to the Service name, trusting the Secret's CA.
+      const caBundle = Buffer.from((fake.get('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', undefined, 'sluice-sidecar-injector') as Manifest).webhooks[0].clientConfig.caBundle, 'base64').toString('utf8');
+      const pod = deploymentPod();
+      const answer = JSON.parse(await postJson(webhook.port, caBundle, '/inject', admissionReview(pod))) as Manifest;
+      const bootstrap = startedBootstrap(applyPatch(pod, decodePatch(answer.response.patch)), { name: 'orders-7d9f8c6b5-x2x9q', namespace: 'shop' });
+      assertValidBootstrap(bootstrap);
+      const xds = (bootstrap.static_resources.clusters as Manifest[]).find((c) => c.name === 'sluice-xds')!;
+      const tls = xds.transport_socket.typed_config;
+      expect(tls.sni).toBe('sluice-xds.sluice-system.svc');
+      expect(tls.common_tls_context.validation_context.trusted_ca.inline_string).toBe(data('ca.crt'));
+      expect(tls.common_tls_context.validation_context.match_typed_subject_alt_names).toEqual([{ san_type: 'DNS', matcher: { exact: 'sluice-xds.sluice-system.svc' } }]);
+
+      // serve with the Secret's files; a client trusting only the bootstrap's CA, checking the SNI name, gets its configuration.
+      controlPlane = await startControlPlane({ 'svc.yaml': ordersService, 'tp.yaml': ordersPolicy() }, { tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key'), reloadIntervalMs: 30_000 } });
+      const trusting = (ca: string) => new SotwClient(controlPlane!.xdsAddress, { nodeId: 'orders-0.shop', metadata: { namespace: 'shop' }, credentials: credentials.createSsl(Buffer.from(ca)), channelOptions: { 'grpc.ssl_target_name_override': tls.sni, 'grpc.default_authority': tls.sni } });
+      const client = trusting(tls.common_tls_context.validation_context.trusted_ca.inline_string);
+      try {
+        client.request(typeUrls.listeners, []);
+        expect((await client.nextOf(typeUrls.listeners)).resources.length).toBeGreaterThan(0);
+      } finally {
+        client.close();
+      }
+      // The control: another CA does not verify what serve presents.
+      const stranger = trusting((await generateServingCertificates({ dnsNames: ['x'] })).caPem);
+      stranger.request(typeUrls.listeners, []);
+      const outcome = await Promise.race([stranger.nextOf(typeUrls.listeners).then(() => 'served'), new Promise<string>((resolve) => setTimeout(() => resolve('refused'), 1500))]).catch(() => 'refused');
+      stranger.close();
+      expect(outcome).toBe('refused');
+    } finally {
+      await controlPlane?.stop();
+      await webhook.stop();
+      await fake.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
 });
