@@ -103,17 +103,22 @@ beforeAll(async () => {
   fake.apply(pod('shop', 'orders-v2-0', { app: 'orders', version: 'v2' }));
   fake.apply(endpointSlice('shop', 'orders', [['10.0.0.1', 'orders-v1-0'], ['10.0.0.3', 'orders-v2-0']]));
   fake.apply(trafficPolicy('shop', 'orders', 'orders', { v1: 100, v2: 0 }));
-  fake.apply({
-    apiVersion: 'sluice.dev/v1alpha1', kind: 'Canary', metadata: { name: 'orders', namespace: 'shop' },
-    // 60 requests per 2 s interval: the leader's own sidecar sends ~25, the follower's ~100.
-    spec: { service: 'orders', stable: 'v1', canary: 'v2', steps: [50], interval: '2s', threshold: 2, metrics: [{ name: 'success-rate', min: 99, minRequests: 60 }] },
-  });
   // Who may command canaries in shop: the ClusterRole shipped for it, bound to a release group.
   fake.apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'shop-releases', namespace: 'shop' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'sluice-canary-operator' }, subjects: [{ kind: 'Group', name: 'shop-release-managers' }] });
   const kubeconfig = await fake.writeKubeconfig(SERVICE_ACCOUNT);
   leader = await startReplica('replica-a', kubeconfig);
   await waitFor(() => String(lease()?.spec?.holderIdentity ?? '').startsWith('replica-a_'), 10_000, 'replica-a to lead');
   follower = await startReplica('replica-b', kubeconfig);
+  // Traffic flows before the Canary exists, so every check sees it: the leader's sidecar ~12 requests/s, the follower's ~80.
+  sidecarTraffic(leader, 'web-a.shop', 12);
+  sidecarTraffic(follower, 'web-b.shop', 80);
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  fake.apply({
+    apiVersion: 'sluice.dev/v1alpha1', kind: 'Canary', metadata: { name: 'orders', namespace: 'shop' },
+    // 60 requests per 2 s interval: more than the leader's share (~24-36), less than the mesh's (~180).
+    spec: { service: 'orders', stable: 'v1', canary: 'v2', steps: [50], interval: '2s', threshold: 3, metrics: [{ name: 'success-rate', min: 99, minRequests: 60 }] },
+  });
+  await until(async () => (await fetch(`${leader.admin}/api/v1/canaries/shop/orders`)).status === 200, 10_000, 'the leader to serve the Canary');
 }, 60_000);
 
 afterAll(async () => {
@@ -150,8 +155,6 @@ describe('two serve replicas', () => {
   }, 20_000);
 
   it('the leader judges the canary on both replicas\' telemetry and promotes it', async () => {
-    sidecarTraffic(leader, 'web-a.shop', 12);
-    sidecarTraffic(follower, 'web-b.shop', 48);
     await until(async () => {
       const c = await canaryOf(leader);
       if (c.phase === 'Failed' || c.phase === 'RollingBack') throw new Error(`rolled back: ${c.message}`);
