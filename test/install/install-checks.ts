@@ -121,3 +121,24 @@ export async function unresolved(fake: FakeKubeApiServer, namespace = 'sluice-sy
   }
   return problems;
 }
+
+/** Does `rules` (Roles in their namespace, ClusterRoles anywhere) allow `request`? As RBAC decides. */
+export function allowedBy(fake: FakeKubeApiServer, account: { namespace: string; name: string }) {
+  const bound = (kind: string, ns?: string) => (fake.list('rbac.authorization.k8s.io/v1', kind, ns) as Manifest[]).filter((b) => b.subjects.some((s: Manifest) => s.kind === 'ServiceAccount' && s.name === account.name && s.namespace === account.namespace));
+  const rules: Array<Manifest & { namespace?: string }> = [
+    // A binding to a role that is not there grants nothing (as RBAC decides).
+    ...bound('ClusterRoleBinding').flatMap((b) => (((fake.get('rbac.authorization.k8s.io/v1', 'ClusterRole', undefined, b.roleRef.name) as Manifest | undefined)?.rules ?? []) as Manifest[]).map((r) => ({ ...r, namespace: undefined }))),
+    ...bound('RoleBinding').flatMap((b) => (((fake.get('rbac.authorization.k8s.io/v1', 'Role', b.metadata.namespace, b.roleRef.name) as Manifest | undefined)?.rules ?? []) as Manifest[]).map((r) => ({ ...r, namespace: b.metadata.namespace as string }))),
+  ];
+  return (r: { verb: string; group: string; resource: string; namespace?: string; name?: string }) => rules.some((rule) =>
+    (rule.namespace === undefined || rule.namespace === r.namespace) && rule.apiGroups.includes(r.group) && rule.resources.includes(r.resource) && rule.verbs.includes(r.verb) &&
+    (!rule.resourceNames || (r.name !== undefined && rule.resourceNames.includes(r.name))));
+}
+
+export function requestOf(method: string, url: string, query: Record<string, string>) {
+  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/(status))?$/.exec(url);
+  if (!m) return { verb: method, group: '?', resource: url, namespace: undefined, name: undefined };
+  const [, group = '', namespace, plural, name, sub] = m;
+  const verb = method === 'GET' ? (query.watch ? 'watch' : name ? 'get' : 'list') : ({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, string>)[method]!;
+  return { verb, group, resource: sub ? `${plural}/${sub}` : plural!, namespace, name };
+}

@@ -21,7 +21,7 @@ import { describe, expect, it } from 'vitest';
 import { generateServingCertificates } from '../../webhook/certificates.js';
 import type { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import { readYamlDocuments, repoRoot, yamlFilesUnder } from '../kubernetes/helpers.js';
-import { applyInOrder, id, unpack, unresolved, type Manifest } from './install-checks.js';
+import { allowedBy, applyInOrder, id, requestOf, unpack, unresolved, type Manifest } from './install-checks.js';
 import { credentials } from '@grpc/grpc-js';
 import { SotwClient, typeUrls } from '../support/ads-client.js';
 import { startControlPlane } from '../support/control-plane.js';
@@ -57,26 +57,6 @@ async function kustomizeOrder(): Promise<Manifest[]> {
   return parseAllDocuments(stdout).map((d) => d.toJS() as Manifest);
 }
 
-
-/** Does `rules` (Roles in their namespace, ClusterRoles anywhere) allow `request`? As RBAC decides. */
-function allowedBy(fake: FakeKubeApiServer, account: { namespace: string; name: string }) {
-  const bound = (kind: string, ns?: string) => (fake.list('rbac.authorization.k8s.io/v1', kind, ns) as Manifest[]).filter((b) => b.subjects.some((s: Manifest) => s.kind === 'ServiceAccount' && s.name === account.name && s.namespace === account.namespace));
-  const rules: Array<Manifest & { namespace?: string }> = [
-    ...bound('ClusterRoleBinding').flatMap((b) => ((fake.get('rbac.authorization.k8s.io/v1', 'ClusterRole', undefined, b.roleRef.name) as Manifest).rules as Manifest[]).map((r) => ({ ...r, namespace: undefined }))),
-    ...bound('RoleBinding').flatMap((b) => ((fake.get('rbac.authorization.k8s.io/v1', 'Role', b.metadata.namespace, b.roleRef.name) as Manifest).rules as Manifest[]).map((r) => ({ ...r, namespace: b.metadata.namespace as string }))),
-  ];
-  return (r: { verb: string; group: string; resource: string; namespace?: string; name?: string }) => rules.some((rule) =>
-    (rule.namespace === undefined || rule.namespace === r.namespace) && rule.apiGroups.includes(r.group) && rule.resources.includes(r.resource) && rule.verbs.includes(r.verb) &&
-    (!rule.resourceNames || (r.name !== undefined && rule.resourceNames.includes(r.name))));
-}
-
-function requestOf(method: string, url: string, query: Record<string, string>) {
-  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/(status))?$/.exec(url);
-  if (!m) return { verb: method, group: '?', resource: url, namespace: undefined, name: undefined };
-  const [, group = '', namespace, plural, name, sub] = m;
-  const verb = method === 'GET' ? (query.watch ? 'watch' : name ? 'get' : 'list') : ({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, string>)[method]!;
-  return { verb, group, resource: sub ? `${plural}/${sub}` : plural!, namespace, name };
-}
 
 /** Start `sluice <args>` from the repository; resolves with the first stdout/stderr match of `ready`. */
 async function runCli(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ match: RegExpExecArray; stop: () => Promise<void> }> {

@@ -12,8 +12,11 @@ import { KubernetesCanaryFinisher, routesToCanary } from '../../control-plane/ca
 import { KubernetesCanaryPersistence } from '../../control-plane/canary/kubernetes-persistence.js';
 import { TelemetryStore } from '../../control-plane/telemetry/telemetry-store.js';
 import type { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
-import { canary, routeWeights, seedOrders, silent, startFakeCluster, startSource, waitFor, type RunningSource } from './helpers.js';
+import path from 'node:path';
+import { allowedBy, requestOf } from '../install/install-checks.js';
+import { canary, namespace, readYamlDocuments, repoRoot, routeWeights, seedOrders, silent, startFakeCluster, startSource, waitFor, type RunningSource } from './helpers.js';
 
+const CONTROL_PLANE_USER = 'system:serviceaccount:sluice-system:sluice';
 let fake: FakeKubeApiServer;
 let run: RunningSource;
 const controllers: CanaryController[] = [];
@@ -36,7 +39,8 @@ function startController(isLeader: boolean): CanaryController {
     logger: silent,
     registry: new Registry(),
     persistence: new KubernetesCanaryPersistence({ kubeConfig: fake.kubeConfig(), statusWriter: run.source.statusWriter, isLeader: () => isLeader }),
-    finisher: new KubernetesCanaryFinisher(fake.kubeConfig()),
+    // As the control plane's service account, so its requests can be checked against the shipped RBAC.
+    finisher: new KubernetesCanaryFinisher(fake.kubeConfig(CONTROL_PLANE_USER)),
     isActive: () => isLeader,
   });
   controllers.push(controller);
@@ -61,6 +65,8 @@ const events = (reason: string) => fake.list('v1', 'Event', 'shop').filter((e) =
 beforeAll(async () => {
   fake = await startFakeCluster();
   seedOrders(fake);
+  fake.apply(namespace('sluice-system'));
+  for (const doc of await readYamlDocuments(path.join(repoRoot, 'examples/deploy/10-rbac.yaml'))) fake.apply(doc);
   fake.apply(deployment('orders-v1', 'v1', 3));
   fake.apply(deployment('orders-v2', 'v2', 2));
   const spec = canary('shop', 'orders', 'orders', 'v1', 'v2');
@@ -142,6 +148,15 @@ describe('spec.finish (targetRef to the stable Deployment)', () => {
     expect(fake.get('apps/v1', 'Deployment', 'shop', 'orders-v1')!.spec).toMatchObject({ replicas: 0 });
     expect(fake.get('apps/v1', 'Deployment', 'shop', 'orders-v2')!.spec).toMatchObject({ replicas: 2 });
     await waitFor(() => events('Finished').length > 0, 5000, 'the Finished Event');
+
+    // Every request of the finish was one the shipped RBAC (ClusterRole sluice-canary-finish) allows.
+    const made = fake.requests.filter((r) => r.user === CONTROL_PLANE_USER);
+    expect(made.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /apis/sluice.dev/v1alpha1/namespaces/shop/trafficpolicies/orders', 'PUT /apis/sluice.dev/v1alpha1/namespaces/shop/trafficpolicies/orders',
+      'GET /apis/apps/v1/namespaces/shop/deployments/orders-v1', 'PUT /apis/apps/v1/namespaces/shop/deployments/orders-v1',
+    ]);
+    const allowed = allowedBy(fake, { namespace: 'sluice-system', name: 'sluice' });
+    for (const r of made) expect({ r: r.path, allowed: allowed(requestOf(r.method, r.path, r.query)) }).toEqual({ r: r.path, allowed: true });
 
     // The model follows the policy: deleting the Canary now leaves all traffic on v2.
     fake.delete('sluice.dev/v1alpha1', 'Canary', 'shop', 'orders');
