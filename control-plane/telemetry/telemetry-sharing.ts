@@ -1,7 +1,8 @@
 /**
- * Two replicas judge releases on all the traffic. Each replica receives the
- * telemetry of the proxies connected to it; only the leader analyses. So every
- * follower sends its per-version slots to the leader's admin port
+ * Two replicas judge releases (and endpoints, for mesh-wide ejection) on all
+ * the traffic. Each replica receives the telemetry of the proxies connected to
+ * it; only the leader analyses. So every follower sends its per-version and
+ * per-endpoint slots to the leader's admin port
  * (`POST /internal/v1/telemetry`) once per slot, and the leader sums them into
  * its windows (TelemetryStore.importPeer).
  *
@@ -81,7 +82,7 @@ export class TelemetrySharing {
     const telemetry = this.options.telemetry;
     const current = telemetry.currentEpoch();
     const from = leader === this.#sentTo ? this.#nextEpoch : current - (this.options.backfillSlots ?? 120) + 1;
-    const windows = telemetry.exportVersionSlots(from);
+    const windows = telemetry.exportSlots(from);
     try {
       for (const body of chunks(telemetry.slotMs, windows.series)) await this.#post(leader, body);
       this.#sentTo = leader;
@@ -144,12 +145,12 @@ export function parseSharedWindows(text: string): { slotMs: number; series: Shar
   const out: SharedSeries[] = (series as unknown[]).map((item, i) => {
     const s = item as Record<string, unknown>;
     if (s.source !== 'lrs' && s.source !== 'statsSink') fail(`series[${i}].source must be lrs or statsSink`);
-    if (typeof s.host !== 'string' || typeof s.version !== 'string') fail(`series[${i}] needs host and version`);
+    if (typeof s.host !== 'string' || (typeof s.version === 'string') === (typeof s.endpoint === 'string')) fail(`series[${i}] needs host and one of version or endpoint`);
     if (!Array.isArray(s.slots)) fail(`series[${i}].slots must be a list`);
     return {
       source: s.source as 'lrs' | 'statsSink',
       host: s.host as string,
-      version: s.version as string,
+      ...(typeof s.version === 'string' ? { version: s.version } : { endpoint: s.endpoint as string }),
       slots: (s.slots as unknown[]).map((slot, j) => {
         const t = slot as Record<string, unknown>;
         const where = `series[${i}].slots[${j}]`;

@@ -120,14 +120,16 @@ export interface SharedSlot {
   readonly latency?: ReadonlyArray<readonly [number, number]>;
 }
 
+/** A series as replicas share it: a service version's, or (with `endpoint`) one endpoint's. */
 export interface SharedSeries {
   readonly source: TelemetrySource;
   readonly host: string;
-  readonly version: string;
+  readonly version?: string;
+  readonly endpoint?: string;
   readonly slots: readonly SharedSlot[];
 }
 
-/** Per-version slots a replica sends the leader; `slotMs` must match the leader's. */
+/** Per-version and per-endpoint slots a replica sends the leader; `slotMs` must match the leader's. */
 export interface SharedWindows {
   readonly slotMs: number;
   readonly series: readonly SharedSeries[];
@@ -273,9 +275,7 @@ export class TelemetryStore {
   /** Every endpoint of `host` with data in the last `windowMs`, keyed `address:port`. */
   endpointWindows(host: string, windowMs: number): Map<string, WindowStats> {
     const result = new Map<string, WindowStats>();
-    const since = this.#now() - windowMs - this.slotMs;
-    for (const [key, series] of this.#series) {
-      if (series.lastWrite < since) continue;
+    for (const key of this.#recentKeys(windowMs)) {
       const [source, keyHost, kind, ...rest] = key.split('|');
       if (kind !== 'e' || keyHost !== host) continue;
       const endpoint = rest.join('|');
@@ -290,18 +290,34 @@ export class TelemetryStore {
   /** Hosts with endpoint data in the last `windowMs`. */
   endpointHosts(windowMs: number): Set<string> {
     const hosts = new Set<string>();
-    const since = this.#now() - windowMs - this.slotMs;
-    for (const [key, series] of this.#series) {
-      if (series.lastWrite < since) continue;
+    for (const key of this.#recentKeys(windowMs)) {
       const [, host, kind] = key.split('|');
       if (kind === 'e' && host) hosts.add(host);
     }
     return hosts;
   }
 
+  /** Keys of series written in the last `windowMs`, here or by another replica (each key once: #window sums them). */
+  #recentKeys(windowMs: number): Set<string> {
+    const now = this.#now();
+    const since = now - windowMs - this.slotMs;
+    const keys = new Set<string>();
+    for (const [key, series] of this.#series) if (series.lastWrite >= since) keys.add(key);
+    for (const peer of this.#peers.values()) {
+      if (peer.lastSeen < now - this.#retentionMs) continue;
+      for (const [key, series] of peer.series) if (series.lastWrite >= since) keys.add(key);
+    }
+    return keys;
+  }
+
   /** Forget an endpoint's history (after it returns from ejection it starts afresh). */
   forgetEndpoint(host: string, endpoint: string): void {
-    for (const source of ['lrs', 'statsSink'] as const) this.#series.delete(seriesKey(source, host, 'e', endpoint));
+    for (const source of ['lrs', 'statsSink'] as const) {
+      const key = seriesKey(source, host, 'e', endpoint);
+      this.#series.delete(key);
+      // Other replicas' history of it too: only slots they send from now on count.
+      for (const peer of this.#peers.values()) peer.series.delete(key);
+    }
   }
 
   /** The slot index of now: a replica shares the slots from some index on. */
@@ -309,14 +325,14 @@ export class TelemetryStore {
     return this.#epoch(this.#now());
   }
 
-  /** Local version series' slots with data from `fromEpoch` on (never other replicas' data: no echo). */
-  exportVersionSlots(fromEpoch: number): SharedWindows {
+  /** Local series' slots (versions and endpoints) with data from `fromEpoch` on (never other replicas' data: no echo). */
+  exportSlots(fromEpoch: number): SharedWindows {
     const current = this.#epoch(this.#now());
     const from = Math.max(fromEpoch, current - this.#slots + 1);
     const series: SharedSeries[] = [];
     for (const [key, local] of this.#series) {
       const [source, host, kind, ...rest] = key.split('|');
-      if (kind !== 'v' || !host) continue;
+      if ((kind !== 'v' && kind !== 'e') || !host) continue;
       const slots: SharedSlot[] = [];
       for (let epoch = from; epoch <= current; epoch++) {
         const position = epoch % local.slots;
@@ -326,7 +342,8 @@ export class TelemetryStore {
         for (let i = 0; i <= LATENCY_BOUNDS_MS.length; i++) if (local.latency[base + i]! > 0) latency.push([i, local.latency[base + i]!]);
         slots.push({ epoch, successes: local.successes[position]!, errors: local.errors[position]!, ...(latency.length ? { latency } : {}) });
       }
-      if (slots.length > 0) series.push({ source: source as TelemetrySource, host, version: rest.join('|'), slots });
+      const id = rest.join('|');
+      if (slots.length > 0) series.push({ source: source as TelemetrySource, host, ...(kind === 'v' ? { version: id } : { endpoint: id }), slots });
     }
     return { slotMs: this.slotMs, series };
   }
@@ -351,7 +368,7 @@ export class TelemetryStore {
     entry.lastSeen = now;
     const oldest = this.#epoch(now) - this.#slots + 1;
     for (const shared of windows.series) {
-      const key = seriesKey(shared.source, shared.host, 'v', shared.version);
+      const key = shared.endpoint !== undefined ? seriesKey(shared.source, shared.host, 'e', shared.endpoint) : seriesKey(shared.source, shared.host, 'v', shared.version ?? '');
       let series = entry.series.get(key);
       if (!series) {
         if (entry.series.size >= this.#maxSeries) continue;

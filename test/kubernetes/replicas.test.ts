@@ -38,7 +38,18 @@ interface Replica {
   stderr(): string;
 }
 
+/** A free port found here can be taken by another test before serve binds it: then try again with new ports. */
 async function startReplica(name: string, kubeconfig: string): Promise<Replica> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startReplicaOnce(name, kubeconfig);
+    } catch (error) {
+      if (attempt >= 3 || !/EADDRINUSE/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function startReplicaOnce(name: string, kubeconfig: string): Promise<Replica> {
   const [xdsPort, adminPort] = [await freePort(), await freePort()];
   const admin = `http://127.0.0.1:${adminPort}`;
   const child = spawn(process.execPath, [
@@ -49,7 +60,8 @@ async function startReplica(name: string, kubeconfig: string): Promise<Replica> 
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const replica = { name, admin, xds: `127.0.0.1:${xdsPort}`, stderr: () => stderr };
-  const ready = await pollReady(admin, 20_000);
+  const exited = new Promise<false>((resolve) => child.once('exit', () => resolve(false)));
+  const ready = await Promise.race([pollReady(admin, 20_000), exited]);
   if (!ready) throw new Error(`${name} not ready: ${stderr}`);
   return replica;
 }
@@ -109,13 +121,13 @@ beforeAll(async () => {
   leader = await startReplica('replica-a', kubeconfig);
   await waitFor(() => String(lease()?.spec?.holderIdentity ?? '').startsWith('replica-a_'), 10_000, 'replica-a to lead');
   follower = await startReplica('replica-b', kubeconfig);
-  // Traffic flows before the Canary exists, so every check sees it: the leader's sidecar ~12 requests/s, the follower's ~80.
+  // Traffic flows before the Canary exists, so every check sees it: the leader's sidecar ~12 requests/s, the follower's ~160.
   sidecarTraffic(leader, 'web-a.shop', 12);
-  sidecarTraffic(follower, 'web-b.shop', 80);
+  sidecarTraffic(follower, 'web-b.shop', 160);
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   fake.apply({
     apiVersion: 'sluice.dev/v1alpha1', kind: 'Canary', metadata: { name: 'orders', namespace: 'shop' },
-    // 60 requests per 2 s interval: more than the leader's share (~24-36), less than the mesh's (~180).
+    // 60 requests per 2 s interval: more than the leader's share (~24-36), much less than the mesh's (~340).
     spec: { service: 'orders', stable: 'v1', canary: 'v2', steps: [50], interval: '2s', threshold: 3, metrics: [{ name: 'success-rate', min: 99, minRequests: 60 }] },
   });
   await until(async () => (await fetch(`${leader.admin}/api/v1/canaries/shop/orders`)).status === 200, 10_000, 'the leader to serve the Canary');
@@ -157,7 +169,7 @@ describe('two serve replicas', () => {
   it('the leader judges the canary on both replicas\' telemetry and promotes it', async () => {
     await until(async () => {
       const c = await canaryOf(leader);
-      if (c.phase === 'Failed' || c.phase === 'RollingBack') throw new Error(`rolled back: ${c.message}`);
+      if (c.phase === 'Failed' || c.phase === 'RollingBack') throw new Error(`rolled back: ${c.message}; follower: ${follower.stderr().slice(-1500)}`);
       return c.phase === 'Succeeded' ? c : undefined;
     }, 25_000, 'the canary to succeed');
     const telemetry = (await (await fetch(`${leader.admin}/debug/telemetry?windowMs=5000`)).json()) as Record<string, any>;
