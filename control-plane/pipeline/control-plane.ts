@@ -81,6 +81,8 @@ export interface ControlPlaneOptions {
 
 /** Set on a command a follower forwards: the receiver never forwards it again. */
 const FORWARDED_HEADER = 'x-sluice-forwarded-by';
+/** On the follower's answer to a forwarded command: which leader answered. */
+const FORWARDED_TO_HEADER = 'x-sluice-forwarded-to';
 
 export class ControlPlane {
   readonly store: SnapshotStore;
@@ -243,7 +245,7 @@ export class ControlPlane {
       } catch {
         // not JSON: passed on as text
       }
-      return { status: response.status, body, headers: { [FORWARDED_HEADER.replace('-by', '-to')]: leader } };
+      return { status: response.status, body, headers: { [FORWARDED_TO_HEADER]: leader } };
     } catch (error) {
       return { status: 503, body: { error: `this replica is not the leader, and the leader at ${leader} cannot be reached: ${(error as Error).message}`, code: 'canary-not-leader' } };
     }
