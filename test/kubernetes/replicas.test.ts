@@ -127,8 +127,9 @@ beforeAll(async () => {
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   fake.apply({
     apiVersion: 'sluice.dev/v1alpha1', kind: 'Canary', metadata: { name: 'orders', namespace: 'shop' },
-    // 60 requests per 2 s interval: more than the leader's share (~24-36), much less than the mesh's (~340).
-    spec: { service: 'orders', stable: 'v1', canary: 'v2', steps: [50], interval: '2s', threshold: 3, metrics: [{ name: 'success-rate', min: 99, minRequests: 60 }] },
+    // 60 requests per 3 s interval: more than the leader's share (~36), much less than the mesh's (~500).
+    // 3 s: a follower's slots reach the leader up to a slot plus a send later, so a window holds at least two of them.
+    spec: { service: 'orders', stable: 'v1', canary: 'v2', steps: [50], interval: '3s', threshold: 3, metrics: [{ name: 'success-rate', min: 99, minRequests: 60 }] },
   });
   await until(async () => (await fetch(`${leader.admin}/api/v1/canaries/shop/orders`)).status === 200, 10_000, 'the leader to serve the Canary');
 }, 60_000);
@@ -171,10 +172,10 @@ describe('two serve replicas', () => {
       const c = await canaryOf(leader);
       if (c.phase === 'Failed' || c.phase === 'RollingBack') throw new Error(`rolled back: ${c.message}; follower: ${follower.stderr().slice(-1500)}`);
       return c.phase === 'Succeeded' ? c : undefined;
-    }, 25_000, 'the canary to succeed');
+    }, 30_000, 'the canary to succeed');
     const telemetry = (await (await fetch(`${leader.admin}/debug/telemetry?windowMs=5000`)).json()) as Record<string, any>;
     expect((telemetry.replicas as Array<{ peer: string }>).map((r) => r.peer)).toEqual([expect.stringMatching(/^replica-b_/)]);
     // The follower serves the same verdict (it follows the status the leader wrote).
     await until(async () => (await canaryOf(follower)).phase === 'Succeeded', 10_000, 'the follower to follow');
-  }, 40_000);
+  }, 45_000);
 });
