@@ -23,6 +23,16 @@ export const ANNOTATIONS = Object.freeze({
   includeOutboundIPRanges: 'traffic.sluice.dev/includeOutboundIPRanges',
   excludeOutboundIPRanges: 'traffic.sluice.dev/excludeOutboundIPRanges',
   excludeOutboundPorts: 'traffic.sluice.dev/excludeOutboundPorts',
+  /** The proxy's uid (and gid): the outbound rules let its traffic out unredirected. */
+  proxyUID: 'sidecar.sluice.dev/proxyUID',
+  /** The proxy's own ports (Envoy admin on loopback, readiness + rewritten probes, Prometheus). */
+  adminPort: 'sidecar.sluice.dev/adminPort',
+  statusPort: 'sidecar.sluice.dev/statusPort',
+  prometheusPort: 'sidecar.sluice.dev/prometheusPort',
+  /** `true`/`false`: send the app's httpGet probes through the proxy's status port (probe-rewrite.ts). */
+  rewriteAppProbes: 'sidecar.sluice.dev/rewriteAppProbes',
+  /** `true`/`false`: the app's containers start only once the proxy is ready (hold-application.ts). */
+  holdApplicationUntilProxyStarts: 'sidecar.sluice.dev/holdApplicationUntilProxyStarts',
   /** Written by the injector: what it added. Its presence makes injection idempotent. */
   status: 'sidecar.sluice.dev/status',
 });
@@ -136,6 +146,28 @@ export function parseImage(value: string, where: string): string {
     throw new AnnotationError(where, value, 'is not a container image reference');
   }
   return v;
+}
+
+/** A strict `true`/`false` annotation (a typo must not silently mean the default). */
+export function parseBoolean(value: string, where: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new AnnotationError(where, value, 'is not true or false');
+}
+
+/** A port the proxy listens on: not a privileged port (the proxy is not root). */
+export function parseProxyPort(value: string, where: string): number {
+  const v = value.trim();
+  if (!/^\d{1,5}$/.test(v) || Number(v) < 1024 || Number(v) > 65535) throw new AnnotationError(where, value, 'is not a port from 1024 to 65535');
+  return Number(v);
+}
+
+/** A uid for the proxy: never root (0), within the 32-bit range Linux accepts. */
+export function parseProxyUid(value: string, where: string): number {
+  const v = value.trim();
+  if (!/^\d{1,10}$/.test(v) || Number(v) < 1 || Number(v) > 2147483647) throw new AnnotationError(where, value, 'is not a non-root uid (1 to 2147483647)');
+  return Number(v);
 }
 
 /** `true`/`false` (and Istio-style `enabled`/`disabled`); anything else is "not said". */

@@ -8,7 +8,8 @@
  * them from downward-API env vars when it starts the container (see sidecar.ts),
  * which is what Istio achieves by rendering its bootstrap in pilot-agent.
  */
-import { parseControlPlaneAddress, InjectionConfigError } from './config.js';
+import { DEFAULT_PROXY_PORTS, parseControlPlaneAddress, InjectionConfigError, type ProxyPorts } from './config.js';
+import { xdsTransportSocket, type ControlPlaneTls } from './xds-tls.js';
 
 export const XDS_CLUSTER = 'sluice-xds';
 export const ADMIN_CLUSTER = 'sluice-admin';
@@ -36,6 +37,12 @@ export interface BootstrapInput {
    * is the sidecar's.
    */
   readonly gateway?: string;
+  /** The proxy's admin, status and Prometheus ports (default 15000, 15021, 15090). */
+  readonly ports?: ProxyPorts;
+  /** Routes for the status listener and their clusters: the app probes it answers (probe-rewrite.ts). */
+  readonly appProbes?: { readonly routes: readonly Json[]; readonly clusters: readonly Json[] };
+  /** Connect to the control plane over TLS, trusting this CA (xds-tls.ts). */
+  readonly controlPlaneTls?: ControlPlaneTls;
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -45,6 +52,7 @@ export function buildBootstrap(input: BootstrapInput): { [key: string]: Json } {
   if (!target) {
     throw new InjectionConfigError(`control-plane address "${input.controlPlaneAddress}" is not host:port`, { address: input.controlPlaneAddress });
   }
+  const ports = input.ports ?? DEFAULT_PROXY_PORTS;
   const grpcToControlPlane = { envoy_grpc: { cluster_name: XDS_CLUSTER } };
   const viaAds = { ads: {}, resource_api_version: 'V3' };
   return {
@@ -61,7 +69,7 @@ export function buildBootstrap(input: BootstrapInput): { [key: string]: Json } {
     },
     admin: {
       // Loopback only: the admin API can drain or stop the proxy.
-      address: socketAddress('127.0.0.1', ADMIN_PORT),
+      address: socketAddress('127.0.0.1', ports.admin),
     },
     dynamic_resources: {
       ads_config: {
@@ -88,19 +96,21 @@ export function buildBootstrap(input: BootstrapInput): { [key: string]: Json } {
             },
           },
           load_assignment: staticEndpoint(XDS_CLUSTER, target.host, target.port),
+          ...(input.controlPlaneTls ? { transport_socket: xdsTransportSocket(target.host, input.controlPlaneTls) } : {}),
         },
         {
           name: ADMIN_CLUSTER,
           type: 'STATIC',
           connect_timeout: '0.25s',
-          load_assignment: staticEndpoint(ADMIN_CLUSTER, '127.0.0.1', ADMIN_PORT),
+          load_assignment: staticEndpoint(ADMIN_CLUSTER, '127.0.0.1', ports.admin),
         },
+        ...(input.appProbes?.clusters ?? []),
       ],
       // The admin API stays on loopback; these two listeners expose only the
       // read-only paths the kubelet (readiness) and Prometheus (scrape) need.
       listeners: [
-        adminPathListener('sluice-prometheus', PROMETHEUS_PORT, PROMETHEUS_PATH, PROMETHEUS_PATH),
-        adminPathListener('sluice-health', HEALTH_PORT, READY_PATH, '/ready'),
+        adminPathListener('sluice-prometheus', ports.prometheus, PROMETHEUS_PATH, PROMETHEUS_PATH),
+        adminPathListener('sluice-health', ports.status, READY_PATH, '/ready', input.appProbes?.routes),
       ],
     },
     stats_sinks: [
@@ -124,7 +134,7 @@ function staticEndpoint(clusterName: string, host: string, port: number): { [key
   return { cluster_name: clusterName, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(host, port) } }] }] };
 }
 
-function adminPathListener(name: string, port: number, path: string, adminPath: string): { [key: string]: Json } {
+function adminPathListener(name: string, port: number, path: string, adminPath: string, extraRoutes: readonly Json[] = []): { [key: string]: Json } {
   const route: { [key: string]: Json } = { cluster: ADMIN_CLUSTER };
   if (adminPath !== path) route.prefix_rewrite = adminPath;
   return {
@@ -139,7 +149,7 @@ function adminPathListener(name: string, port: number, path: string, adminPath: 
               '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
               stat_prefix: name,
               route_config: {
-                virtual_hosts: [{ name, domains: ['*'], routes: [{ match: { path }, route }] }],
+                virtual_hosts: [{ name, domains: ['*'], routes: [...extraRoutes, { match: { path }, route }] }],
               },
               http_filters: [
                 {

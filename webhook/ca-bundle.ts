@@ -47,8 +47,12 @@ export interface WebhookCertificateOptions {
   readonly secretName: string;
   /** The webhook's Service: the certificate's DNS names, and which webhooks' caBundle is ours. */
   readonly service: string;
-  /** MutatingWebhookConfiguration whose caBundle is patched, e.g. `sluice-sidecar-injector`. */
-  readonly webhookConfiguration: string;
+  /**
+   * MutatingWebhookConfiguration whose caBundle is patched, e.g.
+   * `sluice-sidecar-injector`; none for a certificate served to others (the
+   * control plane's xDS certificate, whose CA goes into injected bootstraps).
+   */
+  readonly webhookConfiguration?: string;
   readonly log: Logger;
   /** Serving certificate lifetime; default 90 days. */
   readonly certificateValidityMs?: number;
@@ -227,6 +231,7 @@ export class WebhookCertificateManager {
    */
   async patchCaBundle(caBundlePem: string): Promise<boolean> {
     const name = this.#options.webhookConfiguration;
+    if (name === undefined) return true;
     const caBundle = b64(caBundlePem);
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       let configuration: V1MutatingWebhookConfiguration;

@@ -4,10 +4,11 @@
  * One YAML file; every field is optional and documented in docs/injection.md.
  */
 import { readFile } from 'node:fs/promises';
+import type { ControlPlaneTls } from './xds-tls.js';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node as YamlNode } from 'yaml';
 import { ConfigError, type ConfigIssue, SluiceError } from '../control-plane/core/errors.js';
 import {
-  AnnotationError, parseCidrList, parseImage, parseLogLevel, parsePortList, parsePositiveInt, parseQuantity,
+  AnnotationError, parseCidrList, parseImage, parseLogLevel, parsePortList, parsePositiveInt, parseProxyPort, parseProxyUid, parseQuantity,
   type CidrSelection, type PortSelection,
 } from './annotations.js';
 
@@ -39,6 +40,13 @@ export interface InjectionConfig {
      * from completing. Off by default so older clusters keep working.
      */
     readonly nativeSidecar: boolean;
+    /** The proxy's uid and gid (the outbound iptables rules exempt it). */
+    readonly uid: number;
+    readonly ports: ProxyPorts;
+    /** Rewrite the app's httpGet probes to go through the proxy's status port (probe-rewrite.ts). */
+    readonly rewriteAppProbes: boolean;
+    /** Start the app's containers only once the proxy is ready (hold-application.ts). */
+    readonly holdApplicationUntilProxyStarts: boolean;
   };
   readonly init: {
     /** Any image with `/bin/sh` and `iptables-restore`. */
@@ -49,7 +57,31 @@ export interface InjectionConfig {
   readonly traffic: TrafficSettings;
   /** Never inject here, whatever the labels say (a guard against a too-wide namespaceSelector). */
   readonly excludeNamespaces: readonly string[];
+  /**
+   * Proxies reach the control plane over TLS, trusting this CA. Not read from
+   * the file: `sluice webhook --xds-tls-secret` sets it from the Secret it keeps.
+   */
+  readonly controlPlaneTls?: ControlPlaneTls;
 }
+
+/**
+ * The proxy's own ports. The capture ports (15001 outbound, 15006 inbound)
+ * are not here: the control plane serves its listeners on them for every
+ * sidecar, so they are fixed on both sides.
+ */
+export interface ProxyPorts {
+  /** Envoy's admin API, on 127.0.0.1 only. */
+  readonly admin: number;
+  /** Readiness (`/healthz/ready`) and the rewritten app probes (`/app-health/...`). */
+  readonly status: number;
+  /** `/stats/prometheus`. */
+  readonly prometheus: number;
+}
+
+export const DEFAULT_PROXY_PORTS: ProxyPorts = Object.freeze({ admin: 15000, status: 15021, prometheus: 15090 });
+
+/** Ports no proxy port may take: the capture listeners served by the control plane. */
+export const CAPTURE_PORTS: readonly number[] = Object.freeze([15001, 15006]);
 
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 
@@ -71,6 +103,10 @@ export const DEFAULT_INJECTION_CONFIG: InjectionConfig = Object.freeze({
       limits: Object.freeze({ cpu: '2', memory: '1Gi' }),
     }),
     nativeSidecar: false,
+    uid: PROXY_UID,
+    ports: DEFAULT_PROXY_PORTS,
+    rewriteAppProbes: true,
+    holdApplicationUntilProxyStarts: false,
   }),
   init: Object.freeze({
     image: 'ghcr.io/sluice-mesh/sluice-init:0.1.0', // images/init (iptables only)
@@ -150,7 +186,10 @@ export function parseInjectionConfig(text: string, file = '<config>', shift = { 
   const reader = new FieldReader(issues, at);
   const d = DEFAULT_INJECTION_CONFIG;
   const root = reader.object(doc.contents, '', ['controlPlaneAddress', 'proxy', 'init', 'traffic', 'excludeNamespaces']);
-  const proxy = reader.object(root.get('proxy'), 'proxy', ['image', 'imagePullPolicy', 'logLevel', 'concurrency', 'resources', 'nativeSidecar']);
+  const proxy = reader.object(root.get('proxy'), 'proxy', [
+    'image', 'imagePullPolicy', 'logLevel', 'concurrency', 'resources', 'nativeSidecar', 'uid', 'ports', 'rewriteAppProbes', 'holdApplicationUntilProxyStarts',
+  ]);
+  const ports = reader.object(proxy.get('ports'), 'proxy.ports', ['admin', 'status', 'prometheus']);
   const init = reader.object(root.get('init'), 'init', ['image', 'imagePullPolicy', 'resources']);
   const traffic = reader.object(root.get('traffic'), 'traffic', [
     'includeInboundPorts', 'excludeInboundPorts', 'includeOutboundIPRanges', 'excludeOutboundIPRanges', 'excludeOutboundPorts',
@@ -169,6 +208,14 @@ export function parseInjectionConfig(text: string, file = '<config>', shift = { 
       concurrency: reader.value(proxy.get('concurrency'), 'proxy.concurrency', d.proxy.concurrency, (v) => parsePositiveInt(v, 'proxy.concurrency', 256)),
       resources: reader.resources(proxy.get('resources'), 'proxy.resources', d.proxy.resources),
       nativeSidecar: reader.value(proxy.get('nativeSidecar'), 'proxy.nativeSidecar', d.proxy.nativeSidecar, boolean),
+      uid: reader.value(proxy.get('uid'), 'proxy.uid', d.proxy.uid, (v) => parseProxyUid(v, 'proxy.uid')),
+      ports: {
+        admin: reader.value(ports.get('admin'), 'proxy.ports.admin', d.proxy.ports.admin, (v) => parseProxyPort(v, 'proxy.ports.admin')),
+        status: reader.value(ports.get('status'), 'proxy.ports.status', d.proxy.ports.status, (v) => parseProxyPort(v, 'proxy.ports.status')),
+        prometheus: reader.value(ports.get('prometheus'), 'proxy.ports.prometheus', d.proxy.ports.prometheus, (v) => parseProxyPort(v, 'proxy.ports.prometheus')),
+      },
+      rewriteAppProbes: reader.value(proxy.get('rewriteAppProbes'), 'proxy.rewriteAppProbes', d.proxy.rewriteAppProbes, boolean),
+      holdApplicationUntilProxyStarts: reader.value(proxy.get('holdApplicationUntilProxyStarts'), 'proxy.holdApplicationUntilProxyStarts', d.proxy.holdApplicationUntilProxyStarts, boolean),
     },
     init: {
       image: reader.value(init.get('image'), 'init.image', d.init.image, (v) => parseImage(v, 'init.image')),
@@ -184,8 +231,21 @@ export function parseInjectionConfig(text: string, file = '<config>', shift = { 
     },
     excludeNamespaces: reader.stringList(root.get('excludeNamespaces'), 'excludeNamespaces', d.excludeNamespaces),
   };
+  const clash = proxyPortsProblem(config.proxy.ports);
+  if (clash) issues.push({ code: 'schema', field: 'proxy.ports', message: clash, location: at(proxy.get('ports') ?? doc.contents) });
   if (issues.length > 0) throw new ConfigError(issues);
   return config;
+}
+
+/** Two proxy ports on one number, or one on a capture port, would fail only when Envoy starts: say so at once. */
+export function proxyPortsProblem(ports: ProxyPorts): string | undefined {
+  const named = Object.entries(ports) as Array<[string, number]>;
+  for (const [name, port] of named) {
+    if (CAPTURE_PORTS.includes(port)) return `${name} port ${port} is a capture port the control plane serves (15001 outbound, 15006 inbound)`;
+    const other = named.find(([n, p]) => n !== name && p === port);
+    if (other) return `${name} and ${other[0]} ports are both ${port}`;
+  }
+  return undefined;
 }
 
 function pullPolicy(v: string): PullPolicy {

@@ -6,14 +6,12 @@
  * a fixed one-liner and `kubectl logs -c sluice-init` shows exactly what was applied.
  */
 import type { Container } from './kube.js';
-import type { InjectionConfig, TrafficSettings } from './config.js';
-import { PROXY_UID } from './config.js';
-import { HEALTH_PORT, INBOUND_PORT, OUTBOUND_PORT, PROMETHEUS_PORT } from './bootstrap.js';
+import type { InjectionConfig, ProxyPorts, TrafficSettings } from './config.js';
+import { DEFAULT_PROXY_PORTS, PROXY_UID } from './config.js';
+import { INBOUND_PORT, OUTBOUND_PORT } from './bootstrap.js';
 
 export const INIT_CONTAINER_NAME = 'sluice-init';
 
-/** Ports of the sidecar itself that must reach Envoy directly, not through the inbound redirect. */
-export const SIDECAR_INBOUND_PORTS = Object.freeze([HEALTH_PORT, PROMETHEUS_PORT]);
 
 /**
  * Rules for the nat table. Inbound: TCP to the pod is redirected to 15006
@@ -23,7 +21,16 @@ export const SIDECAR_INBOUND_PORTS = Object.freeze([HEALTH_PORT, PROMETHEUS_PORT
  * this every connection would loop back into Envoy), loopback destinations,
  * and excluded ports and CIDRs.
  */
-export function iptablesRules(traffic: TrafficSettings): string {
+export interface ProxyIdentity {
+  readonly uid: number;
+  readonly ports: ProxyPorts;
+}
+
+const DEFAULT_PROXY: ProxyIdentity = { uid: PROXY_UID, ports: DEFAULT_PROXY_PORTS };
+
+export function iptablesRules(traffic: TrafficSettings, proxy: ProxyIdentity = DEFAULT_PROXY): string {
+  // The kubelet reaches the status port (readiness, rewritten probes) and Prometheus the metrics port directly.
+  const sidecarInbound = [proxy.ports.status, proxy.ports.prometheus];
   const lines: string[] = [
     '*nat',
     ':SLUICE_INBOUND - [0:0]',
@@ -38,12 +45,12 @@ export function iptablesRules(traffic: TrafficSettings): string {
   if (inboundRedirects) {
     lines.push('-A PREROUTING -p tcp -j SLUICE_INBOUND');
     if (traffic.includeInboundPorts === '*') {
-      for (const port of unique([...SIDECAR_INBOUND_PORTS, ...traffic.excludeInboundPorts])) {
+      for (const port of unique([...sidecarInbound, ...traffic.excludeInboundPorts])) {
         lines.push(`-A SLUICE_INBOUND -p tcp --dport ${port} -j RETURN`);
       }
       lines.push('-A SLUICE_INBOUND -p tcp -j SLUICE_IN_REDIRECT');
     } else {
-      const excluded = new Set<number>([...SIDECAR_INBOUND_PORTS, ...traffic.excludeInboundPorts]);
+      const excluded = new Set<number>([...sidecarInbound, ...traffic.excludeInboundPorts]);
       for (const port of traffic.includeInboundPorts) {
         if (!excluded.has(port)) lines.push(`-A SLUICE_INBOUND -p tcp --dport ${port} -j SLUICE_IN_REDIRECT`);
       }
@@ -54,8 +61,8 @@ export function iptablesRules(traffic: TrafficSettings): string {
   if (outboundRedirects) {
     lines.push(
       '-A OUTPUT -p tcp -j SLUICE_OUTPUT',
-      `-A SLUICE_OUTPUT -m owner --uid-owner ${PROXY_UID} -j RETURN`,
-      `-A SLUICE_OUTPUT -m owner --gid-owner ${PROXY_UID} -j RETURN`,
+      `-A SLUICE_OUTPUT -m owner --uid-owner ${proxy.uid} -j RETURN`,
+      `-A SLUICE_OUTPUT -m owner --gid-owner ${proxy.uid} -j RETURN`,
       '-A SLUICE_OUTPUT -d 127.0.0.1/32 -j RETURN',
     );
     for (const port of traffic.excludeOutboundPorts) lines.push(`-A SLUICE_OUTPUT -p tcp --dport ${port} -j RETURN`);
@@ -70,13 +77,13 @@ export function iptablesRules(traffic: TrafficSettings): string {
 /** Print the rules (for `kubectl logs`), apply them without flushing what the CNI may have set, then show the result. */
 const INIT_SCRIPT = 'set -e; printf "%s" "$SLUICE_IPTABLES_RULES"; printf "%s" "$SLUICE_IPTABLES_RULES" | iptables-restore --noflush; iptables-save -t nat';
 
-export function buildInitContainer(config: InjectionConfig, traffic: TrafficSettings): Container {
+export function buildInitContainer(config: InjectionConfig, traffic: TrafficSettings, proxy: ProxyIdentity = DEFAULT_PROXY): Container {
   return {
     name: INIT_CONTAINER_NAME,
     image: config.init.image,
     imagePullPolicy: config.init.imagePullPolicy,
     command: ['/bin/sh', '-c', INIT_SCRIPT],
-    env: [{ name: 'SLUICE_IPTABLES_RULES', value: escapeKubeletReferences(iptablesRules(traffic)) }],
+    env: [{ name: 'SLUICE_IPTABLES_RULES', value: escapeKubeletReferences(iptablesRules(traffic, proxy)) }],
     resources: resourceBlock(config.init.resources),
     securityContext: {
       // Root with exactly the two capabilities iptables needs, nothing else.

@@ -1,13 +1,16 @@
 /**
- * The JSONPatch (RFC 6902) that turns a pod into an injected pod. Only `add`
- * operations: nothing the user wrote is replaced or removed, and the API
- * server rejects the patch rather than clobber a field that changed under it.
+ * The JSONPatch (RFC 6902) that turns a pod into an injected pod. `add`
+ * operations, and one `replace` per app probe sent through the proxy (its
+ * `httpGet` only; the original target is kept in the proxy's bootstrap):
+ * nothing else the user wrote is replaced or removed.
  */
 import type { Operation } from 'fast-json-patch';
 import { ANNOTATIONS, DEFAULT_CONTAINER_ANNOTATION } from './annotations.js';
 import type { InjectionConfig } from './config.js';
 import type { Container, Pod } from './kube.js';
-import { PROMETHEUS_PATH, PROMETHEUS_PORT } from './bootstrap.js';
+import { PROMETHEUS_PATH, READY_PATH } from './bootstrap.js';
+import { holdApplication } from './hold-application.js';
+import { planProbeRewrites } from './probe-rewrite.js';
 import { buildInitContainer, INIT_CONTAINER_NAME } from './init-container.js';
 import { resolveProxySettings } from './pod-settings.js';
 import { buildSidecarContainer, PROXY_CONTAINER_NAME } from './sidecar.js';
@@ -34,8 +37,11 @@ export function buildInjectionPatch(pod: Pod, config: InjectionConfig, workload?
   const meta = pod.metadata ?? {};
   const settings = resolveProxySettings(meta.annotations, config);
   const native = config.proxy.nativeSidecar;
-  const init = buildInitContainer(config, settings.traffic);
-  const proxy = buildSidecarContainer({ workload: workload ?? workloadName(meta), labels: meta.labels ?? {}, settings, config }, native);
+  const init = buildInitContainer(config, settings.traffic, settings);
+  const probes = settings.rewriteAppProbes ? planProbeRewrites(pod, settings.ports.status) : undefined;
+  const sidecar = buildSidecarContainer({ workload: workload ?? workloadName(meta), labels: meta.labels ?? {}, settings, config, appProbes: probes?.probes }, native);
+  const hold = settings.holdApplicationUntilProxyStarts;
+  const proxy = hold ? holdApplication(sidecar, native, settings.ports.status, READY_PATH) : sidecar;
 
   const ops: Operation[] = [];
   if (pod.metadata === undefined) ops.push({ op: 'add', path: '/metadata', value: {} });
@@ -45,6 +51,10 @@ export function buildInjectionPatch(pod: Pod, config: InjectionConfig, workload?
       version: INJECTION_VERSION,
       initContainers: native ? [INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME] : [INIT_CONTAINER_NAME],
       containers: native ? [] : [PROXY_CONTAINER_NAME],
+      // Present only when used, so the annotation of a plain injection keeps its shape.
+      ...(probes?.probes.length ? { rewrittenProbes: probes.probes.map((p) => `${p.container}/${p.field}`) } : {}),
+      ...(probes?.notRewritten.length ? { probesNotRewritten: probes.notRewritten } : {}),
+      ...(hold ? { holdApplicationUntilProxyStarts: true } : {}),
     }),
   };
   // Prometheus' conventional scrape annotations point at Envoy's stats (the
@@ -53,7 +63,7 @@ export function buildInjectionPatch(pod: Pod, config: InjectionConfig, workload?
   // and the proxy is still found by its container port name (examples/observability/).
   if (!Object.keys(meta.annotations ?? {}).some((key) => key.startsWith(PROMETHEUS_ANNOTATION_PREFIX))) {
     annotations[`${PROMETHEUS_ANNOTATION_PREFIX}scrape`] = 'true';
-    annotations[`${PROMETHEUS_ANNOTATION_PREFIX}port`] = String(PROMETHEUS_PORT);
+    annotations[`${PROMETHEUS_ANNOTATION_PREFIX}port`] = String(settings.ports.prometheus);
     annotations[`${PROMETHEUS_ANNOTATION_PREFIX}path`] = PROMETHEUS_PATH;
   }
   const firstApp = pod.spec?.containers?.[0]?.name;
@@ -78,8 +88,14 @@ export function buildInjectionPatch(pod: Pod, config: InjectionConfig, workload?
     for (const c of addedInit) ops.push({ op: 'add', path: '/spec/initContainers/-', value: c });
   }
   if (!native) {
+    // Held apps start after the proxy: the kubelet starts containers in order, waiting for each postStart hook.
     if (pod.spec?.containers === undefined) ops.push({ op: 'add', path: '/spec/containers', value: [proxy] });
-    else ops.push({ op: 'add', path: '/spec/containers/-', value: proxy });
+    else ops.push({ op: 'add', path: hold ? '/spec/containers/0' : '/spec/containers/-', value: proxy });
+  }
+  // Probe paths are replaced after the proxy is placed, so their container indexes are shifted when it went first.
+  const shift = !native && hold && pod.spec?.containers !== undefined ? 1 : 0;
+  for (const op of probes?.operations ?? []) {
+    ops.push({ ...op, path: op.path.replace(/^\/spec\/containers\/(\d+)\//, (_m, i: string) => `/spec/containers/${Number(i) + shift}/`) } as Operation);
   }
   return ops;
 }

@@ -5,9 +5,9 @@
  */
 import { SluiceError } from '../control-plane/core/errors.js';
 import {
-  ANNOTATIONS, AnnotationError, parseCidrList, parseImage, parseLogLevel, parsePortList, parsePositiveInt, parseQuantity,
+  ANNOTATIONS, AnnotationError, parseBoolean, parseCidrList, parseImage, parseLogLevel, parsePortList, parsePositiveInt, parseProxyPort, parseProxyUid, parseQuantity,
 } from './annotations.js';
-import type { InjectionConfig, ResourceSettings, TrafficSettings } from './config.js';
+import { proxyPortsProblem, type InjectionConfig, type ProxyPorts, type ResourceSettings, type TrafficSettings } from './config.js';
 
 export interface ProxySettings {
   readonly image: string;
@@ -15,6 +15,10 @@ export interface ProxySettings {
   readonly concurrency: number;
   readonly resources: ResourceSettings;
   readonly traffic: TrafficSettings;
+  readonly uid: number;
+  readonly ports: ProxyPorts;
+  readonly rewriteAppProbes: boolean;
+  readonly holdApplicationUntilProxyStarts: boolean;
 }
 
 export class PodAnnotationsError extends SluiceError {
@@ -67,7 +71,20 @@ export function resolveProxySettings(annotations: Readonly<Record<string, string
       excludeOutboundIPRanges: read(ANNOTATIONS.excludeOutboundIPRanges, t.excludeOutboundIPRanges, (v, w) => parseCidrList(v, w, false) as string[]),
       excludeOutboundPorts: read(ANNOTATIONS.excludeOutboundPorts, t.excludeOutboundPorts, (v, w) => parsePortList(v, w, false) as number[]),
     },
+    uid: read(ANNOTATIONS.proxyUID, d.uid, parseProxyUid),
+    ports: {
+      admin: read(ANNOTATIONS.adminPort, d.ports.admin, parseProxyPort),
+      status: read(ANNOTATIONS.statusPort, d.ports.status, parseProxyPort),
+      prometheus: read(ANNOTATIONS.prometheusPort, d.ports.prometheus, parseProxyPort),
+    },
+    rewriteAppProbes: read(ANNOTATIONS.rewriteAppProbes, d.rewriteAppProbes, parseBoolean),
+    holdApplicationUntilProxyStarts: read(ANNOTATIONS.holdApplicationUntilProxyStarts, d.holdApplicationUntilProxyStarts, parseBoolean),
   };
+  const clash = proxyPortsProblem(settings.ports);
+  if (clash) {
+    const named = [ANNOTATIONS.adminPort, ANNOTATIONS.statusPort, ANNOTATIONS.prometheusPort].filter((n) => a[n] !== undefined);
+    errors.push(new AnnotationError(named.join(', ') || ANNOTATIONS.statusPort, named.map((n) => a[n]).join(', '), `clash: ${clash}`));
+  }
   if (errors.length > 0) throw new PodAnnotationsError(errors);
   return settings;
 }

@@ -40,7 +40,8 @@ export const ROUTES: Readonly<Record<string, NamespacePolicy>> = Object.freeze({
 export interface WebhookServerOptions {
   readonly cert: string | Buffer;
   readonly key: string | Buffer;
-  readonly config: InjectionConfig;
+  /** A function when the config changes while serving (the xDS CA after a rotation). */
+  readonly config: InjectionConfig | (() => InjectionConfig);
   /** Default 0.0.0.0 (in-cluster); tests use 127.0.0.1. */
   readonly host?: string;
   /** Default 9443; 0 picks a free port. */
@@ -145,7 +146,8 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     }
 
     try {
-      const { response } = reviewAdmission(request, { config: options.config, policy, log });
+      const config = typeof options.config === 'function' ? options.config() : options.config;
+      const { response } = reviewAdmission(request, { config, policy, log });
       sendJson(res, 200, response);
     } catch (error) {
       // A bug of ours: say so to whoever created the pod instead of timing out.

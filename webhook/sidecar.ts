@@ -9,8 +9,9 @@
  * step and no bootstrap volume are needed, so distroless Envoy images work too.
  */
 import type { Container, EnvVar } from './kube.js';
-import { PROXY_UID, type InjectionConfig } from './config.js';
-import { buildBootstrap, HEALTH_PORT, PROMETHEUS_PORT, READY_PATH } from './bootstrap.js';
+import type { InjectionConfig } from './config.js';
+import { buildBootstrap, READY_PATH } from './bootstrap.js';
+import { appProbeBootstrap, type AppProbe } from './probe-rewrite.js';
 import { escapeKubeletReferences, resourceBlock } from './init-container.js';
 import type { ProxySettings } from './pod-settings.js';
 
@@ -24,6 +25,8 @@ export interface SidecarInput {
   readonly labels: Readonly<Record<string, string>>;
   readonly settings: ProxySettings;
   readonly config: InjectionConfig;
+  /** App probes the proxy answers on its status port (probe-rewrite.ts). */
+  readonly appProbes?: readonly AppProbe[];
 }
 
 export function buildSidecarContainer(input: SidecarInput, native: boolean): Container {
@@ -36,6 +39,9 @@ export function buildSidecarContainer(input: SidecarInput, native: boolean): Con
     workload: escapeKubeletReferences(input.workload),
     labels,
     controlPlaneAddress: config.controlPlaneAddress,
+    ports: settings.ports,
+    ...(config.controlPlaneTls ? { controlPlaneTls: config.controlPlaneTls } : {}),
+    ...(input.appProbes?.length ? { appProbes: appProbeBootstrap(input.appProbes) } : {}),
   });
   // Order matters: the kubelet only expands references to variables defined earlier in the list.
   const env: EnvVar[] = [
@@ -58,11 +64,11 @@ export function buildSidecarContainer(input: SidecarInput, native: boolean): Con
     ],
     env,
     ports: [
-      { name: 'http-envoy-prom', containerPort: PROMETHEUS_PORT, protocol: 'TCP' },
-      { name: 'sluice-health', containerPort: HEALTH_PORT, protocol: 'TCP' },
+      { name: 'http-envoy-prom', containerPort: settings.ports.prometheus, protocol: 'TCP' },
+      { name: 'sluice-health', containerPort: settings.ports.status, protocol: 'TCP' },
     ],
     readinessProbe: {
-      httpGet: { path: READY_PATH, port: HEALTH_PORT },
+      httpGet: { path: READY_PATH, port: settings.ports.status },
       initialDelaySeconds: 1,
       periodSeconds: 2,
       timeoutSeconds: 3,
@@ -70,8 +76,8 @@ export function buildSidecarContainer(input: SidecarInput, native: boolean): Con
     },
     resources: resourceBlock(settings.resources),
     securityContext: {
-      runAsUser: PROXY_UID,
-      runAsGroup: PROXY_UID,
+      runAsUser: settings.uid,
+      runAsGroup: settings.uid,
       runAsNonRoot: true,
       privileged: false,
       allowPrivilegeEscalation: false,

@@ -571,6 +571,47 @@ export const policySchemas: Record<PolicyKind, { spec: object; status: object }>
               }
             }
           }
+        },
+        "finish": {
+          "type": "object",
+          "additionalProperties": false,
+          "required": [
+            "targetRef"
+          ],
+          "description": "Opt-in (Kubernetes mode), like Flagger. Once the canary has succeeded, the leader makes the service's TrafficPolicy send to the canary version what it sent to the stable one, then scales targetRef (the stable version's Deployment) to 0. Done once; the Finished condition says what was done.",
+          "properties": {
+            "targetRef": {
+              "type": "object",
+              "additionalProperties": false,
+              "required": [
+                "kind",
+                "name"
+              ],
+              "description": "The stable version's Deployment, in the Canary's namespace.",
+              "properties": {
+                "apiVersion": {
+                  "type": "string",
+                  "enum": [
+                    "apps/v1"
+                  ],
+                  "default": "apps/v1"
+                },
+                "kind": {
+                  "type": "string",
+                  "enum": [
+                    "Deployment"
+                  ]
+                },
+                "name": {
+                  "type": "string",
+                  "minLength": 1,
+                  "maxLength": 63,
+                  "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                  "description": "Name of the Deployment."
+                }
+              }
+            }
+          }
         }
       }
     },
@@ -611,6 +652,32 @@ export const policySchemas: Record<PolicyKind, { spec: object; status: object }>
         },
         "observedGeneration": {
           "type": "integer"
+        },
+        "lastCommand": {
+          "type": "object",
+          "description": "The last command given by the sluice.dev/command annotation (and sluice.dev/command-id), acknowledged once by the leader.",
+          "properties": {
+            "command": {
+              "type": "string"
+            },
+            "id": {
+              "type": "string"
+            },
+            "result": {
+              "type": "string",
+              "enum": [
+                "Applied",
+                "Refused"
+              ]
+            },
+            "message": {
+              "type": "string"
+            },
+            "time": {
+              "type": "string",
+              "format": "date-time"
+            }
+          }
         },
         "conditions": {
           "type": "array",
@@ -1295,6 +1362,22 @@ export interface CanarySpec {
      */
     minRequests?: number;
   }[];
+  /**
+   * Opt-in (Kubernetes mode), like Flagger. Once the canary has succeeded, the leader makes the service's TrafficPolicy send to the canary version what it sent to the stable one, then scales targetRef (the stable version's Deployment) to 0. Done once; the Finished condition says what was done.
+   */
+  finish?: {
+    /**
+     * The stable version's Deployment, in the Canary's namespace.
+     */
+    targetRef: {
+      apiVersion?: "apps/v1";
+      kind: "Deployment";
+      /**
+       * Name of the Deployment.
+       */
+      name: string;
+    };
+  };
 }
 
 export interface CanaryStatus {
@@ -1307,6 +1390,16 @@ export interface CanaryStatus {
   lastTransitionTime?: string;
   message?: string;
   observedGeneration?: number;
+  /**
+   * The last command given by the sluice.dev/command annotation (and sluice.dev/command-id), acknowledged once by the leader.
+   */
+  lastCommand?: {
+    command?: string;
+    id?: string;
+    result?: "Applied" | "Refused";
+    message?: string;
+    time?: string;
+  };
   conditions?: {
     type: string;
     status: "True" | "False" | "Unknown";

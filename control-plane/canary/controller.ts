@@ -20,6 +20,7 @@ import type { ProxyNack } from '../xds/connections.js';
 import { analyse, type AnalysisResult } from './analysis.js';
 import { canaryOverrides, type CanaryRouting } from './routing-overrides.js';
 import { canaryKey, MemoryPersistence, type CanaryPersistence } from './persistence.js';
+import { COMMAND_ANNOTATION, pendingCommand } from './command-annotation.js';
 import { allPhases, analysingPhases, initialState, intervalMs, routingFor, step, thresholdOf, type CanaryCommand, type CanaryEvent, type CanaryState, type StepResult } from './state-machine.js';
 
 export class CanaryCommandError extends SluiceError {
@@ -45,6 +46,14 @@ export interface CanaryControllerOptions {
   /** This replica runs analyses (default: always). */
   readonly isActive?: () => boolean;
   readonly now?: () => Date;
+  /** Carries out `spec.finish` after success (Kubernetes mode); without it such canaries only log that it is not done. */
+  readonly finisher?: CanaryFinisher;
+}
+
+/** What `spec.finish` does once a canary succeeded: point the policy at the new version, scale the old one down. */
+export interface CanaryFinisher {
+  /** Returns what was done, for the Finished condition; throws (typed) when it could not be done yet. */
+  finish(canary: Canary, policy: { readonly namespace: string; readonly name: string } | undefined): Promise<string>;
 }
 
 interface Entry {
@@ -55,6 +64,9 @@ interface Entry {
   lastAnalysis?: AnalysisResult;
   /** An analysis or save in flight: ticks never overlap. */
   busy: boolean;
+  /** A spec.finish in flight, and the last failure reported (reported once). */
+  finishing?: boolean;
+  finishProblem?: string;
 }
 
 /** A canary as the admin API and `sluice canary status` show it: its spec's essentials and its state. */
@@ -161,8 +173,11 @@ export class CanaryController {
         entry.canary = canary;
         if (entry.state.canaryVersion !== canary.spec.canary) {
           this.#logger.info({ canary: key, previous: entry.state.canaryVersion, version: canary.spec.canary }, 'new canary version: analysis restarts');
-          this.#apply(key, entry, { state: initialState(canary.spec, this.#now()), transition: { from: entry.state.phase, to: 'Initializing', reason: `new canary version ${canary.spec.canary}` } });
+          // The acknowledged command stays, so an annotation left on the Canary does not act again on the new version.
+          const fresh = { ...initialState(canary.spec, this.#now()), ...(entry.state.lastCommand ? { lastCommand: entry.state.lastCommand } : {}) };
+          this.#apply(key, entry, { state: fresh, transition: { from: entry.state.phase, to: 'Initializing', reason: `new canary version ${canary.spec.canary}` } });
         }
+        this.#actOnAnnotation(key, entry);
         const interval = intervalMs(canary.spec);
         if (interval !== entry.intervalMs) {
           entry.intervalMs = interval;
@@ -183,6 +198,7 @@ export class CanaryController {
         this.#logger.info({ canary: key, phase: state.phase, service: canary.spec.service, stable: canary.spec.stable, version: canary.spec.canary, steps: canary.spec.steps }, 'canary analysis starting');
         if (this.#active()) void this.#save(key, created);
       }
+      this.#actOnAnnotation(key, created);
       this.#schedule(key, created);
     }
     for (const [key, entry] of this.#entries) {
@@ -217,6 +233,8 @@ export class CanaryController {
         await this.#follow(key, entry);
         return;
       }
+      this.#actOnAnnotation(key, entry);
+      await this.#finish(key, entry);
       let event: CanaryEvent = { type: 'tick' };
       if (analysingPhases.has(entry.state.phase)) {
         const analysis = await analyse(entry.canary, entry.intervalMs, { telemetry: this.options.telemetry, prometheus: this.options.prometheus, nacks: this.options.proxyNacks }, this.#now());
@@ -248,7 +266,13 @@ export class CanaryController {
 
   #apply(key: string, entry: Entry, result: StepResult): void {
     const previous = entry.state;
-    entry.state = result.state;
+    // The state machine knows nothing of commands by annotation or of finishing: those facts ride along.
+    const sameVersion = previous.canaryVersion === result.state.canaryVersion;
+    entry.state = {
+      ...result.state,
+      ...(result.state.lastCommand ?? previous.lastCommand ? { lastCommand: result.state.lastCommand ?? previous.lastCommand } : {}),
+      ...(sameVersion && (result.state.finished ?? previous.finished) ? { finished: result.state.finished ?? previous.finished } : {}),
+    };
     this.#updateMetrics(key, entry);
     const { namespace, name } = entry.canary;
     if (result.transition) {
@@ -263,6 +287,54 @@ export class CanaryController {
     }
     void this.#save(key, entry);
     this.#refreshRouting();
+    if (entry.state.phase === 'Succeeded' && previous.phase !== 'Succeeded') void this.#finish(key, entry);
+  }
+
+  /** A `sluice.dev/command` annotation not yet acknowledged: act on it (leader only) and acknowledge it in the state. */
+  #actOnAnnotation(key: string, entry: Entry): void {
+    if (!this.#active()) return;
+    const pending = pendingCommand(entry.canary, entry.state.lastCommand);
+    if (!pending) return;
+    const time = this.#now().toISOString();
+    const { namespace, name } = entry.canary;
+    const result = pending.command ? step(entry.canary.spec, entry.state, { type: pending.command }, this.#now()) : undefined;
+    const refusal = !pending.command ? `"${pending.given}" is not a command (promote, abort, pause, resume)` : result?.refused;
+    const lastCommand = { command: pending.given, id: pending.id, result: refusal ? ('Refused' as const) : ('Applied' as const), message: refusal ?? (result?.transition?.reason ?? 'applied'), time };
+    this.#logger[refusal ? 'warn' : 'info']({ canary: key, annotation: COMMAND_ANNOTATION, command: pending.given, id: pending.id, result: lastCommand.result, message: lastCommand.message }, `canary command by annotation ${lastCommand.result.toLowerCase()}`);
+    void this.#persistence.recordEvent?.(namespace, name, refusal ? 'Warning' : 'Normal', refusal ? 'CommandRefused' : 'CommandApplied', `${pending.given}${pending.id ? ` (id ${pending.id})` : ''}: ${lastCommand.message}`);
+    if (refusal || !result) this.#apply(key, entry, { state: { ...entry.state, lastCommand } });
+    else this.#apply(key, entry, { ...result, state: { ...result.state, lastCommand } });
+  }
+
+  /** spec.finish, once, after success (leader only); a failure is reported once and tried again next interval. */
+  async #finish(key: string, entry: Entry): Promise<void> {
+    const spec = entry.canary.spec;
+    if (!spec.finish || entry.state.phase !== 'Succeeded' || entry.state.finished || entry.finishing || !this.#active()) return;
+    if (!this.options.finisher) {
+      if (entry.finishProblem === undefined) this.#logger.warn({ canary: key }, 'spec.finish is carried out in Kubernetes mode only: update the TrafficPolicy and scale the old version down yourself');
+      entry.finishProblem = 'no finisher';
+      return;
+    }
+    const { namespace, name } = entry.canary;
+    const policy = this.options.store.current?.trafficPolicies.find((p) => p.namespace === namespace && p.spec.service === spec.service);
+    entry.finishing = true;
+    try {
+      const message = await this.options.finisher.finish(entry.canary, policy ? { namespace: policy.namespace, name: policy.name } : undefined);
+      if (this.#entries.get(key) !== entry || entry.state.phase !== 'Succeeded') return;
+      entry.finishProblem = undefined;
+      this.#logger.info({ canary: key, message }, 'canary finished');
+      void this.#persistence.recordEvent?.(namespace, name, 'Normal', 'Finished', message);
+      this.#apply(key, entry, { state: { ...entry.state, finished: { time: this.#now().toISOString(), message } } });
+    } catch (error) {
+      const problem = error instanceof Error ? error.message : String(error);
+      if (problem !== entry.finishProblem) {
+        this.#logger.error({ canary: key, err: error }, 'canary could not be finished; trying again next interval');
+        void this.#persistence.recordEvent?.(namespace, name, 'Warning', 'FinishFailed', problem);
+      }
+      entry.finishProblem = problem;
+    } finally {
+      entry.finishing = false;
+    }
   }
 
   async #save(key: string, entry: Entry): Promise<void> {

@@ -34,11 +34,14 @@ export function statusOf(state: CanaryState, generation?: number): CanaryStatus 
     lastTransitionTime: state.lastTransitionTime.replace(/\.\d{3}Z$/, 'Z'),
     message: state.message,
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    ...(state.lastCommand ? { lastCommand: { ...state.lastCommand, time: state.lastCommand.time.replace(/\.\d{3}Z$/, 'Z') } } : {}),
     conditions: [
       paused
         ? { type: 'Paused', status: 'True', reason: state.pausedFrom ?? 'Progressing', message: 'resume returns to this phase' }
         : { type: 'Paused', status: 'False', reason: 'Running' },
       { type: 'Promoted', status: state.phase === 'Succeeded' ? 'True' : state.phase === 'Failed' ? 'False' : 'Unknown', reason: state.phase },
+      // Written only once finished, so canaries without spec.finish keep their two conditions.
+      ...(state.finished ? [{ type: 'Finished', status: 'True' as const, reason: 'Finished', message: state.finished.message }] : []),
     ],
   };
 }
@@ -46,7 +49,12 @@ export function statusOf(state: CanaryState, generation?: number): CanaryStatus 
 export function stateOf(status: CanaryStatus | undefined): CanaryState | undefined {
   if (!status) return undefined;
   const paused = status.conditions?.find((c) => c.type === 'Paused' && c.status === 'True');
-  return parseState({ ...status, pausedFrom: paused?.reason as CanaryPhase | undefined });
+  const finished = status.conditions?.find((c) => c.type === 'Finished' && c.status === 'True');
+  return parseState({
+    ...status,
+    pausedFrom: paused?.reason as CanaryPhase | undefined,
+    ...(finished ? { finished: { time: finished.lastTransitionTime ?? '', message: finished.message ?? '' } } : {}),
+  });
 }
 
 export class KubernetesCanaryPersistence implements CanaryPersistence {

@@ -3,7 +3,7 @@
  * --state-dir), a state file (YAML mode), or the Canary's status in Kubernetes.
  */
 import type { CanaryPhase } from '../api/types.js';
-import type { CanaryState } from './state-machine.js';
+import type { AcknowledgedCommand, CanaryState } from './state-machine.js';
 
 export interface CanaryPersistence {
   readonly description: string;
@@ -52,6 +52,22 @@ export function parseState(value: unknown): CanaryState | undefined {
     lastTransitionTime: typeof v.lastTransitionTime === 'string' ? v.lastTransitionTime : new Date(0).toISOString(),
     message: typeof v.message === 'string' ? v.message : '',
     ...(typeof v.pausedFrom === 'string' && phases.has(v.pausedFrom) ? { pausedFrom: v.pausedFrom as CanaryPhase } : {}),
+    ...(parseCommand(v.lastCommand) ? { lastCommand: parseCommand(v.lastCommand)! } : {}),
+    ...(parseFinished(v.finished) ? { finished: parseFinished(v.finished)! } : {}),
   };
   return state;
+}
+
+function parseCommand(value: unknown): AcknowledgedCommand | undefined {
+  if (!value || typeof value !== 'object') return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.command !== 'string' || (v.result !== 'Applied' && v.result !== 'Refused')) return undefined;
+  const text = (x: unknown) => (typeof x === 'string' ? x : '');
+  return { command: v.command, id: text(v.id), result: v.result, message: text(v.message), time: text(v.time) };
+}
+
+function parseFinished(value: unknown): CanaryState['finished'] {
+  if (!value || typeof value !== 'object') return undefined;
+  const v = value as Record<string, unknown>;
+  return typeof v.time === 'string' && typeof v.message === 'string' ? { time: v.time, message: v.message } : undefined;
 }

@@ -26,6 +26,18 @@ export interface CanaryState {
   readonly message: string;
   /** While Paused: the phase `resume` returns to. */
   readonly pausedFrom?: CanaryPhase;
+  /** The last command given by annotation, acknowledged (command-annotation.ts); kept across versions so it acts once. */
+  readonly lastCommand?: AcknowledgedCommand;
+  /** Set once `spec.finish` was carried out after success (kubernetes-finish.ts). */
+  readonly finished?: { readonly time: string; readonly message: string };
+}
+
+export interface AcknowledgedCommand {
+  readonly command: string;
+  readonly id: string;
+  readonly result: 'Applied' | 'Refused';
+  readonly message: string;
+  readonly time: string;
 }
 
 export type CheckVerdict =

@@ -37,9 +37,16 @@ export type BuildResult =
   | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
 
 interface Manifest {
-  metadata?: { generation?: number };
+  metadata?: { generation?: number; annotations?: unknown };
   spec?: Record<string, unknown>;
   [key: string]: unknown;
+}
+
+/** A manifest's annotations with string values (a YAML `true` or number is not an annotation the API server would keep). */
+function stringAnnotations(value: unknown): { annotations?: Record<string, string> } {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return {};
+  const entries = Object.entries(value as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string');
+  return entries.length > 0 ? { annotations: Object.fromEntries(entries) } : {};
 }
 
 const identityKey = (o: SourceObject) => `${o.apiVersion.split('/')[0]}|${o.kind}|${o.namespace}|${o.name}`;
@@ -211,7 +218,8 @@ export function buildSnapshot(objects: readonly SourceObject[], ignored: Readonl
   const canaryByService = new Map<string, Canary>();
   for (const object of byKind('Canary')) {
     const spec = (object.manifest as Manifest).spec as unknown as CanarySpec;
-    const canary: Canary = { namespace: object.namespace, name: object.name, spec, origin: object.origin, generation: (object.manifest as Manifest).metadata?.generation };
+    const metadata = (object.manifest as Manifest).metadata;
+    const canary: Canary = { namespace: object.namespace, name: object.name, spec, origin: object.origin, generation: metadata?.generation, ...stringAnnotations(metadata?.annotations) };
     const serviceKey = `${object.namespace}/${spec.service}`;
     const policy = policyByService.get(serviceKey);
     if (!policy) {

@@ -58,7 +58,8 @@ export interface PolicyObject<Spec> {
 }
 
 export type TrafficPolicy = PolicyObject<TrafficPolicySpec>;
-export type Canary = PolicyObject<CanarySpec>;
+/** `annotations` carry operators' commands (`sluice.dev/command`), read by the canary controller. */
+export type Canary = PolicyObject<CanarySpec> & { readonly annotations?: Readonly<Record<string, string>> };
 export type WorkloadEntry = PolicyObject<WorkloadEntrySpec> & { readonly labels: Readonly<Record<string, string>> };
 
 export interface MeshService {

@@ -8,7 +8,8 @@
  * mesh-wide ejection read it and change the model through store overlays.
  */
 import type { Logger } from '../log/logger.js';
-import { AdminServer } from '../admin/server.js';
+import type { IncomingMessage } from 'node:http';
+import { AdminServer, type AdminResponse } from '../admin/server.js';
 import type { AdminAuthenticator } from '../admin/auth.js';
 import { formatConfigIssue, SluiceError } from '../core/errors.js';
 import { SnapshotStore } from '../model/store.js';
@@ -19,7 +20,7 @@ import { ProxyIdentityError, proxyIdentityFromNode } from '../translate/proxy-sc
 import { withoutPrivateKeys } from '../translate/gateway.js';
 import { gatewaySummary } from './gateway-status.js';
 import { XdsCache } from '../xds/cache.js';
-import { CanaryCommandError, CanaryController } from '../canary/controller.js';
+import { CanaryCommandError, CanaryController, type CanaryFinisher } from '../canary/controller.js';
 import { MeshEjector, type EjectionSettings } from '../canary/ejection.js';
 import type { CanaryPersistence } from '../canary/persistence.js';
 import type { CanaryCommand } from '../canary/state-machine.js';
@@ -28,6 +29,7 @@ import { LocalityIndex } from '../telemetry/locality-index.js';
 import { PrometheusClient } from '../telemetry/prometheus-query.js';
 import { StatsSinkServer } from '../telemetry/stats-sink.js';
 import { TelemetryStore } from '../telemetry/telemetry-store.js';
+import { parseSharedWindows, REPLICA_HEADER, TELEMETRY_SHARING_PATH, TelemetrySharing } from '../telemetry/telemetry-sharing.js';
 import { ConnectionRegistry } from '../xds/connections.js';
 import { registerConsole, type ConsoleHandle } from '../console/console.js';
 import type { TimelineOptions } from '../console/timeline.js';
@@ -59,6 +61,8 @@ export interface ControlPlaneOptions {
   readonly telemetry?: { readonly slotMs?: number; readonly lrsReportIntervalMs?: number };
   /** Where canary state survives restarts (default: memory only). */
   readonly canaryPersistence?: CanaryPersistence;
+  /** Carries out a Canary's spec.finish after success (Kubernetes mode). */
+  readonly canaryFinisher?: CanaryFinisher;
   /** Prometheus for canary metrics with `source: prometheus`. */
   readonly prometheusUrl?: string;
   /** Mesh-wide ejection settings; false turns it off. */
@@ -73,7 +77,22 @@ export interface ControlPlaneOptions {
   readonly workloadIdentity?: { readonly authority: CertificateAuthority; readonly verifiers: readonly IdentityVerifier[]; readonly certificateTtlMs?: number };
   /** The control plane's namespace: its TelemetryConfig applies mesh-wide (default sluice-system). */
   readonly meshNamespace?: string;
+  /**
+   * Several replicas (Kubernetes mode): followers forward canary commands to
+   * the leader and send it their telemetry windows (telemetry-sharing.ts).
+   */
+  readonly replicas?: {
+    readonly identity: string;
+    readonly leaderAdminUrl: () => string | undefined;
+    /** `Bearer …` this replica presents to the leader. */
+    readonly authorization: () => Promise<string | undefined>;
+  };
 }
+
+/** Set on a command a follower forwards: the receiver never forwards it again. */
+const FORWARDED_HEADER = 'x-sluice-forwarded-by';
+/** On the follower's answer to a forwarded command: which leader answered. */
+const FORWARDED_TO_HEADER = 'x-sluice-forwarded-to';
 
 export class ControlPlane {
   readonly store: SnapshotStore;
@@ -89,6 +108,7 @@ export class ControlPlane {
   readonly ejector?: MeshEjector;
   readonly console: ConsoleHandle;
   readonly certificates?: WorkloadCertificates;
+  readonly sharing?: TelemetrySharing;
   #localities?: { version: string; index: LocalityIndex };
   #timer?: NodeJS.Timeout;
   #firstPending = 0;
@@ -128,10 +148,15 @@ export class ControlPlane {
       prometheus: options.prometheusUrl ? new PrometheusClient({ url: options.prometheusUrl }) : undefined,
       proxyNacks: () => this.connections.nacks(),
       persistence: options.canaryPersistence,
+      finisher: options.canaryFinisher,
       isActive: options.isLeader,
     });
     if (options.ejection !== false) {
       this.ejector = new MeshEjector({ store: this.store, telemetry: this.telemetry, logger: logger.child({ component: 'ejection' }), registry: this.metrics.registry, settings: options.ejection, isActive: options.isLeader });
+    }
+    if (options.replicas) {
+      const { identity, leaderAdminUrl, authorization } = options.replicas;
+      this.sharing = new TelemetrySharing({ telemetry: this.telemetry, identity, leaderAdminUrl, authorization, isLeader: options.isLeader ?? (() => true), logger: logger.child({ component: 'telemetry-sharing' }) });
     }
     this.admin = new AdminServer(logger.child({ component: 'admin' }), { auth: options.adminAuth });
     this.#adminRoutes();
@@ -204,6 +229,7 @@ export class ControlPlane {
       throw error;
     }
     this.#started = true;
+    this.sharing?.start();
     this.ejector?.start();
     this.console.start();
     this.options.logger.info({ xdsPort, adminPort, adminAuthentication: this.admin.authentication, source: this.options.source.description, snapshot: this.store.current?.version ?? null }, 'control plane started');
@@ -223,12 +249,47 @@ export class ControlPlane {
     clearTimeout(this.#timer);
     this.canaries.stop();
     this.certificates?.stop();
+    this.sharing?.stop();
     this.ejector?.stop();
     this.console.stop();
     this.loadReporting.close();
     await this.options.source.stop();
     await this.xds.stop();
     await this.admin.stop();
+  }
+
+  /**
+   * A canary command reached a follower: send it on to the leader (its admin
+   * URL is on the Lease) with the caller's own credentials, so the leader
+   * authorises it again and its audit log names the caller. Forwarded once.
+   */
+  async #forwardToLeader(request: IncomingMessage, url: URL): Promise<AdminResponse> {
+    const leader = this.options.replicas?.leaderAdminUrl();
+    if (!leader || request.headers[FORWARDED_HEADER] !== undefined) {
+      return { status: 503, body: { error: `this replica is not the leader${leader ? '' : ' and does not know the leader\'s address yet'}; try again shortly`, code: 'canary-not-leader' } };
+    }
+    try {
+      const response = await fetch(new URL(url.pathname, leader), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          [FORWARDED_HEADER]: this.options.replicas!.identity,
+          ...(request.headers.authorization ? { authorization: request.headers.authorization } : {}),
+        },
+        body: '{}',
+        signal: AbortSignal.timeout(10_000),
+      });
+      const text = await response.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // not JSON: passed on as text
+      }
+      return { status: response.status, body, headers: { [FORWARDED_TO_HEADER]: leader } };
+    } catch (error) {
+      return { status: 503, body: { error: `this replica is not the leader, and the leader at ${leader} cannot be reached: ${(error as Error).message}`, code: 'canary-not-leader' } };
+    }
   }
 
   #adminRoutes(): void {
@@ -258,6 +319,7 @@ export class ControlPlane {
           lrs: { streams: this.loadReporting.streams, reports: this.loadReporting.reports },
           statsSink: { streams: this.statsSink.streams, messages: this.statsSink.messages },
           ejected: this.ejector?.ejected() ?? [],
+          replicas: this.telemetry.peers(),
           ...this.telemetry.debugView(Number.isFinite(windowMs) && windowMs > 0 ? windowMs : 60_000),
         },
       };
@@ -276,15 +338,29 @@ export class ControlPlane {
       if (!namespace || !name || !command || extra !== undefined || !commands.includes(command)) return undefined;
       return { verb: command as CanaryCommand, group: 'sluice.dev', resource: 'canaries', namespace, name };
     };
-    this.admin.route('POST', '/api/v1/canaries/*', async (_request, url) => {
+    this.admin.route('POST', '/api/v1/canaries/*', async (request, url) => {
       const { namespace, name, verb } = canaryCommand(url)!;
       try {
         return { status: 200, body: await this.canaries.command(namespace, name, verb) };
       } catch (error) {
+        if (error instanceof CanaryCommandError && error.code === 'canary-not-leader') return this.#forwardToLeader(request, url);
         if (error instanceof CanaryCommandError) return { status: error.httpStatus, body: { error: error.message, code: error.code } };
         throw error;
       }
     }, canaryCommand);
+    // Followers' telemetry windows: who may write canary status (the control plane's own account) may feed the analysis.
+    this.admin.route('POST', TELEMETRY_SHARING_PATH, (request, _url, body) => {
+      const replica = request.headers[REPLICA_HEADER];
+      if (typeof replica !== 'string' || !/^[\w.:-]{1,253}$/.test(replica)) return { status: 400, body: { error: `send the replica's identity in ${REPLICA_HEADER}` } };
+      let windows;
+      try {
+        windows = parseSharedWindows(body);
+        this.telemetry.importPeer(replica, windows);
+      } catch (error) {
+        return { status: 400, body: { error: (error as Error).message } };
+      }
+      return { status: 200, body: { replica, series: windows.series.length } };
+    }, () => ({ verb: 'update', group: 'sluice.dev', resource: 'canaries', subresource: 'status' }));
     this.admin.route('GET', '/debug/syncz', () => ({ status: 200, body: this.#syncRows(this.cache.snapshot?.version) }));
     this.admin.route('GET', '/debug/certificates', () => ({
       status: 200,

@@ -32,8 +32,17 @@ export interface LeaderElectorOptions {
   readonly leaseDurationMs?: number;
   readonly renewDeadlineMs?: number;
   readonly retryPeriodMs?: number;
+  /**
+   * This replica's admin URL, written on the Lease while it leads
+   * (annotation sluice.dev/admin-url), so followers can forward canary
+   * commands and send their telemetry to the leader.
+   */
+  readonly advertiseAdminUrl?: string;
   readonly logger: Logger;
 }
+
+/** The Lease annotation holding the leader's admin URL. */
+export const ADMIN_URL_ANNOTATION = 'sluice.dev/admin-url';
 
 export class LeaderElectionError extends SluiceError {
   constructor(message: string, context: Record<string, unknown>) {
@@ -80,6 +89,8 @@ export class LeaderElector {
   #observed?: { holder: string; renewTime: string; resourceVersion: string; at: number };
   #lastRenewed = 0;
   #knownLeader?: string;
+  #leaderAdminUrl?: string;
+  readonly #advertise?: string;
 
   constructor(options: LeaderElectorOptions) {
     this.#api = loadKubeConfig(options.kubeconfig).makeApiClient(CoordinationV1Api);
@@ -90,6 +101,7 @@ export class LeaderElector {
     this.#leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.#renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     this.#retryPeriodMs = options.retryPeriodMs ?? 2_000;
+    this.#advertise = options.advertiseAdminUrl;
     if (!(this.#leaseDurationMs > this.#renewDeadlineMs && this.#renewDeadlineMs > this.#retryPeriodMs && this.#retryPeriodMs > 0)) {
       throw new LeaderElectionError('leader election needs leaseDuration > renewDeadline > retryPeriod > 0', { leaseDurationMs: this.#leaseDurationMs, renewDeadlineMs: this.#renewDeadlineMs, retryPeriodMs: this.#retryPeriodMs });
     }
@@ -102,6 +114,11 @@ export class LeaderElector {
   /** The holder last seen on the Lease (undefined: none). */
   get leader(): string | undefined {
     return this.#knownLeader;
+  }
+
+  /** The admin URL the current holder advertises on the Lease (undefined: none, or this replica leads). */
+  get leaderAdminUrl(): string | undefined {
+    return this.#leading ? undefined : this.#leaderAdminUrl;
   }
 
   onStartedLeading(listener: Listener): () => void {
@@ -174,7 +191,7 @@ export class LeaderElector {
         body: {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
-          metadata: { name: this.name, namespace: this.namespace },
+          metadata: { name: this.name, namespace: this.namespace, ...this.#annotations(undefined) },
           spec: { holderIdentity: this.identity, leaseDurationSeconds: Math.ceil(this.#leaseDurationMs / 1000), acquireTime: microTime(now) as never, renewTime: microTime(now) as never, leaseTransitions: 0 },
         },
       }).catch((createError: unknown) => {
@@ -201,7 +218,7 @@ export class LeaderElector {
     const body: V1Lease = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { ...lease.metadata, name: this.name, namespace: this.namespace, resourceVersion: lease.metadata?.resourceVersion },
+      metadata: { ...lease.metadata, name: this.name, namespace: this.namespace, resourceVersion: lease.metadata?.resourceVersion, ...this.#annotations(lease.metadata?.annotations) },
       spec: {
         ...spec,
         holderIdentity: this.identity,
@@ -228,8 +245,17 @@ export class LeaderElector {
     return true;
   }
 
+  /** The Lease's annotations with ours: the advertised admin URL, or none (a previous holder's must not stay). */
+  #annotations(current: Record<string, string> | undefined): { annotations?: Record<string, string> } {
+    const annotations = { ...current };
+    delete annotations[ADMIN_URL_ANNOTATION];
+    if (this.#advertise) annotations[ADMIN_URL_ANNOTATION] = this.#advertise;
+    return Object.keys(annotations).length > 0 || current ? { annotations } : {};
+  }
+
   #observe(lease: V1Lease): void {
     const holder = lease.spec?.holderIdentity ?? '';
+    this.#leaderAdminUrl = holder ? lease.metadata?.annotations?.[ADMIN_URL_ANNOTATION] : undefined;
     const renewTime = String(lease.spec?.renewTime ?? '');
     const resourceVersion = lease.metadata?.resourceVersion ?? '';
     const previous = this.#observed;

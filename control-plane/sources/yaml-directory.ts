@@ -39,6 +39,7 @@ export interface YamlLoadLimits {
 }
 
 const isManifestFile = (name: string) => /\.ya?ml$/i.test(name);
+const HELM_CHART_FILE = 'Chart.yaml';
 /** Hidden entries are skipped: editors' swap files and Kubernetes ConfigMap mounts' `..data` links. */
 const isHidden = (name: string) => name.startsWith('.');
 
@@ -53,6 +54,8 @@ async function manifestFiles(directory: string): Promise<string[]> {
   const walk = async (dir: string, depth: number): Promise<void> => {
     if (depth > 32) return; // symlink loops
     const entries = await readdir(dir, { withFileTypes: true });
+    // A Helm chart (examples/helm/sluice): its templates become manifests only when Helm renders them.
+    if (dir !== directory && entries.some((e) => e.name === HELM_CHART_FILE)) return;
     for (const entry of entries) {
       if (isHidden(entry.name)) continue;
       const full = path.join(dir, entry.name);

@@ -112,12 +112,41 @@ export interface LatencyObservation {
   readonly counts: readonly number[];
 }
 
+/** One slot of a version series as replicas share it (telemetry-sharing.ts): latency as sparse [bucket, count] pairs. */
+export interface SharedSlot {
+  readonly epoch: number;
+  readonly successes: number;
+  readonly errors: number;
+  readonly latency?: ReadonlyArray<readonly [number, number]>;
+}
+
+/** A series as replicas share it: a service version's, or (with `endpoint`) one endpoint's. */
+export interface SharedSeries {
+  readonly source: TelemetrySource;
+  readonly host: string;
+  readonly version?: string;
+  readonly endpoint?: string;
+  readonly slots: readonly SharedSlot[];
+}
+
+/** Per-version and per-endpoint slots a replica sends the leader; `slotMs` must match the leader's. */
+export interface SharedWindows {
+  readonly slotMs: number;
+  readonly series: readonly SharedSeries[];
+}
+
+/** Most other replicas whose windows are kept (a control plane runs a handful). */
+export const MAX_PEERS = 16;
+
 export class TelemetryStore {
   readonly slotMs: number;
   readonly #slots: number;
+  readonly #retentionMs: number;
   readonly #maxSeries: number;
   readonly #now: () => number;
   readonly #series = new Map<string, Series>();
+  /** Other replicas' version series, by replica; summed into every window (the leader judges on all the mesh's traffic). */
+  readonly #peers = new Map<string, { lastSeen: number; series: Map<string, Series> }>();
   #samples = 0;
   #evictions = 0;
 
@@ -126,6 +155,7 @@ export class TelemetryStore {
     const retention = options.retentionMs ?? 10 * 60_000;
     if (!(this.slotMs > 0) || !(retention >= this.slotMs)) throw new TelemetryError('telemetry-options', `slotMs ${this.slotMs} and retentionMs ${retention} must be positive, retention ≥ slot`);
     this.#slots = Math.ceil(retention / this.slotMs) + 1;
+    this.#retentionMs = retention;
     this.#maxSeries = options.maxSeries ?? 20_000;
     this.#now = options.now ?? Date.now;
   }
@@ -195,23 +225,32 @@ export class TelemetryStore {
   }
 
   #window(key: string, windowMs: number): WindowStats {
-    const series = this.#series.get(key);
+    const now = this.#now();
+    const all: Series[] = [];
+    const local = this.#series.get(key);
+    if (local) all.push(local);
+    for (const peer of this.#peers.values()) {
+      const shared = peer.lastSeen >= now - this.#retentionMs ? peer.series.get(key) : undefined;
+      if (shared) all.push(shared);
+    }
     const slotsBack = Math.max(1, Math.min(this.#slots - 1, Math.ceil(windowMs / this.slotMs)));
     const empty: WindowStats = { requests: 0, successes: 0, errors: 0, latencySamples: 0, windowMs: slotsBack * this.slotMs };
-    if (!series) return empty;
-    const current = this.#epoch(this.#now());
+    if (all.length === 0) return empty;
+    const current = this.#epoch(now);
     let successes = 0;
     let errors = 0;
     const buckets = new Float64Array(LATENCY_BOUNDS_MS.length + 1);
     // The current slot is still filling: include it, and count `slotsBack` slots in all.
-    for (let epoch = current - slotsBack + 1; epoch <= current; epoch++) {
-      if (epoch < 0) continue;
-      const position = epoch % series.slots;
-      if (series.epochs[position] !== epoch) continue;
-      successes += series.successes[position]!;
-      errors += series.errors[position]!;
-      const base = position * (LATENCY_BOUNDS_MS.length + 1);
-      for (let i = 0; i < buckets.length; i++) buckets[i]! += series.latency[base + i]!;
+    for (const series of all) {
+      for (let epoch = current - slotsBack + 1; epoch <= current; epoch++) {
+        if (epoch < 0) continue;
+        const position = epoch % series.slots;
+        if (series.epochs[position] !== epoch) continue;
+        successes += series.successes[position]!;
+        errors += series.errors[position]!;
+        const base = position * (LATENCY_BOUNDS_MS.length + 1);
+        for (let i = 0; i < buckets.length; i++) buckets[i]! += series.latency[base + i]!;
+      }
     }
     const requests = successes + errors;
     let latencySamples = 0;
@@ -236,9 +275,7 @@ export class TelemetryStore {
   /** Every endpoint of `host` with data in the last `windowMs`, keyed `address:port`. */
   endpointWindows(host: string, windowMs: number): Map<string, WindowStats> {
     const result = new Map<string, WindowStats>();
-    const since = this.#now() - windowMs - this.slotMs;
-    for (const [key, series] of this.#series) {
-      if (series.lastWrite < since) continue;
+    for (const key of this.#recentKeys(windowMs)) {
       const [source, keyHost, kind, ...rest] = key.split('|');
       if (kind !== 'e' || keyHost !== host) continue;
       const endpoint = rest.join('|');
@@ -253,18 +290,107 @@ export class TelemetryStore {
   /** Hosts with endpoint data in the last `windowMs`. */
   endpointHosts(windowMs: number): Set<string> {
     const hosts = new Set<string>();
-    const since = this.#now() - windowMs - this.slotMs;
-    for (const [key, series] of this.#series) {
-      if (series.lastWrite < since) continue;
+    for (const key of this.#recentKeys(windowMs)) {
       const [, host, kind] = key.split('|');
       if (kind === 'e' && host) hosts.add(host);
     }
     return hosts;
   }
 
+  /** Keys of series written in the last `windowMs`, here or by another replica (each key once: #window sums them). */
+  #recentKeys(windowMs: number): Set<string> {
+    const now = this.#now();
+    const since = now - windowMs - this.slotMs;
+    const keys = new Set<string>();
+    for (const [key, series] of this.#series) if (series.lastWrite >= since) keys.add(key);
+    for (const peer of this.#peers.values()) {
+      if (peer.lastSeen < now - this.#retentionMs) continue;
+      for (const [key, series] of peer.series) if (series.lastWrite >= since) keys.add(key);
+    }
+    return keys;
+  }
+
   /** Forget an endpoint's history (after it returns from ejection it starts afresh). */
   forgetEndpoint(host: string, endpoint: string): void {
-    for (const source of ['lrs', 'statsSink'] as const) this.#series.delete(seriesKey(source, host, 'e', endpoint));
+    for (const source of ['lrs', 'statsSink'] as const) {
+      const key = seriesKey(source, host, 'e', endpoint);
+      this.#series.delete(key);
+      // Other replicas' history of it too: only slots they send from now on count.
+      for (const peer of this.#peers.values()) peer.series.delete(key);
+    }
+  }
+
+  /** The slot index of now: a replica shares the slots from some index on. */
+  currentEpoch(): number {
+    return this.#epoch(this.#now());
+  }
+
+  /** Local series' slots (versions and endpoints) with data from `fromEpoch` on (never other replicas' data: no echo). */
+  exportSlots(fromEpoch: number): SharedWindows {
+    const current = this.#epoch(this.#now());
+    const from = Math.max(fromEpoch, current - this.#slots + 1);
+    const series: SharedSeries[] = [];
+    for (const [key, local] of this.#series) {
+      const [source, host, kind, ...rest] = key.split('|');
+      if ((kind !== 'v' && kind !== 'e') || !host) continue;
+      const slots: SharedSlot[] = [];
+      for (let epoch = from; epoch <= current; epoch++) {
+        const position = epoch % local.slots;
+        if (epoch < 0 || local.epochs[position] !== epoch) continue;
+        const base = position * (LATENCY_BOUNDS_MS.length + 1);
+        const latency: Array<[number, number]> = [];
+        for (let i = 0; i <= LATENCY_BOUNDS_MS.length; i++) if (local.latency[base + i]! > 0) latency.push([i, local.latency[base + i]!]);
+        slots.push({ epoch, successes: local.successes[position]!, errors: local.errors[position]!, ...(latency.length ? { latency } : {}) });
+      }
+      const id = rest.join('|');
+      if (slots.length > 0) series.push({ source: source as TelemetrySource, host, ...(kind === 'v' ? { version: id } : { endpoint: id }), slots });
+    }
+    return { slotMs: this.slotMs, series };
+  }
+
+  /**
+   * Another replica's slots: each replaces what that replica sent before for
+   * the same slot (a retried or overlapping send never counts twice).
+   */
+  importPeer(peer: string, windows: SharedWindows): void {
+    if (windows.slotMs !== this.slotMs) throw new TelemetryError('telemetry-peer-slot', `replica ${peer} uses ${windows.slotMs} ms telemetry slots, this one ${this.slotMs} ms`, { peer });
+    let entry = this.#peers.get(peer);
+    if (!entry) {
+      if (this.#peers.size >= MAX_PEERS) {
+        // The replica heard from least recently goes (it has most likely been replaced).
+        const stalest = [...this.#peers].sort((a, b) => a[1].lastSeen - b[1].lastSeen)[0]!;
+        this.#peers.delete(stalest[0]);
+      }
+      entry = { lastSeen: 0, series: new Map() };
+      this.#peers.set(peer, entry);
+    }
+    const now = this.#now();
+    entry.lastSeen = now;
+    const oldest = this.#epoch(now) - this.#slots + 1;
+    for (const shared of windows.series) {
+      const key = shared.endpoint !== undefined ? seriesKey(shared.source, shared.host, 'e', shared.endpoint) : seriesKey(shared.source, shared.host, 'v', shared.version ?? '');
+      let series = entry.series.get(key);
+      if (!series) {
+        if (entry.series.size >= this.#maxSeries) continue;
+        series = new Series(this.#slots);
+        entry.series.set(key, series);
+      }
+      for (const slot of shared.slots) {
+        if (slot.epoch < oldest) continue;
+        const position = series.position(slot.epoch);
+        series.successes[position] = slot.successes;
+        series.errors[position] = slot.errors;
+        const base = position * (LATENCY_BOUNDS_MS.length + 1);
+        series.latency.fill(0, base, base + LATENCY_BOUNDS_MS.length + 1);
+        for (const [bucket, count] of slot.latency ?? []) if (bucket >= 0 && bucket <= LATENCY_BOUNDS_MS.length) series.latency[base + bucket] = count;
+      }
+      series.lastWrite = now;
+    }
+  }
+
+  /** Replicas whose windows are summed in, and when each was last heard from. */
+  peers(): Array<{ peer: string; lastSeen: string; series: number }> {
+    return [...this.#peers].map(([peer, entry]) => ({ peer, lastSeen: new Date(entry.lastSeen).toISOString(), series: entry.series.size }));
   }
 
   /** For /debug/telemetry: every series with data in the last `windowMs`. */

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { format } from 'node:util';
 import { createSecureContext } from 'node:tls';
-import { Server, ServerCredentials, setLogger as setGrpcLogger, type ServerDuplexStream, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { experimental, Server, ServerCredentials, setLogger as setGrpcLogger, type ServerDuplexStream, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { lookupEnvoyType } from '../envoy/proto-registry.js';
 import { SluiceError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
@@ -31,6 +31,12 @@ export interface XdsTlsOptions {
   readonly clientCaFile?: string;
   /** The trust domain of client certificates' SPIFFE IDs (default `cluster.local`); others are refused. */
   readonly trustDomain?: string;
+  /**
+   * Re-read the files this often and serve what they hold to new connections
+   * (a Secret volume is updated in place when the certificate is renewed).
+   * Unset: read once at start.
+   */
+  readonly reloadIntervalMs?: number;
 }
 
 export interface XdsServerOptions {
@@ -196,7 +202,13 @@ export class XdsServer {
     try {
       // Parse them now: grpc-js would otherwise only fail at the first TLS handshake, long after start-up said "ready".
       createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
-      return ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], Boolean(ca));
+      if (tls.reloadIntervalMs === undefined) return ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], Boolean(ca));
+      // grpc-js watches the files and gives new connections what they hold now.
+      const identity = new experimental.FileWatcherCertificateProvider({ certificateFile: tls.certFile, privateKeyFile: tls.keyFile, refreshIntervalMs: tls.reloadIntervalMs });
+      const clientCa = tls.clientCaFile ? new experimental.FileWatcherCertificateProvider({ caCertificateFile: tls.clientCaFile, refreshIntervalMs: tls.reloadIntervalMs }) : null;
+      // grpc-js 1.14 declares (ca, identity) but hands its arguments to a constructor taking (identity, ca):
+      // passed in the order that works (test/xds/tls-reload.test.ts and tls.test.ts break if that changes).
+      return experimental.createCertificateProviderServerCredentials(identity, clientCa, Boolean(ca));
     } catch (error) {
       const files = [tls.certFile, tls.keyFile, tls.clientCaFile].filter(Boolean).join(', ');
       throw new XdsStartError('xds-tls', `the xDS TLS certificate, key or CA (${files}) cannot be used: ${(error as Error).message}`, { files }, { cause: error });

@@ -12,23 +12,24 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { request } from 'node:https';
-import { writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_INJECTION_CONFIG, loadInjectionConfig } from '../../webhook/config.js';
-import { ROUTES } from '../../webhook/server.js';
 import { generateServingCertificates } from '../../webhook/certificates.js';
-import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
+import type { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import { readYamlDocuments, repoRoot, yamlFilesUnder } from '../kubernetes/helpers.js';
+import { allowedBy, applyInOrder, id, requestOf, unpack, unresolved, type Manifest } from './install-checks.js';
+import { credentials } from '@grpc/grpc-js';
+import { SotwClient, typeUrls } from '../support/ads-client.js';
+import { startControlPlane } from '../support/control-plane.js';
+import { ordersPolicy, ordersService } from '../support/temp-config.js';
+import { admissionReview, applyPatch, assertValidBootstrap, decodePatch, deploymentPod, startedBootstrap } from '../webhook/helpers.js';
 
-type Manifest = Record<string, any>;
 const run = promisify(execFile);
 
-/** Unpack v1 Lists as `kubectl apply -f` does. */
-const unpack = (docs: Manifest[]): Manifest[] => docs.flatMap((d) => (d.apiVersion === 'v1' && d.kind === 'List' ? (d.items as Manifest[]) : [d]));
 
 /** `kubectl apply -f examples/crds -f examples/deploy -f examples/webhook`: directories in that order, files sorted. */
 async function plainOrder(): Promise<Manifest[]> {
@@ -56,121 +57,6 @@ async function kustomizeOrder(): Promise<Manifest[]> {
   return parseAllDocuments(stdout).map((d) => d.toJS() as Manifest);
 }
 
-const id = (m: Manifest) => `${m.kind} ${m.metadata.namespace ? `${m.metadata.namespace}/` : ''}${m.metadata.name}`;
-
-/** Apply in order; the API server says no to anything whose prerequisites are missing. */
-async function applyInOrder(manifests: Manifest[]): Promise<FakeKubeApiServer> {
-  const fake = await FakeKubeApiServer.start({ namespaceLifecycle: true });
-  // What every cluster has from its first start (the API server's bootstrap RBAC policy).
-  fake.apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'system:auth-delegator' }, rules: [
-    { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
-    { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
-  ] });
-  for (const manifest of manifests) {
-    try {
-      fake.apply(manifest);
-    } catch (error) {
-      await fake.close();
-      throw new Error(`applying ${id(manifest)} failed: ${(error as Error).message}`);
-    }
-  }
-  return fake;
-}
-
-/** Every reference between the installed objects; returns the ones that do not resolve. */
-async function unresolved(fake: FakeKubeApiServer): Promise<string[]> {
-  const problems: string[] = [];
-  const deployments = fake.list('apps/v1', 'Deployment');
-  const services = fake.list('v1', 'Service');
-  const exists = (apiVersion: string, kind: string, ns: string | undefined, name: string) => fake.get(apiVersion, kind, ns, name) !== undefined;
-  const podsOf = (ns: string, selector: Record<string, string>) => deployments.filter((d) => d.metadata.namespace === ns && Object.entries(selector).every(([k, v]) => (d as Manifest).spec.template.metadata.labels?.[k] === v));
-
-  for (const d of deployments as Manifest[]) {
-    const ns = d.metadata.namespace;
-    const pod = d.spec.template.spec;
-    if (!exists('v1', 'ServiceAccount', ns, pod.serviceAccountName ?? 'default')) problems.push(`${id(d)}: ServiceAccount ${pod.serviceAccountName} missing`);
-    for (const volume of pod.volumes ?? []) {
-      if (volume.configMap && !exists('v1', 'ConfigMap', ns, volume.configMap.name)) problems.push(`${id(d)}: ConfigMap ${volume.configMap.name} missing`);
-      if (volume.secret && !volume.secret.optional && !exists('v1', 'Secret', ns, volume.secret.secretName)) problems.push(`${id(d)}: Secret ${volume.secret.secretName} missing`);
-    }
-    if (!Object.entries(d.spec.selector.matchLabels).every(([k, v]) => d.spec.template.metadata.labels[k] === v)) problems.push(`${id(d)}: selector does not match its template`);
-  }
-  for (const svc of services as Manifest[]) {
-    const targets = podsOf(svc.metadata.namespace, svc.spec.selector ?? {});
-    if (targets.length === 0) problems.push(`${id(svc)}: selects no Deployment`);
-    const ports = targets.flatMap((t) => (t as Manifest).spec.template.spec.containers.flatMap((c: Manifest) => c.ports ?? []));
-    for (const port of svc.spec.ports) {
-      if (!ports.some((p: Manifest) => p.name === port.targetPort || p.containerPort === port.targetPort)) problems.push(`${id(svc)}: targetPort ${port.targetPort} is no container port`);
-    }
-  }
-  for (const pdb of fake.list('policy/v1', 'PodDisruptionBudget') as Manifest[]) {
-    if (podsOf(pdb.metadata.namespace, pdb.spec.selector.matchLabels).length === 0) problems.push(`${id(pdb)}: selects no Deployment`);
-  }
-  for (const [bindingKind, roleNamespaced] of [['RoleBinding', true], ['ClusterRoleBinding', false]] as const) {
-    for (const binding of fake.list('rbac.authorization.k8s.io/v1', bindingKind) as Manifest[]) {
-      const roleNs = roleNamespaced && binding.roleRef.kind === 'Role' ? binding.metadata.namespace : undefined;
-      if (!exists('rbac.authorization.k8s.io/v1', binding.roleRef.kind, roleNs, binding.roleRef.name)) problems.push(`${id(binding)}: ${binding.roleRef.kind} ${binding.roleRef.name} missing`);
-      for (const s of binding.subjects) if (s.kind === 'ServiceAccount' && !exists('v1', 'ServiceAccount', s.namespace, s.name)) problems.push(`${id(binding)}: ServiceAccount ${s.namespace}/${s.name} missing`);
-    }
-  }
-  for (const mwc of fake.list('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration') as Manifest[]) {
-    for (const webhook of mwc.webhooks) {
-      const ref = webhook.clientConfig.service;
-      const svc = fake.get('v1', 'Service', ref.namespace, ref.name) as Manifest | undefined;
-      if (!svc?.spec.ports.some((p: Manifest) => p.port === (ref.port ?? 443))) problems.push(`${id(mwc)} ${webhook.name}: Service ${ref.namespace}/${ref.name}:${ref.port} missing`);
-      if (!(ref.path in ROUTES)) problems.push(`${id(mwc)} ${webhook.name}: path ${ref.path} is not served`);
-    }
-  }
-  // The xDS address of every bootstrap (built-in default and shipped ConfigMap) is a Service port in front of `serve`'s --xds-port.
-  const configMap = fake.get('v1', 'ConfigMap', 'sluice-system', 'sluice-injection-config') as Manifest | undefined;
-  const dir = await mkdtemp(path.join(tmpdir(), 'sluice-install-'));
-  try {
-    const shipped = configMap ? await writeFile(path.join(dir, 'cm.yaml'), JSON.stringify(configMap)).then(() => loadInjectionConfig(path.join(dir, 'cm.yaml'))) : undefined;
-    if (!shipped) problems.push('ConfigMap sluice-system/sluice-injection-config missing');
-    // The gateway's bootstrap (examples/deploy/50-gateway.yaml) names the control plane too.
-    const gatewayBootstraps = (deployments as Manifest[]).flatMap((d) => (d.spec.template.spec.containers as Manifest[]).flatMap((c) => (c.env ?? []).filter((e: Manifest) => e.name === 'SLUICE_BOOTSTRAP').map((e: Manifest) => {
-      const bootstrap = JSON.parse(e.value) as { static_resources: { clusters: Array<{ name: string; load_assignment: { endpoints: Array<{ lb_endpoints: Array<{ endpoint: { address: { socket_address: { address: string; port_value: number } } } }> }> } }> } };
-      const xds = bootstrap.static_resources.clusters.find((cluster) => cluster.name === 'sluice-xds')!.load_assignment.endpoints[0]!.lb_endpoints[0]!.endpoint.address.socket_address;
-      return [`${id(d)} bootstrap`, `${xds.address}:${xds.port_value}`] as [string, string];
-    })));
-    if (!gatewayBootstraps.length) problems.push('no gateway Deployment with a SLUICE_BOOTSTRAP');
-    for (const [what, address] of [['default', DEFAULT_INJECTION_CONFIG.controlPlaneAddress], ['ConfigMap', shipped?.controlPlaneAddress ?? ''], ...gatewayBootstraps]) {
-      const [, name, ns, port] = /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?:(\d+)$/.exec(address!) ?? [];
-      const svc = name ? (fake.get('v1', 'Service', ns, name!) as Manifest | undefined) : undefined;
-      const servicePort = svc?.spec.ports.find((p: Manifest) => p.port === Number(port));
-      const serve = deployments.find((d) => (d as Manifest).spec.template.spec.containers.some((c: Manifest) => c.args?.[0] === 'serve')) as Manifest | undefined;
-      const container = serve?.spec.template.spec.containers.find((c: Manifest) => c.args?.[0] === 'serve');
-      const containerPort = container?.ports.find((p: Manifest) => p.name === servicePort?.targetPort);
-      const xdsPort = container?.args[container.args.indexOf('--xds-port') + 1];
-      if (!svc || !servicePort || !containerPort || String(containerPort.containerPort) !== xdsPort || !podsOf(ns!, svc.spec.selector).includes(serve as never)) {
-        problems.push(`${what} controlPlaneAddress ${address} does not reach serve's xDS port`);
-      }
-    }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-  return problems;
-}
-
-/** Does `rules` (Roles in their namespace, ClusterRoles anywhere) allow `request`? As RBAC decides. */
-function allowedBy(fake: FakeKubeApiServer, account: { namespace: string; name: string }) {
-  const bound = (kind: string, ns?: string) => (fake.list('rbac.authorization.k8s.io/v1', kind, ns) as Manifest[]).filter((b) => b.subjects.some((s: Manifest) => s.kind === 'ServiceAccount' && s.name === account.name && s.namespace === account.namespace));
-  const rules: Array<Manifest & { namespace?: string }> = [
-    ...bound('ClusterRoleBinding').flatMap((b) => ((fake.get('rbac.authorization.k8s.io/v1', 'ClusterRole', undefined, b.roleRef.name) as Manifest).rules as Manifest[]).map((r) => ({ ...r, namespace: undefined }))),
-    ...bound('RoleBinding').flatMap((b) => ((fake.get('rbac.authorization.k8s.io/v1', 'Role', b.metadata.namespace, b.roleRef.name) as Manifest).rules as Manifest[]).map((r) => ({ ...r, namespace: b.metadata.namespace as string }))),
-  ];
-  return (r: { verb: string; group: string; resource: string; namespace?: string; name?: string }) => rules.some((rule) =>
-    (rule.namespace === undefined || rule.namespace === r.namespace) && rule.apiGroups.includes(r.group) && rule.resources.includes(r.resource) && rule.verbs.includes(r.verb) &&
-    (!rule.resourceNames || (r.name !== undefined && rule.resourceNames.includes(r.name))));
-}
-
-function requestOf(method: string, url: string, query: Record<string, string>) {
-  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/(status))?$/.exec(url);
-  if (!m) return { verb: method, group: '?', resource: url, namespace: undefined, name: undefined };
-  const [, group = '', namespace, plural, name, sub] = m;
-  const verb = method === 'GET' ? (query.watch ? 'watch' : name ? 'get' : 'list') : ({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, string>)[method]!;
-  return { verb, group, resource: sub ? `${plural}/${sub}` : plural!, namespace, name };
-}
 
 /** Start `sluice <args>` from the repository; resolves with the first stdout/stderr match of `ready`. */
 async function runCli(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ match: RegExpExecArray; stop: () => Promise<void> }> {
@@ -234,6 +120,18 @@ async function runShippedWebhook(fake: FakeKubeApiServer, kubeconfig: string): P
   };
 }
 
+function postJson(port: number, ca: string, target: string, body: unknown): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: target, method: 'POST', ca, servername: 'sluice-webhook.sluice-system.svc', headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () => resolve(text));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
 function healthz(port: number, ca: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: '/healthz', ca, servername: 'sluice-webhook.sluice-system.svc' }, (res) => {
@@ -290,8 +188,14 @@ describe('install as shipped', async () => {
     const deployment = fake.get('apps/v1', 'Deployment', 'sluice-system', 'sluice-control-plane') as Manifest;
     const container = deployment.spec.template.spec.containers[0];
     // Outside a pod: a kubeconfig for the service account, free loopback ports.
-    const args = (container.args as string[]).map((a, i, all) => (all[i - 1] === '--kubeconfig' ? kubeconfig : ['--xds-port', '--admin-port'].includes(all[i - 1]!) ? '0' : all[i - 1] === '--admin-address' ? '127.0.0.1' : a));
-    const env = Object.fromEntries((container.env as Manifest[]).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath === 'metadata.name' ? 'sluice-control-plane-0' : deployment.metadata.namespace]));
+    // The xDS certificate the webhook would have put in the mounted Secret: files in a temp dir instead.
+    const tlsDir = await mkdtemp(path.join(tmpdir(), 'sluice-xds-tls-'));
+    const served = await generateServingCertificates({ dnsNames: ['sluice-xds.sluice-system.svc'] });
+    await writeFile(path.join(tlsDir, 'tls.crt'), served.certPem);
+    await writeFile(path.join(tlsDir, 'tls.key'), served.keyPem);
+    const mountPath = (container.volumeMounts as Manifest[]).find((m) => m.name === 'xds-tls')!.mountPath as string;
+    const args = (container.args as string[]).map((a, i, all) => (all[i - 1] === '--kubeconfig' ? kubeconfig : ['--xds-port', '--admin-port'].includes(all[i - 1]!) ? '0' : all[i - 1] === '--admin-address' ? '127.0.0.1' : a.startsWith(`${mountPath}/`) ? path.join(tlsDir, a.slice(mountPath.length + 1)) : a));
+    const env = Object.fromEntries((container.env as Manifest[]).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath === 'metadata.name' ? 'sluice-control-plane-0' : e.valueFrom?.fieldRef?.fieldPath === 'status.podIP' ? '127.0.0.1' : deployment.metadata.namespace]));
     const serve = await runCli([...args, '--host', '127.0.0.1'], env, /admin on http:\/\/[^:]+:(\d+)/);
     try {
       const readyz = `http://127.0.0.1:${serve.match[1]}${container.readinessProbe.httpGet.path}`;
@@ -350,4 +254,56 @@ describe('install as shipped', async () => {
     // And nothing more: the control plane's account may not touch Secrets at all.
     expect(allowedBy(fake, { namespace: 'sluice-system', name: 'sluice' })({ verb: 'get', group: '', resource: 'secrets', namespace: 'sluice-system', name: 'sluice-webhook-tls' })).toBe(false);
   }, 30_000);
+
+  it('xDS over TLS as shipped: the webhook keeps sluice-xds-tls, serve serves it, and injected bootstraps trust exactly its CA', async () => {
+    const fake = await applyInOrder(await plainOrder());
+    const webhook = await runShippedWebhook(fake, await fake.writeKubeconfig('system:serviceaccount:sluice-system:sluice-webhook'));
+    const dir = await mkdtemp(path.join(tmpdir(), 'sluice-xds-chain-'));
+    let controlPlane: Awaited<ReturnType<typeof startControlPlane>> | undefined;
+    try {
+      const secret = fake.get('v1', 'Secret', 'sluice-system', 'sluice-xds-tls') as Manifest | undefined;
+      expect(secret, 'the webhook creates the Secret 30-control-plane.yaml mounts').toBeDefined();
+      const data = (key: string) => Buffer.from(secret!.data[key] as string, 'base64').toString('utf8');
+      // The mounted items are what serve reads.
+      const deployment = fake.get('apps/v1', 'Deployment', 'sluice-system', 'sluice-control-plane') as Manifest;
+      const items = (deployment.spec.template.spec.volumes as Manifest[]).find((v) => v.name === 'xds-tls')!.secret.items as Manifest[];
+      expect(items.map((i) => i.key)).toEqual(['tls.crt', 'tls.key']);
+      await writeFile(path.join(dir, 'tls.crt'), data('tls.crt'));
+      await writeFile(path.join(dir, 'tls.key'), data('tls.key'));
+
+      // A pod admitted by the running webhook: its bootstrap's sluice-xds cluster speaks TLS to the Service name, trusting the Secret's CA.
+      const caBundle = Buffer.from((fake.get('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', undefined, 'sluice-sidecar-injector') as Manifest).webhooks[0].clientConfig.caBundle, 'base64').toString('utf8');
+      const pod = deploymentPod();
+      const answer = JSON.parse(await postJson(webhook.port, caBundle, '/inject', admissionReview(pod))) as Manifest;
+      const bootstrap = startedBootstrap(applyPatch(pod, decodePatch(answer.response.patch)), { name: 'orders-7d9f8c6b5-x2x9q', namespace: 'shop' });
+      assertValidBootstrap(bootstrap);
+      const xds = (bootstrap.static_resources.clusters as Manifest[]).find((c) => c.name === 'sluice-xds')!;
+      const tls = xds.transport_socket.typed_config;
+      expect(tls.sni).toBe('sluice-xds.sluice-system.svc');
+      expect(tls.common_tls_context.validation_context.trusted_ca.inline_string).toBe(data('ca.crt'));
+      expect(tls.common_tls_context.validation_context.match_typed_subject_alt_names).toEqual([{ san_type: 'DNS', matcher: { exact: 'sluice-xds.sluice-system.svc' } }]);
+
+      // serve with the Secret's files; a client trusting only the bootstrap's CA, checking the SNI name, gets its configuration.
+      controlPlane = await startControlPlane({ 'svc.yaml': ordersService, 'tp.yaml': ordersPolicy() }, { tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key'), reloadIntervalMs: 30_000 } });
+      const trusting = (ca: string) => new SotwClient(controlPlane!.xdsAddress, { nodeId: 'orders-0.shop', metadata: { namespace: 'shop' }, credentials: credentials.createSsl(Buffer.from(ca)), channelOptions: { 'grpc.ssl_target_name_override': tls.sni, 'grpc.default_authority': tls.sni } });
+      const client = trusting(tls.common_tls_context.validation_context.trusted_ca.inline_string);
+      try {
+        client.request(typeUrls.listeners, []);
+        expect((await client.nextOf(typeUrls.listeners)).resources.length).toBeGreaterThan(0);
+      } finally {
+        client.close();
+      }
+      // The control: another CA does not verify what serve presents.
+      const stranger = trusting((await generateServingCertificates({ dnsNames: ['x'] })).caPem);
+      stranger.request(typeUrls.listeners, []);
+      const outcome = await Promise.race([stranger.nextOf(typeUrls.listeners).then(() => 'served'), new Promise<string>((resolve) => setTimeout(() => resolve('refused'), 1500))]).catch(() => 'refused');
+      stranger.close();
+      expect(outcome).toBe('refused');
+    } finally {
+      await controlPlane?.stop();
+      await webhook.stop();
+      await fake.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
 });

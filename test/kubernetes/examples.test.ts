@@ -87,8 +87,8 @@ describe('examples/deploy against Kubernetes OpenAPI schemas', () => {
   it('every manifest is a valid Kubernetes object with no unknown fields', async () => {
     const docs = await documents(path.join(repoRoot, 'examples/deploy'));
     expect(docs.map(({ doc }) => `${doc.kind} ${doc.metadata.name}`).sort()).toEqual([
-      'ClusterRole sluice-canary-operator', 'ClusterRole sluice-control-plane', 'ClusterRole sluice-gateway-certificates', 'ClusterRole sluice-webhook-ca-bundle',
-      'ClusterRoleBinding sluice-control-plane', 'ClusterRoleBinding sluice-control-plane-auth-delegator', 'ClusterRoleBinding sluice-webhook-ca-bundle',
+      'ClusterRole sluice-canary-finish', 'ClusterRole sluice-canary-operator', 'ClusterRole sluice-control-plane', 'ClusterRole sluice-gateway-certificates', 'ClusterRole sluice-webhook-ca-bundle',
+      'ClusterRoleBinding sluice-canary-finish', 'ClusterRoleBinding sluice-control-plane', 'ClusterRoleBinding sluice-control-plane-auth-delegator', 'ClusterRoleBinding sluice-webhook-ca-bundle',
       'Deployment sluice-control-plane', 'Deployment sluice-gateway', 'Deployment sluice-webhook', 'HorizontalPodAutoscaler sluice-gateway',
       'Namespace sluice-system', 'PodDisruptionBudget sluice-control-plane', 'PodDisruptionBudget sluice-gateway', 'PodDisruptionBudget sluice-webhook', 'Role sluice-leader-election', 'Role sluice-webhook-certificate',
       'RoleBinding sluice-leader-election', 'RoleBinding sluice-webhook-certificate', 'Service sluice-gateway', 'Service sluice-metrics', 'Service sluice-webhook', 'Service sluice-xds', 'ServiceAccount sluice', 'ServiceAccount sluice-gateway', 'ServiceAccount sluice-webhook',
@@ -161,13 +161,14 @@ describe('RBAC in examples/deploy', () => {
       (!rule.resourceNames || (request.name !== undefined && rule.resourceNames.includes(request.name))));
   }
 
-  it('grants every request the control plane makes (reads, status, events, lease), and no write to any spec', async () => {
+  it('grants every request the control plane makes (reads, status, events, lease), and no write to any spec but the opt-in canary finish', async () => {
     // The gateway's install binds no role to the control plane (its TLS Secrets role is left for the operator to bind).
     const rbac = [...(await readYamlDocuments(path.join(repoRoot, 'examples/deploy/10-rbac.yaml'))), ...(await readYamlDocuments(path.join(repoRoot, 'examples/deploy/50-gateway.yaml')))];
     const account = rbac.find((d) => d.kind === 'ServiceAccount')!;
     const bound = (kind: string) => rbac.filter((d) => d.kind === kind && d.subjects.some((s: Manifest) => s.kind === 'ServiceAccount' && s.name === account.metadata.name && s.namespace === account.metadata.namespace)).map((b) => b.roleRef.name);
     const rules: Array<Rule & { namespace?: string }> = [
-      ...rbac.filter((d) => d.kind === 'ClusterRole' && bound('ClusterRoleBinding').includes(d.metadata.name)).flatMap((r) => r.rules as Rule[]),
+      // sluice-canary-finish (spec.finish: TrafficPolicy and Deployment updates) is opt-in and checked on its own below.
+      ...rbac.filter((d) => d.kind === 'ClusterRole' && d.metadata.name !== 'sluice-canary-finish' && bound('ClusterRoleBinding').includes(d.metadata.name)).flatMap((r) => r.rules as Rule[]),
       ...rbac.filter((d) => d.kind === 'Role' && bound('RoleBinding').includes(d.metadata.name)).flatMap((r) => (r.rules as Rule[]).map((rule) => ({ ...rule, namespace: r.metadata.namespace as string }))),
     ];
     expect(rules.some((r) => r.verbs.includes('*') || r.resources?.includes('*') || r.apiGroups?.includes('*'))).toBe(false);
@@ -178,6 +179,13 @@ describe('RBAC in examples/deploy', () => {
         expect(rule.resources!.every((r) => r.endsWith('/status') || r === 'events' || r === 'leases')).toBe(true);
       }
     }
+
+    // The finish role: get and update of exactly what kubernetes-finish.ts writes, nothing else.
+    const finish = rbac.find((d) => d.kind === 'ClusterRole' && d.metadata.name === 'sluice-canary-finish')!;
+    expect(finish.rules).toEqual([
+      { apiGroups: ['sluice.dev'], resources: ['trafficpolicies'], verbs: ['get', 'update'] },
+      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'update'] },
+    ]);
 
     // Run the real thing (source, leader election, a rejection, canary status) and check every request against the rules.
     const fake = await startFakeCluster();

@@ -23,8 +23,11 @@ export async function readYamlDocuments(file: string): Promise<Record<string, an
 
 export async function yamlFilesUnder(dir: string): Promise<string[]> {
   const found: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && /\.ya?ml$/.test(entry.name)) found.push(path.join(entry.parentPath, entry.name));
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  // As the YAML source does: a Helm chart's templates are not manifests until rendered.
+  const charts = entries.filter((e) => e.isFile() && e.name === 'Chart.yaml' && e.parentPath !== dir).map((e) => `${e.parentPath}${path.sep}`);
+  for (const entry of entries) {
+    if (entry.isFile() && /\.ya?ml$/.test(entry.name) && !charts.some((c) => `${entry.parentPath}${path.sep}`.startsWith(c))) found.push(path.join(entry.parentPath, entry.name));
   }
   return found.sort();
 }

@@ -16,7 +16,10 @@ import { loadFromTexts } from '../../control-plane/sources/yaml-directory.js';
 async function exampleFiles(): Promise<Array<[string, string]>> {
   const files: Array<[string, string]> = [];
   const walk = async (dir: string) => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const entries = await readdir(dir, { withFileTypes: true });
+    // A Helm chart is not read by the loader (its templates are manifests only once rendered).
+    if (entries.some((e) => e.name === 'Chart.yaml')) return;
+    for (const entry of entries) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) await walk(full);
       else if (/\.ya?ml$/.test(entry.name)) files.push([full, await readFile(full, 'utf8')]);

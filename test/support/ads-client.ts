@@ -33,6 +33,8 @@ interface Options {
   nodeId: string;
   metadata?: Record<string, unknown>;
   credentials?: ChannelCredentials;
+  /** Extra gRPC channel options, e.g. `grpc.ssl_target_name_override` to verify a certificate for a Service name. */
+  channelOptions?: Record<string, string | number>;
   /** Decode resources (tests) or keep them as bytes (benchmarks). */
   decode?: boolean;
   /** Send the first request without a node (hostile-input tests). */
@@ -70,7 +72,7 @@ abstract class AdsStream<Response> {
       'Ads',
     );
     // A connection of its own per client, as each real proxy has.
-    const client = new Client(address, options.credentials ?? grpcCredentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.use_local_subchannel_pool': 1 });
+    const client = new Client(address, options.credentials ?? grpcCredentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.use_local_subchannel_pool': 1, ...options.channelOptions });
     const metadata = new Metadata();
     for (const [key, value] of Object.entries(options.callMetadata ?? {})) metadata.set(key, value);
     this.stream = (client as unknown as Record<string, (metadata: Metadata) => ClientDuplexStream<Record<string, unknown>, unknown>>)[method]!(metadata);

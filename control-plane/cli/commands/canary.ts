@@ -92,7 +92,7 @@ Examples:
   SLUICE_ADMIN_TOKEN=$(kubectl create token release-bot -n shop) sluice canary promote shop/orders`);
   const common = (command: Command) =>
     command
-      .option('--admin <url>', 'admin address of the control plane (the leader, in Kubernetes)', 'http://127.0.0.1:15014')
+      .option('--admin <url>', 'admin address of the control plane (in Kubernetes any replica: followers forward commands to the leader)', 'http://127.0.0.1:15014')
       .option('--token-file <file>', 'bearer token for commands: the control plane\'s --admin-token-file, or a Kubernetes token (default: $SLUICE_ADMIN_TOKEN, then the file $SLUICE_ADMIN_TOKEN_FILE)')
       .option('--json', 'print JSON');
 

@@ -1,11 +1,12 @@
 import { Command } from 'commander';
-import { ControlPlane } from '../../pipeline/control-plane.js';
+import { ControlPlane, type ControlPlaneOptions } from '../../pipeline/control-plane.js';
 import { rootLogger } from '../../log/logger.js';
 import { clampLrsInterval } from '../../telemetry/load-reporting.js';
 import { parseDuration } from '../../lib/duration.js';
 import type { ConfigSource } from '../../core/config-source.js';
 import { YamlDirectorySource } from '../../sources/yaml-directory.js';
 import type { CanaryPersistence } from '../../canary/persistence.js';
+import type { CanaryFinisher } from '../../canary/controller.js';
 import { CanaryStateFile } from '../../canary/state-file.js';
 import { AdminTokenFile, type AdminAuthenticator } from '../../admin/auth.js';
 import { wantsCertificateAuthority, workloadIdentityOptions } from './serve-identity.js';
@@ -47,6 +48,8 @@ interface ServeOptions {
   ejectionMaxPercent: string;
   allowEmptyConfig?: boolean;
   maxConfigFileMib: string;
+  syncTimeout: string;
+  advertiseAdminUrl?: string;
 }
 
 function duration(flag: string, text: string): number {
@@ -66,12 +69,27 @@ function number(flag: string, text: string, min: number, max: number): number {
  * xDS, only the leader writes status and Events (and runs canaries).
  * Loaded only when asked for, so YAML mode does not pay for the Kubernetes client.
  */
-async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource & { kubeConfig: import('@kubernetes/client-node').KubeConfig }; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean; adminAuth: AdminAuthenticator; followGatewayStatus: (store: SnapshotStore) => void }> {
+/**
+ * The admin URL other replicas reach this one at: --advertise-admin-url, else
+ * http://$POD_IP:<admin port> in a pod whose admin port is not on loopback only.
+ */
+function advertisedAdminUrl(options: ServeOptions): string | undefined {
+  if (options.advertiseAdminUrl) {
+    const url = URL.canParse(options.advertiseAdminUrl) ? new URL(options.advertiseAdminUrl) : undefined;
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error(`--advertise-admin-url ${JSON.stringify(options.advertiseAdminUrl)} is not an http(s) URL`);
+    return url.origin;
+  }
+  const podIp = process.env.POD_IP;
+  if (!podIp || options.adminAddress === '127.0.0.1' || options.adminAddress === 'localhost') return undefined;
+  return `http://${podIp.includes(':') ? `[${podIp}]` : podIp}:${options.adminPort}`;
+}
+
+async function kubernetesSource(options: ServeOptions): Promise<{ source: ConfigSource & { kubeConfig: import('@kubernetes/client-node').KubeConfig }; stop: () => Promise<void>; persistence: CanaryPersistence; isLeader: () => boolean; adminAuth: AdminAuthenticator; followGatewayStatus: (store: SnapshotStore) => void; finisher: CanaryFinisher; replicas: NonNullable<ControlPlaneOptions['replicas']> }> {
   const { kubernetesSource: createKubernetesSource } = await import('../../pipeline/kubernetes-source.js');
   const { LeaderElector } = await import('../../sources/leader-election.js');
   const kubeconfig = options.kubeconfig === 'in-cluster' ? undefined : options.kubeconfig;
   const logger = rootLogger();
-  const elector = new LeaderElector({ kubeconfig, logger: logger.child({ component: 'leader-election' }) });
+  const elector = new LeaderElector({ kubeconfig, logger: logger.child({ component: 'leader-election' }), advertiseAdminUrl: advertisedAdminUrl(options) });
   const source = createKubernetesSource({
     kubeconfig,
     namespaces: options.namespaces?.split(',').map((n) => n.trim()).filter(Boolean),
@@ -79,6 +97,7 @@ async function kubernetesSource(options: ServeOptions): Promise<{ source: Config
     leader: elector,
     meshNamespace: options.meshNamespace,
     tlsSecrets: options.gatewayTlsSecrets === true,
+    syncTimeoutMs: duration('--sync-timeout', options.syncTimeout),
   });
   const { KubernetesCanaryPersistence } = await import('../../canary/kubernetes-persistence.js');
   const persistence = new KubernetesCanaryPersistence({
@@ -95,8 +114,24 @@ async function kubernetesSource(options: ServeOptions): Promise<{ source: Config
   const { gatewayControllerName } = await import('../../api/gateway-api-kinds.js');
   const gatewayStatus = new GatewayStatusWriter(source.statusWriter, gatewayControllerName, logger.child({ component: 'gateway-status' }));
   elector.onStartedLeading(() => void gatewayStatus.rewrite());
+  const { KubernetesCanaryFinisher } = await import('../../canary/kubernetes-finish.js');
   elector.start();
-  return { source, stop: () => elector.stop(), persistence, isLeader: () => elector.isLeader(), adminAuth, followGatewayStatus: (store) => void followGatewayStatus(store, gatewayStatus) };
+  const replicas = {
+    identity: elector.identity,
+    leaderAdminUrl: () => elector.leaderAdminUrl,
+    // This replica's own Kubernetes credentials (in a pod: its service account token, re-read as it rotates).
+    authorization: async () => ((await source.kubeConfig.applyToFetchOptions({})).headers as unknown as Headers).get('authorization') ?? undefined,
+  };
+  return {
+    source,
+    stop: () => elector.stop(),
+    persistence,
+    isLeader: () => elector.isLeader(),
+    adminAuth,
+    followGatewayStatus: (store) => void followGatewayStatus(store, gatewayStatus),
+    finisher: new KubernetesCanaryFinisher(source.kubeConfig),
+    replicas,
+  };
 }
 
 export function registerServe(program: Command): void {
@@ -108,10 +143,12 @@ export function registerServe(program: Command): void {
     .option('--namespaces <list>', 'with --kubeconfig: only these namespaces, comma-separated')
     .option('--mesh-namespace <namespace>', 'the namespace whose TelemetryConfig applies to the whole mesh: the control plane\'s own (POD_NAMESPACE), else sluice-system', process.env.POD_NAMESPACE || 'sluice-system')
     .option('--gateway-tls-secrets', 'with --kubeconfig: read Secrets of type kubernetes.io/tls, the certificates of HTTPS Gateway listeners (needs the RBAC in examples/deploy/50-gateway.yaml)')
+    .option('--sync-timeout <duration>', 'with --kubeconfig: exit 1 (naming each resource) when the first lists have not all succeeded by then, e.g. CRDs or RBAC missing', '30s')
     .option('--host <address>', 'address to listen on', '0.0.0.0')
     .option('--xds-port <port>', 'xDS gRPC port', '15010')
     .option('--admin-port <port>', 'admin HTTP port (/healthz, /readyz, /metrics, /debug/*, /api/v1/canaries)', '15014')
     .option('--admin-address <address>', 'address of the admin port; 0.0.0.0 opens it to the network (in a pod: for probes and the CLI)', '127.0.0.1')
+    .option('--advertise-admin-url <url>', 'with --kubeconfig: the admin URL other replicas reach this one at (written on the Lease while it leads; followers forward canary commands and send telemetry there); default http://$POD_IP:<admin port> when the admin port is not on loopback')
     .option('--admin-token-file <file>', 'YAML mode: state-changing admin requests (canary commands) need "Authorization: Bearer <this file\'s token>"; without it they are refused. With --kubeconfig, Kubernetes RBAC decides instead')
     .option('--xds-tls-cert <file>', 'serve xDS over TLS with this certificate (PEM)')
     .option('--xds-tls-key <file>', 'private key of --xds-tls-cert (PEM)')
@@ -187,12 +224,15 @@ Stop with Ctrl-C (SIGINT) or SIGTERM: streams are ended so proxies reconnect to 
         adminPort: Number(options.adminPort),
         adminHost: options.adminAddress,
         adminAuth,
-        tls: options.xdsTlsCert ? { certFile: options.xdsTlsCert, keyFile: options.xdsTlsKey!, clientCaFile: options.xdsClientCa, trustDomain: options.trustDomain } : undefined,
+        // Re-read every 30 s: a Secret volume's files change in place when the certificate is renewed.
+        tls: options.xdsTlsCert ? { certFile: options.xdsTlsCert, keyFile: options.xdsTlsKey!, clientCaFile: options.xdsClientCa, trustDomain: options.trustDomain, reloadIntervalMs: 30_000 } : undefined,
         debounceMs,
         xdsLimits: { maxStreams: number('--xds-max-streams', options.xdsMaxStreams, 1, 1e7), maxSubscriptions: number('--xds-max-subscriptions', options.xdsMaxSubscriptions, 1, 1e7) },
         telemetry: { lrsReportIntervalMs },
         canaryPersistence: kubernetes?.persistence ?? (options.stateDir ? new CanaryStateFile(options.stateDir) : undefined),
         isLeader: kubernetes?.isLeader,
+        canaryFinisher: kubernetes?.finisher,
+        replicas: kubernetes?.replicas,
         prometheusUrl: options.prometheusUrl,
         ejection,
         meshNamespace: options.meshNamespace,
