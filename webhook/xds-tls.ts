@@ -15,10 +15,15 @@ import { escapeKubeletReferences } from './init-container.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-export interface ControlPlaneTls {
+export type ControlPlaneTls =
   /** PEM of every CA that may sign the control plane's certificate (current first, then older ones until they expire). */
-  readonly caPem: string;
-}
+  | { readonly caPem: string }
+  /**
+   * A file in the proxy's pod holding that PEM (a gateway Deployment mounts
+   * ca.crt of the Secret sluice-xds-tls), for bootstraps written before the
+   * CA exists.
+   */
+  | { readonly caFile: string };
 
 export function xdsTransportSocket(host: string, tls: ControlPlaneTls): { [key: string]: Json } {
   return {
@@ -30,7 +35,7 @@ export function xdsTransportSocket(host: string, tls: ControlPlaneTls): { [key: 
         // ADS and the metrics service are gRPC: HTTP/2 negotiated by ALPN.
         alpn_protocols: ['h2'],
         validation_context: {
-          trusted_ca: { inline_string: escapeKubeletReferences(tls.caPem) },
+          trusted_ca: 'caPem' in tls ? { inline_string: escapeKubeletReferences(tls.caPem) } : { filename: tls.caFile },
           match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: host } }],
         },
       },

@@ -73,7 +73,7 @@ describe('gateway proxies', () => {
     const deployment = docs.find((d) => d.kind === 'Deployment')!;
     const env = deployment.spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>;
     const shipped = env.find((e) => e.name === 'SLUICE_BOOTSTRAP')!.value!;
-    const built = buildBootstrap({ nodeId: '$(POD_NAME).$(POD_NAMESPACE)', namespace: '$(POD_NAMESPACE)', workload: 'sluice-gateway', labels: { app: 'sluice-gateway' }, controlPlaneAddress: 'sluice-xds.sluice-system.svc:15010', gateway: 'shop/edge' });
+    const built = buildBootstrap({ nodeId: '$(POD_NAME).$(POD_NAMESPACE)', namespace: '$(POD_NAMESPACE)', workload: 'sluice-gateway', labels: { app: 'sluice-gateway' }, controlPlaneAddress: 'sluice-xds.sluice-system.svc:15010', gateway: 'shop/edge', controlPlaneTls: { caFile: '/etc/sluice/xds-tls/ca.crt' } });
     expect(JSON.parse(shipped)).toEqual(built);
     const expanded = JSON.parse(shipped.replaceAll('$(POD_NAME)', 'sluice-gateway-7d9f-x2x9q').replaceAll('$(POD_NAMESPACE)', 'sluice-system'));
     expect(assertValidBootstrap(expanded, 'gateway').length).toBeGreaterThan(300);

@@ -104,9 +104,20 @@ export async function unresolved(fake: FakeKubeApiServer, namespace = 'sluice-sy
     if (!shipped) problems.push(`ConfigMap ${namespace}/sluice-injection-config missing`);
     // The built-in default names sluice-system; installed elsewhere (Helm -n), the shipped ConfigMap's address is the one used.
     // A gateway Deployment (examples/deploy/50-gateway.yaml) carries its bootstrap in SLUICE_BOOTSTRAP: it names the control plane too.
+    const servesTls = deployments.some((d) => (d as Manifest).spec.template.spec.containers.some((c: Manifest) => c.args?.[0] === 'serve' && c.args.includes('--xds-tls-cert')));
     const gatewayBootstraps = (deployments as Manifest[]).flatMap((d) => (d.spec.template.spec.containers as Manifest[]).flatMap((c) => (c.env ?? []).filter((e: Manifest) => e.name === 'SLUICE_BOOTSTRAP').map((e: Manifest) => {
-      const bootstrap = JSON.parse(e.value) as { static_resources: { clusters: Array<{ name: string; load_assignment: { endpoints: Array<{ lb_endpoints: Array<{ endpoint: { address: { socket_address: { address: string; port_value: number } } } }> }> } }> } };
-      const xds = bootstrap.static_resources.clusters.find((cluster) => cluster.name === 'sluice-xds')?.load_assignment.endpoints[0]?.lb_endpoints[0]?.endpoint.address.socket_address;
+      const bootstrap = JSON.parse(e.value) as { static_resources: { clusters: Array<Manifest> } };
+      const cluster = bootstrap.static_resources.clusters.find((candidate) => candidate.name === 'sluice-xds');
+      const xds = cluster?.load_assignment.endpoints[0]?.lb_endpoints[0]?.endpoint.address.socket_address;
+      // A control plane serving xDS over TLS is reached over TLS, trusting a CA file the pod mounts.
+      const caFile: string | undefined = cluster?.transport_socket?.typed_config?.common_tls_context?.validation_context?.trusted_ca?.filename;
+      if (servesTls && !cluster?.transport_socket) problems.push(`${id(d)} bootstrap: serve speaks TLS on xDS, but the sluice-xds cluster has no transport_socket`);
+      if (caFile) {
+        const mount = (c.volumeMounts ?? []).find((m: Manifest) => caFile.startsWith(`${m.mountPath}/`));
+        const volume = mount && (d.spec.template.spec.volumes ?? []).find((v: Manifest) => v.name === mount.name);
+        const key = caFile.slice(mount ? mount.mountPath.length + 1 : 0);
+        if (!volume?.secret || !(volume.secret.items ?? []).some((item: Manifest) => item.path === key)) problems.push(`${id(d)} bootstrap: CA file ${caFile} is not mounted from a Secret`);
+      }
       return [`${id(d)} bootstrap`, xds ? `${xds.address}:${xds.port_value}` : '(no sluice-xds cluster)'];
     })));
     const addresses = [...(namespace === 'sluice-system' ? [['default', DEFAULT_INJECTION_CONFIG.controlPlaneAddress]] : []), ['ConfigMap', shipped?.controlPlaneAddress ?? ''], ...gatewayBootstraps];

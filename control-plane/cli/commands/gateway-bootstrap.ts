@@ -11,9 +11,10 @@ export function registerGatewayBootstrap(program: Command): void {
     .command('gateway-bootstrap')
     .description('Print the Envoy bootstrap (JSON) of a gateway that serves a Gateway API Gateway')
     .requiredOption('-g, --gateway <namespace/name>', 'the Gateway it serves')
-    .option('--control-plane <host:port>', 'xDS address of the control plane', 'sluice.sluice-system.svc:15010')
+    .option('--control-plane <host:port>', 'xDS address of the control plane', 'sluice-xds.sluice-system.svc:15010')
+    .option('--xds-ca-path <file>', 'connect over TLS, trusting the CA in this file inside the gateway pod (ca.crt of the Secret sluice-xds-tls, mounted), as the shipped control plane serves xDS')
     .option('--workload <name>', 'the gateway Deployment\'s name (node.cluster)', 'sluice-gateway')
-    .action((opts: { gateway: string; controlPlane: string; workload: string }) => {
+    .action((opts: { gateway: string; controlPlane: string; workload: string; xdsCaPath?: string }) => {
       const bootstrap = buildBootstrap({
         // Expanded by the kubelet from the downward-API env vars of the pod.
         nodeId: '$(POD_NAME).$(POD_NAMESPACE)',
@@ -22,6 +23,7 @@ export function registerGatewayBootstrap(program: Command): void {
         labels: { app: opts.workload },
         controlPlaneAddress: opts.controlPlane,
         gateway: opts.gateway,
+        ...(opts.xdsCaPath ? { controlPlaneTls: { caFile: opts.xdsCaPath } } : {}),
       });
       process.stdout.write(`${JSON.stringify(bootstrap)}\n`);
     });
