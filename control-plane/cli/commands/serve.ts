@@ -9,10 +9,11 @@ import type { CanaryPersistence } from '../../canary/persistence.js';
 import type { CanaryFinisher } from '../../canary/controller.js';
 import { CanaryStateFile } from '../../canary/state-file.js';
 import { AdminTokenFile, type AdminAuthenticator } from '../../admin/auth.js';
-import { wantsCertificateAuthority, workloadIdentityOptions } from './serve-identity.js';
+import { wantsCertificateAuthority, workloadIdentityOptions, type IdentityFlags } from './serve-identity.js';
 import type { SnapshotStore } from '../../model/store.js';
 
-interface ServeOptions {
+/** The mesh-CA flags (IdentityFlags: --ca-*, --trust-domain, --xds-client-ca…) and the rest. */
+interface ServeOptions extends IdentityFlags {
   config: string;
   meshNamespace: string;
   kubeconfig?: string;
@@ -25,15 +26,6 @@ interface ServeOptions {
   adminTokenFile?: string;
   xdsTlsCert?: string;
   xdsTlsKey?: string;
-  xdsClientCa?: string;
-  trustDomain: string;
-  caDir?: string;
-  caSecret?: string;
-  caCert?: string;
-  caKey?: string;
-  caChain?: string;
-  workloadCertTtl: string;
-  identityTrustNodeMetadata?: boolean;
   xdsMaxStreams: string;
   xdsMaxSubscriptions: string;
   debounce: string;
