@@ -17,6 +17,8 @@ import { ProxyStream } from './proxy-stream.js';
 import type { StreamContext } from './stream-context.js';
 import { checkResourceName, checkSubscriptionCount, clipForLog, maxNackMessageLength } from './stream-limits.js';
 import { encodeDeltaDiscoveryResponse } from './wire.js';
+import { resourceDiff } from './resource-diff.js';
+import type { CachedResource } from './cache.js';
 
 export interface DeltaDiscoveryRequestMessage {
   node?: unknown;
@@ -35,7 +37,14 @@ interface DeltaTypeState {
   known: Map<string, string>;
   /** Versions the proxy rejected: not resent until they change. */
   rejected: Map<string, string>;
-  inFlight?: { nonce: string; changes: Map<string, string | null> };
+  inFlight?: { nonce: string; changes: Map<string, string | null>; scanned?: ReadonlyMap<string, CachedResource> };
+  /**
+   * The view map the proxy is known to hold exactly (for every subscribed
+   * name: `known` equals its versions, nothing rejected, nothing left to
+   * remove). From it, the next view is reached by a shared diff
+   * (resource-diff.ts) instead of a scan of every subscribed name.
+   */
+  synced?: ReadonlyMap<string, CachedResource>;
   dirty: boolean;
   sentSnapshotAt?: number;
   sync: TypeSyncState;
@@ -70,10 +79,12 @@ export class DeltaStream extends ProxyStream<DeltaDiscoveryRequestMessage> {
     }
     const nonce = request.response_nonce ?? '';
     if (nonce !== '' && state.inFlight?.nonce === nonce) {
-      const changes = state.inFlight.changes;
+      const inFlight = state.inFlight;
+      const changes = inFlight.changes;
       state.inFlight = undefined;
       if (request.error_detail && (request.error_detail.code || request.error_detail.message)) {
         for (const [name, version] of changes) if (version !== null) state.rejected.set(name, version);
+        state.synced = undefined;
         state.sync.nacked = nonce;
         state.sync.nackMessage = (request.error_detail.message ?? '').slice(0, maxNackMessageLength);
         state.sync.nackedResources = [...changes].filter(([, version]) => version !== null).map(([name]) => name).sort();
@@ -84,10 +95,16 @@ export class DeltaStream extends ProxyStream<DeltaDiscoveryRequestMessage> {
           if (version === null) state.known.delete(name);
           else state.known.set(name, version);
         }
+        state.synced = inFlight.scanned;
         state.sync.acked = nonce;
         if (state.sentSnapshotAt !== undefined) this.context.metrics.pushLatency.observe({ type: kind }, (Date.now() - state.sentSnapshotAt) / 1000);
       }
       state.sync.resources = state.known.size;
+    }
+    if (subscribe.length > 0 || unsubscribe.length > 0) {
+      // Another subscription: what the proxy holds no longer follows from a view map.
+      state.synced = undefined;
+      if (state.inFlight) state.inFlight.scanned = undefined;
     }
     for (const name of subscribe) {
       if (name === '*') state.wildcard = true;
@@ -128,27 +145,50 @@ export class DeltaStream extends ProxyStream<DeltaDiscoveryRequestMessage> {
     if (!view) return;
     state.dirty = false;
     const available = view.resources[kind];
+    if (state.synced === available) return;
     const changes = new Map<string, string | null>();
     const updated: Buffer[] = [];
-    const wanted = state.wildcard ? available.keys() : state.names.values();
-    for (const name of wanted) {
-      const resource = available.get(name);
-      if (!resource) continue;
-      if (state.known.get(name) === resource.version || state.rejected.get(name) === resource.version) continue;
-      updated.push(resource.deltaResource);
-      changes.set(name, resource.version);
-    }
     const removed: string[] = [];
-    for (const name of state.known.keys()) {
-      const subscribed = state.wildcard || state.names.has(name);
-      if (subscribed && !available.has(name)) {
-        removed.push(name);
-        changes.set(name, null);
+    const subscribed = (name: string) => state.wildcard || state.names.has(name);
+    // Only a clean state follows from a view map: nothing rejected (those names differ from the map on purpose).
+    const clean = state.rejected.size === 0;
+    if (state.synced && clean) {
+      // The proxy holds `synced` exactly: send what the shared diff says changed, among its names.
+      const diff = resourceDiff(state.synced, available);
+      for (const name of diff.changed) {
+        if (!subscribed(name)) continue;
+        const resource = available.get(name)!;
+        updated.push(resource.deltaResource);
+        changes.set(name, resource.version);
+      }
+      for (const name of diff.removed) {
+        if (subscribed(name) && state.known.has(name)) {
+          removed.push(name);
+          changes.set(name, null);
+        }
+      }
+    } else {
+      const wanted = state.wildcard ? available.keys() : state.names.values();
+      for (const name of wanted) {
+        const resource = available.get(name);
+        if (!resource) continue;
+        if (state.known.get(name) === resource.version || state.rejected.get(name) === resource.version) continue;
+        updated.push(resource.deltaResource);
+        changes.set(name, resource.version);
+      }
+      for (const name of state.known.keys()) {
+        if (subscribed(name) && !available.has(name)) {
+          removed.push(name);
+          changes.set(name, null);
+        }
       }
     }
-    if (updated.length === 0 && removed.length === 0) return;
+    if (updated.length === 0 && removed.length === 0) {
+      if (clean) state.synced = available;
+      return;
+    }
     const nonce = String(++this.#nonce);
-    state.inFlight = { nonce, changes };
+    state.inFlight = { nonce, changes, ...(clean ? { scanned: available } : {}) };
     state.sentSnapshotAt = this.context.cache.updatedAt;
     state.sync.sent = nonce;
     this.context.metrics.pushes.inc({ type: kind });
