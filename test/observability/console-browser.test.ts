@@ -142,7 +142,8 @@ describe.skipIf(!chromiumPath)(`the web console in headless chromium${chromiumPa
     // The connected proxyless client, in sync.
     const proxyRow = page.locator('tr[data-proxy="storefront-7f9c.shop"]');
     await expect.poll(async () => proxyRow.innerText(), { timeout: 5000 }).toMatch(/SYNCED/);
-    expect(await page.locator('#proxy-count').innerText()).toBe('1 connected: 1 synced, 0 stale, 0 rejecting configuration');
+    // The canary keeps pushing (a step every 1.2 s): between a push and its ACK the proxy is briefly stale.
+    await expect.poll(async () => page.locator('#proxy-count').innerText(), { timeout: 5000, interval: 50 }).toBe('1 connected: 1 synced, 0 stale, 0 rejecting configuration');
     await page.screenshot({ path: path.join(artifacts, 'console-canary.png') });
     if (process.env.SLUICE_UPDATE_SCREENSHOTS === '1') await page.screenshot({ path: path.resolve('docs/images/console-canary.png') });
     await page.screenshot({ path: path.join(artifacts, 'console-full.png'), fullPage: true });
