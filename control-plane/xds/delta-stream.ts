@@ -33,8 +33,12 @@ export interface DeltaDiscoveryRequestMessage {
 interface DeltaTypeState {
   wildcard: boolean;
   names: Set<string>;
-  /** What the proxy has: name → version. */
-  known: Map<string, string>;
+  /**
+   * What the proxy has: name → version. Undefined while `synced` says it
+   * (every subscribed name of that map, at its version): a synced stream keeps
+   * no per-name state, and this is rebuilt only when it stops being synced.
+   */
+  known?: Map<string, string>;
   /** Versions the proxy rejected: not resent until they change. */
   rejected: Map<string, string>;
   inFlight?: { nonce: string; changes: Map<string, string | null>; scanned?: ReadonlyMap<string, CachedResource> };
@@ -71,9 +75,9 @@ export class DeltaStream extends ProxyStream<DeltaDiscoveryRequestMessage> {
       checkSubscriptionCount(initialVersions.length, kind, this.context.limits);
       for (const [name] of initialVersions) checkResourceName(name);
       // The first request of a type: no names at all means wildcard (for every type, per the delta protocol).
-      state = { wildcard: subscribe.length === 0 || subscribe.includes('*'), names: new Set(), known: new Map(), rejected: new Map(), dirty: true, sync: { resources: 0 } };
       // Sluice's versions are 16-hex-digit hashes: a longer claimed version never matches, so its tail need not be kept.
-      for (const [name, version] of initialVersions) state.known.set(name, version.slice(0, 64));
+      const known = new Map(initialVersions.map(([name, version]) => [name, version.slice(0, 64)] as const));
+      state = { wildcard: subscribe.length === 0 || subscribe.includes('*'), names: new Set(), known, rejected: new Map(), dirty: true, sync: { resources: 0 } };
       this.#types.set(kind, state);
       this.connection.types[kind] = state.sync;
     }
@@ -83,6 +87,7 @@ export class DeltaStream extends ProxyStream<DeltaDiscoveryRequestMessage> {
       const changes = inFlight.changes;
       state.inFlight = undefined;
       if (request.error_detail && (request.error_detail.code || request.error_detail.message)) {
+        knownOf(state);
         for (const [name, version] of changes) if (version !== null) state.rejected.set(name, version);
         state.synced = undefined;
         state.sync.nacked = nonce;
@@ -91,18 +96,22 @@ export class DeltaStream extends ProxyStream<DeltaDiscoveryRequestMessage> {
         this.context.metrics.nacks.inc({ type: kind });
         this.context.logger.warn({ nodeId: clipForLog(identity.nodeId), type: kind, nonce, errorDetail: clipForLog(request.error_detail.message) }, 'proxy rejected configuration (NACK)');
       } else {
+        const known = knownOf(state);
         for (const [name, version] of changes) {
-          if (version === null) state.known.delete(name);
-          else state.known.set(name, version);
+          if (version === null) known.delete(name);
+          else known.set(name, version);
         }
         state.synced = inFlight.scanned;
+        if (state.synced) state.known = undefined;
         state.sync.acked = nonce;
         if (state.sentSnapshotAt !== undefined) this.context.metrics.pushLatency.observe({ type: kind }, (Date.now() - state.sentSnapshotAt) / 1000);
       }
-      state.sync.resources = state.known.size;
+      // Derived: every subscribed name of the synced map (names a view lacks are rare; they count here).
+      state.sync.resources = state.known ? state.known.size : state.wildcard ? (state.synced?.size ?? 0) : state.names.size;
     }
     if (subscribe.length > 0 || unsubscribe.length > 0) {
       // Another subscription: what the proxy holds no longer follows from a view map.
+      knownOf(state);
       state.synced = undefined;
       if (state.inFlight) state.inFlight.scanned = undefined;
     }
@@ -117,7 +126,7 @@ export class DeltaStream extends ProxyStream<DeltaDiscoveryRequestMessage> {
       if (name === '*') state.wildcard = false;
       state.names.delete(name);
       // The proxy forgets unsubscribed resources; it does not expect a removal for them.
-      state.known.delete(name);
+      state.known?.delete(name);
     }
     if (state.dirty) this.#send(kind);
   }
@@ -162,21 +171,22 @@ export class DeltaStream extends ProxyStream<DeltaDiscoveryRequestMessage> {
         changes.set(name, resource.version);
       }
       for (const name of diff.removed) {
-        if (subscribed(name) && state.known.has(name)) {
+        if (subscribed(name) && (state.known ? state.known.has(name) : true)) {
           removed.push(name);
           changes.set(name, null);
         }
       }
     } else {
+      const known = knownOf(state);
       const wanted = state.wildcard ? available.keys() : state.names.values();
       for (const name of wanted) {
         const resource = available.get(name);
         if (!resource) continue;
-        if (state.known.get(name) === resource.version || state.rejected.get(name) === resource.version) continue;
+        if (known.get(name) === resource.version || state.rejected.get(name) === resource.version) continue;
         updated.push(resource.deltaResource);
         changes.set(name, resource.version);
       }
-      for (const name of state.known.keys()) {
+      for (const name of known.keys()) {
         if (subscribed(name) && !available.has(name)) {
           removed.push(name);
           changes.set(name, null);
@@ -184,7 +194,10 @@ export class DeltaStream extends ProxyStream<DeltaDiscoveryRequestMessage> {
       }
     }
     if (updated.length === 0 && removed.length === 0) {
-      if (clean) state.synced = available;
+      if (clean) {
+        state.synced = available;
+        state.known = undefined;
+      }
       return;
     }
     const nonce = String(++this.#nonce);
@@ -195,4 +208,20 @@ export class DeltaStream extends ProxyStream<DeltaDiscoveryRequestMessage> {
     const bytes = encodeDeltaDiscoveryResponse(view.snapshotVersion, typeUrlOfKind[kind], updated, removed.sort(), nonce);
     this.write(bytes);
   }
+}
+
+/** The proxy's name → version, rebuilt from the synced map if the stream kept none. */
+function knownOf(state: DeltaTypeState): Map<string, string> {
+  if (state.known) return state.known;
+  const known = new Map<string, string>();
+  const synced = state.synced;
+  if (synced) {
+    if (state.wildcard) for (const [name, resource] of synced) known.set(name, resource.version);
+    else for (const name of state.names) {
+      const resource = synced.get(name);
+      if (resource) known.set(name, resource.version);
+    }
+  }
+  state.known = known;
+  return known;
 }

@@ -184,6 +184,28 @@ describe('delta ADS', () => {
     expect(removal.removed_resources).toEqual(['outbound|8080|v2|orders.shop.svc.cluster.local']);
   });
 
+  it('a synced stream moves by shared diffs; after a NACK the rejected versions are not resent until they change', async () => {
+    const { xdsAddress, config } = await setup();
+    const client = new DeltaClient(xdsAddress, sidecar);
+    cleanups.push(() => client.close());
+    client.request({ typeUrl: typeUrls.clusters });
+    client.ack(await client.nextOf(typeUrls.clusters));
+    // Synced: an edit reaches it as just the changed clusters (the diff path).
+    await config.write('tp.yaml', `${ordersPolicy()}  outlierDetection: { consecutive5xx: 3 }\n`);
+    const changed = await client.nextOf(typeUrls.clusters, 3000);
+    expect(changed.resources).toHaveLength(3);
+    // Rejected: a later snapshot that leaves clusters alone sends nothing, and does not resend the rejected versions.
+    client.request({ typeUrl: typeUrls.clusters, nonce: changed.nonce, errorMessage: 'outlier detection refused' });
+    await config.write('tp.yaml', `${ordersPolicy([80, 20])}  outlierDetection: { consecutive5xx: 3 }\n`);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(client.pending().filter((r) => r.type_url === typeUrls.clusters)).toEqual([]);
+    // A new version of them is sent (the full scan path, since the stream is no longer synced).
+    await config.write('tp.yaml', `${ordersPolicy([80, 20])}  outlierDetection: { consecutive5xx: 4 }\n`);
+    const again = await client.nextOf(typeUrls.clusters, 3000);
+    expect(again.resources.map((r) => r.name).sort()).toEqual(changed.resources.map((r) => r.name).sort());
+    expect(again.resources.map((r) => r.version)).not.toEqual(changed.resources.map((r) => r.version));
+  });
+
   it('named subscriptions: subscribe and unsubscribe', async () => {
     const { xdsAddress } = await setup();
     const client = new DeltaClient(xdsAddress, sidecar);
