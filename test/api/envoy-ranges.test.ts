@@ -7,20 +7,10 @@
 import { describe, expect, it, afterEach } from 'vitest';
 import { formatConfigIssue } from '../../control-plane/core/errors.js';
 import { modelFromDirectory, proxyFromNode, resourcesForProxy } from '../../control-plane/pipeline/pipeline.js';
-import { ordersService, tempConfig } from '../support/temp-config.js';
+import { ordersPolicyWith, ordersService, tempConfig } from '../support/temp-config.js';
 
 let cleanup: (() => Promise<void>) | undefined;
 afterEach(async () => cleanup?.());
-
-const policy = (spec: string) => `apiVersion: sluice.dev/v1alpha1
-kind: TrafficPolicy
-metadata: { name: orders, namespace: shop }
-spec:
-  service: orders
-  versions:
-    v1: { labels: { version: v1 } }
-    v2: { labels: { version: v2 } }
-${spec}`;
 
 const atTheBounds = `  timeout: 2562047h47m15s
   retries: { attempts: 10, perTryTimeout: 2562047h47m15s, retriableStatusCodes: [599] }
@@ -29,7 +19,7 @@ const atTheBounds = `  timeout: 2562047h47m15s
 `;
 
 async function model(spec: string) {
-  const config = await tempConfig({ 'svc.yaml': ordersService, 'tp.yaml': policy(spec) });
+  const config = await tempConfig({ 'svc.yaml': ordersService, 'tp.yaml': ordersPolicyWith(spec) });
   cleanup = config.cleanup;
   const { result } = await modelFromDirectory(config.dir);
   return { result, dir: config.dir };

@@ -10,28 +10,13 @@
  */
 import { ControlPlane } from '../../control-plane/pipeline/control-plane.js';
 import { createLogger } from '../../control-plane/log/logger.js';
-import type { ConfigSource, LoadResult } from '../../control-plane/core/config-source.js';
 import { loadFromTexts } from '../../control-plane/sources/yaml-directory.js';
 import { typeUrls } from '../support/ads-client.js';
 import { meshFiles, policyText } from '../support/generated-mesh.js';
 import { measureBare } from './bare-limit.js';
 import { ProxyFleet } from './proxy-fleet.js';
+import { PushedSource } from '../support/pushed-source.js';
 
-
-/** A source the benchmark drives by hand. */
-class ManualSource implements ConfigSource {
-  readonly description = 'benchmark';
-  #onLoad?: (load: LoadResult) => void;
-  constructor(private readonly initial: LoadResult) {}
-  async start(onLoad: (load: LoadResult) => void): Promise<void> {
-    this.#onLoad = onLoad;
-    onLoad(this.initial);
-  }
-  async stop(): Promise<void> {}
-  push(load: LoadResult): void {
-    this.#onLoad!(load);
-  }
-}
 
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -48,7 +33,7 @@ const gc = () => (globalThis as { gc?: () => void }).gc?.();
 
 async function measureOurs(n: number): Promise<{ p50: number; p99: number; max: number; allAcked: number; bytesPerProxy: number; rssPerProxy: number; responseBytes: number }> {
   const files = meshFiles({ services: 100, versions: 2, endpointsPerVersion: 3, namespaces: 1 });
-  const source = new ManualSource(loadFromTexts(files));
+  const source = new PushedSource(loadFromTexts(files));
   const logger = createLogger('warn');
   const controlPlane = new ControlPlane({ source, logger, host: '127.0.0.1', xdsPort: 0, adminPort: 0, debounceMs: 0 });
   const { xdsPort } = await controlPlane.start();

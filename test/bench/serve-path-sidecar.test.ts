@@ -8,24 +8,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../control-plane/pipeline/control-plane.js';
 import { createLogger } from '../../control-plane/log/logger.js';
-import type { ConfigSource, LoadResult } from '../../control-plane/core/config-source.js';
 import { loadFromTexts } from '../../control-plane/sources/yaml-directory.js';
 import { extraAddress, meshFiles, podsOf, serviceFilePaths, serviceFileText, serviceName, type MeshShape } from '../support/generated-mesh.js';
+import { PushedSource } from '../support/pushed-source.js';
 import { SimulatedSidecar, sidecarTypeUrls, type XdsProtocol } from './serve-path-sidecar.js';
-
-class PushedSource implements ConfigSource {
-  readonly description = 'test';
-  #onLoad?: (load: LoadResult) => void;
-  constructor(private readonly initial: LoadResult) {}
-  async start(onLoad: (load: LoadResult) => void): Promise<void> {
-    this.#onLoad = onLoad;
-    onLoad(this.initial);
-  }
-  async stop(): Promise<void> {}
-  push(load: LoadResult): void {
-    this.#onLoad!(load);
-  }
-}
 
 const shape: MeshShape = { services: 6, versions: 2, endpointsPerVersion: 1, namespaces: 2 };
 const running: Array<{ stop(): Promise<void> | void }> = [];

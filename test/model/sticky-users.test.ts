@@ -8,7 +8,7 @@ import { applyOverrides } from '../../control-plane/model/overrides.js';
 import { userNumber, userRangePattern, userRanges } from '../../control-plane/model/sticky-users.js';
 import { loadFromTexts } from '../../control-plane/sources/yaml-directory.js';
 import type { CanarySpec } from '../../control-plane/api/types.js';
-import { ordersService } from '../support/temp-config.js';
+import { ordersPolicyWith, ordersService } from '../support/temp-config.js';
 
 const host = 'orders.shop.svc.cluster.local';
 const two = (n: number) => String(n).padStart(2, '0');
@@ -61,18 +61,8 @@ describe('sticky splits by user ID', () => {
     expect(userNumber('u-1042')).toBe(42);
     expect(userNumber('u-7')).toBeUndefined();
   });
-
-  const policy = (spec: string) => `apiVersion: sluice.dev/v1alpha1
-kind: TrafficPolicy
-metadata: { name: orders, namespace: shop }
-spec:
-  service: orders
-  versions:
-    v1: { labels: { version: v1 } }
-    v2: { labels: { version: v2 } }
-${spec}`;
   const build = (spec: string) => {
-    const result = evaluateLoad(loadFromTexts([['svc.yaml', ordersService], ['tp.yaml', policy(spec)]]));
+    const result = evaluateLoad(loadFromTexts([['svc.yaml', ordersService], ['tp.yaml', ordersPolicyWith(spec)]]));
     if (!result.ok) throw new Error(JSON.stringify(result.issues));
     return result.snapshot;
   };

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { formatConfigIssue, type ConfigIssue } from '../../control-plane/core/errors.js';
 import { evaluateLoad } from '../../control-plane/model/build.js';
 import { loadDirectory } from '../../control-plane/sources/yaml-directory.js';
-import { ordersPolicy, ordersService, tempConfig } from '../support/temp-config.js';
+import { ordersPolicy, ordersPolicyWith, ordersService, tempConfig } from '../support/temp-config.js';
 
 let cleanup: (() => Promise<void>) | undefined;
 afterEach(async () => {
@@ -21,16 +21,6 @@ async function problems(files: Record<string, string>): Promise<{ lines: string[
   if (result.ok) return { lines: [], issues: [] };
   return { lines: result.issues.map((i) => formatConfigIssue(i).replaceAll(`${config.dir}/`, '')), issues: result.issues };
 }
-
-const policyWith = (spec: string) => `apiVersion: sluice.dev/v1alpha1
-kind: TrafficPolicy
-metadata: { name: orders, namespace: shop }
-spec:
-  service: orders
-  versions:
-    v1: { labels: { version: v1 } }
-    v2: { labels: { version: v2 } }
-${spec}`;
 
 describe('configuration errors a user sees', () => {
   it('accepts the valid base mesh', async () => {
@@ -79,7 +69,7 @@ describe('configuration errors a user sees', () => {
   it('schema: unknown field with a suggestion, wrong type, out of range, missing required', async () => {
     const { lines } = await problems({
       'svc.yaml': ordersService,
-      'tp.yaml': policyWith(`  routes:
+      'tp.yaml': ordersPolicyWith(`  routes:
     - name: split
       to:
         - { version: v1, weigth: 90 }
@@ -98,7 +88,7 @@ describe('configuration errors a user sees', () => {
   it('schema: exactly one of header/jsonBody and of values/prefix/regex', async () => {
     const { lines } = await problems({
       'svc.yaml': ordersService,
-      'tp.yaml': policyWith(`  routes:
+      'tp.yaml': ordersPolicyWith(`  routes:
     - name: ids
       match:
         userId: { header: x-user-id, jsonBody: /user/id, values: [a], prefix: b }
@@ -114,7 +104,7 @@ describe('configuration errors a user sees', () => {
   it('bad-duration, bad-regex, bad-json-pointer', async () => {
     const { lines, issues } = await problems({
       'svc.yaml': ordersService,
-      'tp.yaml': policyWith(`  routes:
+      'tp.yaml': ordersPolicyWith(`  routes:
     - name: ids
       match:
         userId: { jsonBody: user.id, regex: "(?<=a)b" }
@@ -146,7 +136,7 @@ describe('configuration errors a user sees', () => {
   it('unknown-version and weights-sum', async () => {
     const { lines } = await problems({
       'svc.yaml': ordersService,
-      'tp.yaml': policyWith(`  routes:
+      'tp.yaml': ordersPolicyWith(`  routes:
     - name: split
       to:
         - { version: v1, weight: 80 }
@@ -162,7 +152,7 @@ describe('configuration errors a user sees', () => {
   it('duplicate-route', async () => {
     const { lines } = await problems({
       'svc.yaml': ordersService,
-      'tp.yaml': policyWith(`  routes:
+      'tp.yaml': ordersPolicyWith(`  routes:
     - { name: a, to: [{ version: v1, weight: 100 }] }
     - { name: a, to: [{ version: v2, weight: 100 }] }
 `),

@@ -41,6 +41,17 @@ endpoints:
   - { addresses: [10.0.0.2], targetRef: { kind: Pod, name: orders-v2-0 }, conditions: { ready: false } }
 `;
 
+/** The orders TrafficPolicy (versions v1 and v2) with `spec` lines appended under spec. */
+export const ordersPolicyWith = (spec: string) => `apiVersion: sluice.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: orders, namespace: shop }
+spec:
+  service: orders
+  versions:
+    v1: { labels: { version: v1 } }
+    v2: { labels: { version: v2 } }
+${spec}`;
+
 export const ordersPolicy = (weights: [number, number] = [90, 10]) => `apiVersion: sluice.dev/v1alpha1
 kind: TrafficPolicy
 metadata: { name: orders, namespace: shop }
